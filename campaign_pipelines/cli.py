@@ -1,0 +1,159 @@
+"""`campaigns`: the command line of campaign_pipelines.
+
+    campaigns demo-data [--customers N]     synthetic bank + sample uploads and requests
+    campaigns db init                       schemas and reference-source tables (DuckDB)
+    campaigns reference refresh             extract the reference datasets (Dagster run)
+    campaigns create FILE --dry-run         build one campaign's audience, print the funnel
+    campaigns run-pending --dry-run         do what the sensor does, for every pending request
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from campaign_pipelines.core.requests import RequestError
+
+EXIT_BAD_REQUEST, EXIT_RUN_FAILED = 2, 1
+
+
+def _location():
+    import dagster as dg
+
+    from campaign_pipelines.definitions import defs
+    from campaign_pipelines.defs.resources import data_dir
+    from campaign_pipelines.service import Location
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = data_dir() / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return Location(defs=defs(), instance=dg.DagsterInstance.get())
+
+
+def _print_json(body: dict) -> None:
+    print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from campaign_pipelines.demo.build import build_demo
+    from campaign_pipelines.defs.resources import data_dir
+
+    _print_json(build_demo(data_dir(), customers=args.customers, seed=args.seed))
+    return 0
+
+
+def cmd_db_init(args: argparse.Namespace) -> int:
+    location = _location()
+    location.warehouse.adapter().init_sources()
+    print(f"initialised {location.warehouse.adapter()}")
+    return 0
+
+
+def cmd_reference_refresh(args: argparse.Namespace) -> int:
+    from campaign_pipelines.service import failure_messages, run_job
+
+    result = run_job(_location(), "reference_refresh_job")
+    if not result.success:
+        print("\n".join(failure_messages(result)), file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(f"reference datasets refreshed (run {result.run_id})")
+    return 0
+
+
+def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
+    from campaign_pipelines.service import audience_response, register, run_job
+
+    if not dry_run:
+        return EXIT_BAD_REQUEST, {
+            "success": False, "file": str(path),
+            "message": "deployment to the warehouse tables is not available in this version: "
+                       "run with --dry-run to build and check the audience",
+        }
+    try:
+        key, request = register(location, path)
+    except RequestError as error:
+        return EXIT_BAD_REQUEST, {"success": False, "file": str(path), "errors": error.problems,
+                                  "message": f"{path.name}: the request cannot run: {error}"}
+    result = run_job(location, "audience_job", key, tags={"campaign/request_file": path.name})
+    body = audience_response(key, request, result)
+    return (0 if result.success else EXIT_RUN_FAILED), body
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        _print_json({"success": False, "message": f"{path} does not exist: give a request file"})
+        return EXIT_BAD_REQUEST
+    code, body = _create(_location(), path, args.dry_run)
+    _print_json(body)
+    return code
+
+
+def cmd_run_pending(args: argparse.Namespace) -> int:
+    from campaign_pipelines.service import pending_requests
+
+    location = _location()
+    worst = 0
+    pending = pending_requests(location)
+    if not pending:
+        print("no pending request in landing/campaigns")
+    for path in pending:
+        code, body = _create(location, path, args.dry_run)
+        print(format_funnel(path.name, body))
+        worst = max(worst, code)
+    return worst
+
+
+_FUNNEL_ORDER = (
+    "initial_count", "invalid_iin_removed", "duplicates_removed", "after_validation",
+    "after_blacklist", "after_device", "after_push", "after_mau", "after_product",
+    "final_count", "target_count", "control_count",
+)
+
+
+def format_funnel(name: str, body: dict) -> str:
+    lines = [f"== {name}: {'ok' if body['success'] else 'FAILED'}"]
+    stats = body.get("filter_stats") or {}
+    for step in _FUNNEL_ORDER:
+        if step in stats:
+            lines.append(f"   {step:<22}{stats[step]:>12,}")
+    lines.append(f"   {body.get('message', '')}")
+    for error in body.get("errors", []):
+        lines.append(f"   - {error['field']}: {error['problem']} (fix: {error['fix']})")
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="campaigns", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = top.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo-data", help="generate the synthetic bank and sample landing files")
+    demo.add_argument("--customers", type=int, default=200_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(run=cmd_demo_data)
+    db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="db", required=True)
+    db.add_parser("init", help="create schemas and source tables").set_defaults(run=cmd_db_init)
+    ref = sub.add_parser("reference", help="reference datasets").add_subparsers(
+        dest="reference", required=True)
+    ref.add_parser("refresh", help="extract them now").set_defaults(run=cmd_reference_refresh)
+    create = sub.add_parser("create", help="create a campaign from a request file")
+    create.add_argument("file")
+    create.add_argument("--dry-run", action="store_true", help="build the audience only")
+    create.set_defaults(run=cmd_create)
+    pending = sub.add_parser("run-pending", help="process every request in landing/campaigns")
+    pending.add_argument("--dry-run", action="store_true", help="build the audiences only")
+    pending.set_defaults(run=cmd_run_pending)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

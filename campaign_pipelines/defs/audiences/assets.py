@@ -1,0 +1,150 @@
+"""Campaign audiences: request → received rows → filtered audience → target/control split."""
+
+
+import dagster as dg
+import polars as pl
+
+from campaign_pipelines.adapters.uploads import UploadError, read_upload
+from campaign_pipelines.core import audience as core
+from campaign_pipelines.core.reference import values_of
+from campaign_pipelines.core.requests import CampaignRequest, RequestError, check_blacklist_names
+from campaign_pipelines.core.split import split_audience, split_counts, strata
+from campaign_pipelines.defs.partitions import campaigns_partitions
+from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
+
+GROUP = "audiences"
+REFERENCE_INS = {
+    name: dg.AssetIn(key=["reference", name])
+    for name in ("blacklist", "devices", "push_preferences", "mau", "products")
+}
+
+
+def _fail(problem: str, problems: list[dict] | None = None) -> dg.Failure:
+    metadata = {"problems": dg.MetadataValue.json(problems)} if problems else None
+    return dg.Failure(description=problem, metadata=metadata, allow_retries=False)
+
+
+@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"python"})
+def campaign_request(
+    context: dg.AssetExecutionContext, campaign_data: CampaignDataResource
+) -> dg.Output[CampaignRequest]:
+    """The accepted request of this campaign, as the sensor or `campaigns create` stored it."""
+    try:
+        request = campaign_data.requests().load(context.partition_key)
+    except FileNotFoundError as error:
+        raise _fail(str(error)) from None
+    meta = request.metadata
+    return dg.Output(request, metadata={
+        "campaign_type": request.campaign_type.value,
+        "campaign_name": meta.campaign_name,
+        "period": f"{meta.date_start} .. {meta.date_end}",
+        "user_files": dg.MetadataValue.json(request.user_files),
+        "user_iins_given": len(request.user_iins),
+        "control_share": request.control_group.share if request.control_group else 0.0,
+    })
+
+
+@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"})
+def raw_audience(
+    campaign_request: CampaignRequest, campaign_data: CampaignDataResource
+) -> dg.Output[pl.DataFrame]:
+    """Every row received (request IINs and uploads), cleaned and classified: ok, invalid_iin,
+    bad_check_digit (when the request is strict) or duplicate. Nothing is dropped here."""
+    parts = [core.rows_from_request_iins(campaign_request.user_iins)]
+    uploads = campaign_data.uploads_dir()
+    for name in campaign_request.user_files:
+        try:
+            upload = read_upload(uploads / name)
+        except UploadError as error:
+            raise _fail(str(error)) from None
+        parts.append(upload.select(pl.lit(name).alias("source"), "row", "raw_iin"))
+    received = pl.concat([p.cast(core.RAW_SCHEMA) for p in parts])
+    rows = core.classify_rows(received, strict_checksum=campaign_request.strict_iin_checksum)
+    counts = core.validation_counts(rows)
+    return dg.Output(rows, metadata={
+        **counts,
+        "rows_per_source": dg.MetadataValue.json(
+            dict(rows.group_by("source").len().sort("source").iter_rows())
+        ),
+        "rejected_sample": dg.MetadataValue.json(core.rejected_sample(rows)),
+    })
+
+
+@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"},
+          ins=REFERENCE_INS)
+def filtered_audience(
+    context: dg.AssetExecutionContext,
+    campaign_request: CampaignRequest,
+    raw_audience: pl.DataFrame,
+    warehouse: WarehouseResource,
+    blacklist: pl.LazyFrame,
+    devices: pl.LazyFrame,
+    push_preferences: pl.LazyFrame,
+    mau: pl.LazyFrame,
+    products: pl.LazyFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Valid IINs through the blacklist, device, push stream, MAU and product filters; the
+    funnel (legacy filter_stats names) is in the metadata."""
+    reference = core.Reference(blacklist, devices, push_preferences, mau, products)
+    blacklists = _blacklists_to_apply(campaign_request, warehouse.reference_config().blacklist_sources)
+    vocabulary = {
+        "devices": values_of(reference.devices, "devices"),
+        "push_streams": values_of(reference.push_preferences, "push_preferences"),
+        "products": values_of(reference.products, "products"),
+    }
+    problems = core.unknown_filter_names(campaign_request.filter_config, vocabulary)
+    if problems:
+        raise _fail(str(RequestError(problems)), problems)
+    valid = raw_audience.filter(pl.col("status") == core.OK)
+    audience, filtering = core.filter_audience(
+        valid, campaign_request.filter_config, reference, blacklists
+    )
+    stats = core.funnel(core.validation_counts(raw_audience), filtering, audience.height)
+    context.log.info(f"funnel: {stats}")
+    return dg.Output(audience, metadata={
+        **stats,
+        "blacklists_applied": dg.MetadataValue.json(blacklists),
+        "filter_stats": dg.MetadataValue.json(stats),
+        "dagster/row_count": audience.height,
+    })
+
+
+def _blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> list[str]:
+    problems = check_blacklist_names(request, configured)
+    if problems:
+        raise _fail(str(RequestError(problems)), problems)
+    named = request.filter_config.blacklist_tables
+    return configured if named is None else named
+
+
+@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"},
+          ins=REFERENCE_INS)
+def audience_split(
+    context: dg.AssetExecutionContext,
+    campaign_request: CampaignRequest,
+    filtered_audience: pl.DataFrame,
+    blacklist: pl.LazyFrame,
+    devices: pl.LazyFrame,
+    push_preferences: pl.LazyFrame,
+    mau: pl.LazyFrame,
+    products: pl.LazyFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Target and control groups: deterministic (seeded by the request's control_group.seed,
+    else the campaign key), stratified, disjoint."""
+    control = campaign_request.control_group
+    reference = core.Reference(blacklist, devices, push_preferences, mau, products)
+    stratify_by = control.stratify_by if control else []
+    seed = (control.seed if control and control.seed else None) or context.partition_key
+    split = split_audience(
+        filtered_audience, control, strata(filtered_audience, reference, stratify_by), seed
+    )
+    per_stratum = split_counts(split)
+    target = int(per_stratum["target"].sum())
+    control_count = int(per_stratum["control"].sum())
+    return dg.Output(split, metadata={
+        "target_count": target,
+        "control_count": control_count,
+        "control_share": round(control_count / split.height, 4) if split.height else 0.0,
+        "strata": dg.MetadataValue.json(per_stratum.to_dicts()),
+        "dagster/row_count": split.height,
+    })

@@ -1,0 +1,84 @@
+"""Blocking checks: a campaign whose audience breaks one of these goes no further."""
+
+
+import dagster as dg
+import polars as pl
+
+from campaign_pipelines.core import audience_checks as rules
+from campaign_pipelines.core.audience import OK
+from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.defs.audiences.assets import filtered_audience
+from campaign_pipelines.defs.partitions import campaigns_partitions
+from campaign_pipelines.defs.resources import WarehouseResource
+
+_REQUEST = {"campaign_request": dg.AssetIn(key="campaign_request")}
+
+
+def _result(offending: int, what: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=offending == 0,
+        metadata={"offending_rows": offending, "rule": what},
+    )
+
+
+@dg.asset_check(asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions,
+                additional_ins=_REQUEST)
+def iins_are_valid(
+    filtered_audience: pl.DataFrame, campaign_request: CampaignRequest
+) -> dg.AssetCheckResult:
+    strict = campaign_request.strict_iin_checksum
+    offending = rules.malformed_iins(filtered_audience, require_check_digit=strict)
+    return _result(offending, "12 digits" + (" with a correct check digit" if strict else ""))
+
+
+@dg.asset_check(asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions)
+def no_duplicate_iins(filtered_audience: pl.DataFrame) -> dg.AssetCheckResult:
+    return _result(rules.duplicate_iins(filtered_audience), "each IIN at most once")
+
+
+@dg.asset_check(
+    asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions,
+    additional_ins={**_REQUEST, "blacklist": dg.AssetIn(key=["reference", "blacklist"])},
+)
+def no_blacklisted_iins(
+    filtered_audience: pl.DataFrame,
+    campaign_request: CampaignRequest,
+    blacklist: pl.LazyFrame,
+    warehouse: WarehouseResource,
+) -> dg.AssetCheckResult:
+    named = campaign_request.filter_config.blacklist_tables
+    sources = warehouse.reference_config().blacklist_sources if named is None else named
+    offending = rules.blacklisted_iins(filtered_audience, blacklist, sources)
+    return _result(offending, f"nobody listed in {sources}")
+
+
+@dg.asset_check(
+    asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions,
+    additional_ins={"raw_audience": dg.AssetIn(key="raw_audience")},
+)
+def audience_drawn_from_valid_rows(
+    filtered_audience: pl.DataFrame, raw_audience: pl.DataFrame
+) -> dg.AssetCheckResult:
+    valid = raw_audience.filter(pl.col("status") == OK)
+    offending = rules.iins_not_in(filtered_audience, valid)
+    return _result(offending, "every audience IIN is a valid received row; final ≤ validated")
+
+
+@dg.asset_check(asset="audience_split", blocking=True, partitions_def=campaigns_partitions)
+def target_control_disjoint(audience_split: pl.DataFrame) -> dg.AssetCheckResult:
+    offending = rules.target_control_overlap(audience_split) + rules.unknown_groups(audience_split)
+    return _result(offending, "no IIN in both target and control")
+
+
+@dg.asset_check(
+    asset="audience_split", blocking=True, partitions_def=campaigns_partitions,
+    additional_ins={"filtered_audience": dg.AssetIn(key="filtered_audience")},
+)
+def split_counts_add_up(
+    audience_split: pl.DataFrame, filtered_audience: pl.DataFrame
+) -> dg.AssetCheckResult:
+    missing = rules.iins_not_in(filtered_audience, audience_split)
+    extra = rules.iins_not_in(audience_split, filtered_audience)
+    size_gap = abs(audience_split.height - filtered_audience.height)
+    result = _result(missing + extra + size_gap, "target + control = filtered audience")
+    return result

@@ -1,0 +1,52 @@
+"""New request files in landing/campaigns become campaign partitions and runs."""
+
+
+import dagster as dg
+
+from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
+from campaign_pipelines.adapters.landing import file_fingerprint
+from campaign_pipelines.core.requests import RequestError
+from campaign_pipelines.defs.audiences.jobs import audience_job
+from campaign_pipelines.defs.partitions import campaigns_partitions
+from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
+
+
+@dg.sensor(
+    name="campaign_requests_sensor",
+    job=audience_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Admits each new JSON/YAML request in landing/campaigns: a valid one becomes a "
+    "campaign partition and a run, a bad one moves to rejected/ with an .error.json.",
+)
+def campaign_requests_sensor(
+    context: dg.SensorEvaluationContext,
+    campaign_data: CampaignDataResource,
+    warehouse: WarehouseResource,
+) -> dg.SensorResult:
+    landing = campaign_data.landing()
+    blacklists = warehouse.reference_config().blacklist_sources
+    keys, runs, rejected = [], [], 0
+    for path in landing.pending("campaigns", REQUEST_SUFFIXES):
+        fingerprint = file_fingerprint(path)
+        try:
+            key = campaign_key(path.name)
+            request = admit(path, blacklist_sources=blacklists,
+                            uploads_dir=campaign_data.uploads_dir())
+        except RequestError as error:
+            landing.reject(path, {"problems": error.problems})
+            context.log.warning(f"rejected {path.name}: {error}")
+            rejected += 1
+            continue
+        campaign_data.requests().save(key, request)
+        landing.archive(path)
+        keys.append(key)
+        runs.append(dg.RunRequest(run_key=f"{key}:{fingerprint[:16]}", partition_key=key,
+                                  tags={"campaign/request_file": path.name}))
+    if not keys and not rejected:
+        return dg.SensorResult(skip_reason="no new request in landing/campaigns")
+    return dg.SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=[campaigns_partitions.build_add_request(keys)] if keys else [],
+        cursor=f"admitted={len(keys)} rejected={rejected}",
+    )

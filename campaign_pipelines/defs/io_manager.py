@@ -1,0 +1,63 @@
+"""Parquet between assets: frames as Parquet, request models as JSON, one file per partition.
+
+Inputs annotated ``pl.LazyFrame`` are scanned, not read, so a 10M-row reference dataset costs
+only what the filter actually touches.
+"""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import BaseModel
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    base_dir: str
+
+    def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
+        key_path = Path(self.base_dir, *context.asset_key.path)
+        name = context.asset_partition_key if context.has_asset_partitions else "__all__"
+        return key_path / f"{name}{suffix}"
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        if isinstance(obj, pl.LazyFrame):
+            obj = obj.collect()
+        if isinstance(obj, pl.DataFrame):
+            path = self._path(context, ".parquet")
+            _write_atomic(path, lambda tmp: obj.write_parquet(tmp))
+        elif isinstance(obj, BaseModel):
+            path = self._path(context, ".json")
+            text = obj.model_dump_json(indent=2)
+            _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        else:
+            raise TypeError(f"{context.asset_key.to_user_string()}: cannot store {type(obj)}")
+
+    def load_input(self, context: dg.InputContext) -> object:
+        wanted = context.dagster_type.typing_type
+        if isinstance(wanted, type) and issubclass(wanted, BaseModel):
+            path = self._existing(context, ".json")
+            return wanted.model_validate_json(path.read_text(encoding="utf-8"))
+        path = self._existing(context, ".parquet")
+        return pl.scan_parquet(path) if wanted is pl.LazyFrame else pl.read_parquet(path)
+
+    def _existing(self, context: dg.InputContext, suffix: str) -> Path:
+        path = self._path(context, suffix)
+        if not path.exists():
+            key = context.asset_key.to_user_string()
+            raise dg.Failure(
+                description=f"{key} has not been materialized yet ({path} is missing): "
+                f"materialize {key} first"
+                + (" (reference_refresh_job)" if key.startswith("reference/") else ""),
+            )
+        return path
+
+
+def _write_atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

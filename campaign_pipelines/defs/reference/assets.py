@@ -1,0 +1,56 @@
+"""Reference datasets extracted from the warehouse once a day and stored as Parquet, so that
+filtering a campaign never queries the source again."""
+
+
+import dagster as dg
+import polars as pl
+
+from campaign_pipelines.core.reference import keyed_reference, values_of
+from campaign_pipelines.defs.resources import WarehouseResource
+
+GROUP = "reference"
+
+
+@dg.asset(key=["reference", "blacklist"], group_name=GROUP, kinds={"polars", "parquet"},
+          pool="warehouse")
+def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
+    """Every configured blacklist source, labelled with its name (``iin_key``, ``source``)."""
+    config = warehouse.reference_config()
+    adapter = warehouse.adapter()
+    parts, per_source, dropped = [], {}, 0
+    for source, sql in config.blacklists.items():
+        extracted = adapter.fetch(sql).with_columns(source=pl.lit(source))
+        keyed, unusable = keyed_reference(extracted, "blacklist")
+        parts.append(keyed)
+        per_source[source] = keyed.height
+        dropped += unusable
+    frame = pl.concat(parts)
+    return dg.Output(frame, metadata={
+        "dagster/row_count": frame.height,
+        "rows_without_usable_iin": dropped,
+        "rows_per_source": dg.MetadataValue.json(per_source),
+    })
+
+
+def _reference_asset(dataset: str, description: str) -> dg.AssetsDefinition:
+    @dg.asset(name=dataset, key_prefix="reference", group_name=GROUP,
+              kinds={"polars", "parquet"}, pool="warehouse", description=description)
+    def _extract(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
+        sql = warehouse.reference_config().datasets[dataset]
+        frame, dropped = keyed_reference(warehouse.adapter().fetch(sql), dataset)
+        metadata = {"dagster/row_count": frame.height, "rows_without_usable_iin": dropped}
+        if dataset != "mau":
+            metadata["values"] = dg.MetadataValue.json(sorted(values_of(frame.lazy(), dataset)))
+        else:
+            metadata["latest_month"] = str(frame["month"].max())
+        return dg.Output(frame, metadata=metadata)
+
+    return _extract
+
+
+reference_devices = _reference_asset("devices", "Client devices (``iin_key``, ``device``).")
+reference_push_preferences = _reference_asset(
+    "push_preferences", "Push streams each client accepts (``iin_key``, ``stream``)."
+)
+reference_mau = _reference_asset("mau", "Monthly active users (``iin_key``, ``month``).")
+reference_products = _reference_asset("products", "Products each client holds.")

@@ -1,0 +1,100 @@
+"""The one place where the environment picks implementations.
+
+``CAMPAIGN_WAREHOUSE`` chooses the warehouse (``duckdb``, the default, or ``oracle``);
+``CAMPAIGN_DATA_DIR`` (default ``./data``) holds the DuckDB file, the landing zone, accepted
+requests and the Parquet files between assets. Oracle credentials come only through EnvVar.
+"""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from campaign_pipelines.adapters.campaign_intake import RequestStore
+from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines.adapters.reference_config import (
+    ReferenceConfig,
+    default_config_path,
+    load_reference_config,
+)
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines.adapters.warehouse.oracle import OracleWarehouse
+from campaign_pipelines.defs.io_manager import ParquetIOManager
+
+
+class CampaignDataResource(dg.ConfigurableResource):
+    """The data directory: landing zone and accepted requests."""
+
+    data_dir: str
+
+    def landing(self) -> LandingZone:
+        return LandingZone(Path(self.data_dir) / "landing")
+
+    def requests(self) -> RequestStore:
+        return RequestStore(Path(self.data_dir) / "requests")
+
+    def uploads_dir(self) -> Path:
+        return self.landing().folder("uploads")
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Where reference data is extracted from and campaigns are deployed to."""
+
+    reference_config_path: str
+
+    def reference_config(self) -> ReferenceConfig:
+        return load_reference_config(Path(self.reference_config_path))
+
+    def adapter(self) -> DuckDBWarehouse | OracleWarehouse:
+        raise NotImplementedError
+
+
+class DuckDBWarehouseResource(WarehouseResource):
+    database: str
+
+    def adapter(self) -> DuckDBWarehouse:
+        return DuckDBWarehouse(Path(self.database))
+
+
+class OracleWarehouseResource(WarehouseResource):
+    dsn: str
+    user: str
+    password: str
+
+    def adapter(self) -> OracleWarehouse:
+        return OracleWarehouse(dsn=self.dsn, user=self.user, password=self.password)
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CAMPAIGN_DATA_DIR", "data")).resolve()
+
+
+def warehouse_resource(directory: Path) -> WarehouseResource:
+    kind = os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower()
+    if kind == "duckdb":
+        return DuckDBWarehouseResource(
+            database=str(directory / "warehouse.duckdb"),
+            reference_config_path=str(default_config_path("duckdb")),
+        )
+    if kind == "oracle":
+        return OracleWarehouseResource(
+            dsn=dg.EnvVar("ORACLE_DSN"),
+            user=dg.EnvVar("ORACLE_USER"),
+            password=dg.EnvVar("ORACLE_PASSWORD"),
+            reference_config_path=str(default_config_path("oracle")),
+        )
+    raise ValueError(f"CAMPAIGN_WAREHOUSE={kind!r}: use 'duckdb' or 'oracle'")
+
+
+def build_resources(directory: Path) -> dict[str, object]:
+    return {
+        "warehouse": warehouse_resource(directory),
+        "campaign_data": CampaignDataResource(data_dir=str(directory)),
+        "io_manager": ParquetIOManager(base_dir=str(directory / "assets")),
+    }
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources=build_resources(data_dir()))

@@ -1,0 +1,117 @@
+"""Operations the `campaigns` CLI (and later the HTTP ingress) perform through Dagster.
+
+Runs go through the Dagster instance (``DAGSTER_HOME``), so every campaign built from the
+command line appears in the UI's run history like the ones the sensor starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
+from campaign_pipelines.core.requests import CampaignRequest, RequestError
+from campaign_pipelines.defs.partitions import campaigns_partitions
+from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
+
+
+@dataclass(frozen=True)
+class Location:
+    """The loaded code location with its resources, and the instance runs are recorded in."""
+
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+
+    @property
+    def campaign_data(self) -> CampaignDataResource:
+        return self.defs.resources["campaign_data"]
+
+    @property
+    def warehouse(self) -> WarehouseResource:
+        return self.defs.resources["warehouse"]
+
+
+def register(location: Location, path: Path) -> tuple[str, CampaignRequest]:
+    """Admits the request file and adds its campaign partition; RequestError if it cannot run.
+
+    A file inside landing/campaigns is archived or rejected exactly as the sensor would, so the
+    sensor never processes it a second time.
+    """
+    data = location.campaign_data
+    landing = data.landing()
+    in_landing = path.resolve().parent == landing.folder("campaigns").resolve()
+    try:
+        key = campaign_key(path.name)
+        request = admit(path, blacklist_sources=location.warehouse.reference_config().blacklist_sources,
+                        uploads_dir=data.uploads_dir())
+    except RequestError as error:
+        if in_landing:
+            landing.reject(path, {"problems": error.problems})
+        raise
+    data.requests().save(key, request)
+    if in_landing:
+        landing.archive(path)
+    location.instance.add_dynamic_partitions(campaigns_partitions.name, [key])
+    return key, request
+
+
+def run_job(location: Location, job_name: str, partition_key: str | None = None,
+            tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+    job = location.defs.resolve_job_def(job_name)
+    return job.execute_in_process(
+        instance=location.instance, partition_key=partition_key, raise_on_error=False,
+        tags=tags or {}, run_config=_QUIET,
+    )
+
+
+# Step-by-step engine events belong in the UI; the terminal shows warnings and the outcome.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            data = event.step_failure_data
+            text = data.user_failure_data.description if data.user_failure_data else None
+            messages.append(f"{event.step_key}: {text or data.error.message.strip()}")
+    return messages or ([] if result.success else ["the run failed; see its logs in the UI"])
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
+    events = result.asset_materializations_for_node(node)
+    if not events:
+        return {}
+    return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
+
+
+def audience_response(key: str, request: CampaignRequest, result: dg.ExecuteInProcessResult) -> dict:
+    """The legacy create response (success, campaign_type, filter_stats, message) for a run
+    that builds the audience without deploying it."""
+    stats = dict(materialization_metadata(result, "filtered_audience").get("filter_stats") or {})
+    split = materialization_metadata(result, "audience_split")
+    if split:
+        stats["target_count"] = split["target_count"]
+        stats["control_count"] = split["control_count"]
+    kind = request.campaign_type.value
+    if result.success:
+        message = f"Dry run of {kind} campaign {key}: {stats.get('final_count', 0)} users " \
+                  f"({stats.get('target_count', 0)} target, {stats.get('control_count', 0)} " \
+                  "control); nothing deployed"
+    else:
+        message = "; ".join(failure_messages(result))
+    return {
+        "success": result.success,
+        "campaign_key": key,
+        "campaign_type": kind,
+        "filter_stats": stats,
+        "run_id": result.run_id,
+        "message": message,
+    }
+
+
+def pending_requests(location: Location) -> list[Path]:
+    return location.campaign_data.landing().pending("campaigns", REQUEST_SUFFIXES)

@@ -1,0 +1,144 @@
+"""The landing-zone contract (DESIGN.md §3) on a real folder in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from campaign_pipelines.adapters.landing import LandingZone, file_fingerprint
+
+
+@pytest.fixture
+def zone(tmp_path: Path) -> LandingZone:
+    return LandingZone(tmp_path / "landing")
+
+
+def every_file(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_folder_is_created_and_kinds_are_checked(zone):
+    assert zone.folder("uploads") == zone.root / "uploads"
+    assert (zone.root / "uploads").is_dir()
+    with pytest.raises(ValueError, match="unknown landing kind"):
+        zone.folder("../etc")
+
+
+def test_write_atomic_leaves_only_the_file(zone):
+    path = zone.write_atomic("signups", "s1.json", b'{"email": "a@b.kz"}')
+    assert path == zone.root / "signups" / "s1.json"
+    assert path.read_bytes() == b'{"email": "a@b.kz"}'
+    assert every_file(zone.root) == ["signups/s1.json"]
+
+
+def test_write_atomic_failure_leaves_no_temp_file(zone, monkeypatch):
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        zone.write_atomic("signups", "s1.json", b"{}")
+    assert every_file(zone.root) == []
+
+
+def test_write_atomic_never_replaces_different_content(zone):
+    first = zone.write_atomic("commands", "pause-1.json", b"pause")
+    assert zone.write_atomic("commands", "pause-1.json", b"pause") == first  # a retry
+    with pytest.raises(FileExistsError):
+        zone.write_atomic("commands", "pause-1.json", b"resume")
+    assert first.read_bytes() == b"pause"
+
+
+@pytest.mark.parametrize(
+    "name", ["../escape.csv", "a/b.csv", "a\\b.csv", "..", "", "x..csv", ".hidden.csv", "x.tmp"]
+)
+def test_write_atomic_refuses_unsafe_names(zone, name):
+    with pytest.raises(ValueError, match="refusing"):
+        zone.write_atomic("uploads", name, b"iin\n")
+    assert every_file(zone.root.parent) == []
+
+
+def test_pending_ignores_temp_files_other_suffixes_and_subfolders(zone):
+    folder = zone.folder("uploads")
+    for name in ["a.csv", "B.XLSX", ".c.csv", "d.csv.tmp", "e.json", "f.parquet"]:
+        (folder / name).write_bytes(b"x")
+    (folder / "sub.csv").mkdir()
+    (folder / "archive").mkdir()
+    (folder / "archive" / "old.csv").write_bytes(b"x")
+    found = zone.pending("uploads", (".csv", ".xlsx", "parquet"))
+    assert sorted(p.name for p in found) == ["B.XLSX", "a.csv", "f.parquet"]
+
+
+def test_pending_orders_by_mtime_then_name(zone):
+    folder = zone.folder("campaigns")
+    stamps = {"z.json": 1_000, "b.json": 3_000, "a.json": 3_000, "m.json": 2_000}
+    for name, seconds in stamps.items():
+        (folder / name).write_bytes(b"{}")
+        os.utime(folder / name, ns=(seconds * 10**9, seconds * 10**9))
+    found = zone.pending("campaigns", (".json",))
+    assert [p.name for p in found] == ["z.json", "m.json", "a.json", "b.json"]
+
+
+def test_archive_moves_and_never_overwrites(zone):
+    first = zone.write_atomic("uploads", "list.csv", b"first")
+    archived_first = zone.archive(first)
+    second = zone.write_atomic("uploads", "list.csv", b"second")
+    archived_second = zone.archive(second)
+    assert archived_first == zone.root / "uploads" / "archive" / "list.csv"
+    assert archived_first.read_bytes() == b"first"
+    assert archived_second.read_bytes() == b"second"
+    assert archived_second.parent == archived_first.parent
+    assert archived_second.name.startswith("list.") and archived_second.suffix == ".csv"
+    assert zone.pending("uploads", (".csv",)) == []
+
+
+def test_reject_writes_error_json_beside_the_file(zone):
+    path = zone.write_atomic("uploads", "список.csv", b"junk")
+    rejected = zone.reject(path, {"problem": "нет колонки ИИН", "row": 3})
+    assert rejected == zone.root / "uploads" / "rejected" / "список.csv"
+    assert rejected.read_bytes() == b"junk"
+    error_file = rejected.with_name("список.csv.error.json")
+    text = error_file.read_text(encoding="utf-8")
+    assert "нет колонки ИИН" in text and '\n  "row": 3' in text  # ensure_ascii=False, indent=2
+    report = json.loads(text)
+    assert report["problem"] == "нет колонки ИИН" and report["row"] == 3
+    assert report["file"] == "список.csv"
+    rejected_at = datetime.fromisoformat(report["rejected_at"])
+    assert rejected_at.utcoffset().total_seconds() == 0
+    assert abs((datetime.now(UTC) - rejected_at).total_seconds()) < 60
+
+
+def test_reject_never_overwrites_an_earlier_rejection(zone):
+    for content in (b"one", b"two"):
+        zone.reject(zone.write_atomic("sms_events", "r.json", content), {"problem": "bad"})
+    folder = zone.root / "sms_events" / "rejected"
+    files = sorted(p.name for p in folder.iterdir())
+    data = sorted(p.read_bytes() for p in folder.iterdir() if not p.name.endswith(".error.json"))
+    assert data == [b"one", b"two"]
+    assert len(files) == 4 and sum(name.endswith(".error.json") for name in files) == 2
+    moved = [name for name in files if not name.endswith(".error.json")]
+    assert all(f"{name}.error.json" in files for name in moved)
+
+
+def test_moves_refuse_files_outside_the_zone(zone, tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_bytes(b"x")
+    with pytest.raises(ValueError):
+        zone.archive(outside)
+    archived = zone.archive(zone.write_atomic("uploads", "a.csv", b"x"))
+    with pytest.raises(ValueError):
+        zone.reject(archived, {"problem": "already archived"})
+    assert outside.exists() and archived.exists()
+
+
+def test_file_fingerprint_is_sha256_of_the_content(tmp_path):
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(data)
+    b.write_bytes(data)
+    assert file_fingerprint(a) == hashlib.sha256(data).hexdigest() == file_fingerprint(b)
