@@ -1,10 +1,10 @@
 """`campaigns`: the command line of campaign_pipelines.
 
-    campaigns demo-data [--customers N]     synthetic bank + sample uploads and requests
-    campaigns db init                       schemas and reference-source tables (DuckDB)
-    campaigns reference refresh             extract the reference datasets (Dagster run)
-    campaigns create FILE --dry-run         build one campaign's audience, print the funnel
-    campaigns run-pending --dry-run         do what the sensor does, for every pending request
+campaigns demo-data [--customers N]     synthetic bank + sample uploads and requests
+campaigns db init                       schemas and reference-source tables (DuckDB)
+campaigns reference refresh             extract the reference datasets (Dagster run)
+campaigns create FILE --dry-run         build one campaign's audience, print the funnel
+campaigns run-pending --dry-run         do what the sensor does, for every pending request
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def _print_json(body: dict) -> None:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from campaign_pipelines.demo.build import build_demo
     from campaign_pipelines.defs.resources import data_dir
+    from campaign_pipelines.demo.build import build_demo
 
     _print_json(build_demo(data_dir(), customers=args.customers, seed=args.seed))
     return 0
@@ -69,15 +69,20 @@ def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
 
     if not dry_run:
         return EXIT_BAD_REQUEST, {
-            "success": False, "file": str(path),
+            "success": False,
+            "file": str(path),
             "message": "deployment to the warehouse tables is not available in this version: "
-                       "run with --dry-run to build and check the audience",
+            "run with --dry-run to build and check the audience",
         }
     try:
         key, request = register(location, path)
     except RequestError as error:
-        return EXIT_BAD_REQUEST, {"success": False, "file": str(path), "errors": error.problems,
-                                  "message": f"{path.name}: the request cannot run: {error}"}
+        return EXIT_BAD_REQUEST, {
+            "success": False,
+            "file": str(path),
+            "errors": error.problems,
+            "message": f"{path.name}: the request cannot run: {error}",
+        }
     result = run_job(location, "audience_job", key, tags={"campaign/request_file": path.name})
     body = audience_response(key, request, result)
     return (0 if result.success else EXIT_RUN_FAILED), body
@@ -109,9 +114,18 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
 
 
 _FUNNEL_ORDER = (
-    "initial_count", "invalid_iin_removed", "duplicates_removed", "after_validation",
-    "after_blacklist", "after_device", "after_push", "after_mau", "after_product",
-    "final_count", "target_count", "control_count",
+    "initial_count",
+    "invalid_iin_removed",
+    "duplicates_removed",
+    "after_validation",
+    "after_blacklist",
+    "after_device",
+    "after_push",
+    "after_mau",
+    "after_product",
+    "final_count",
+    "target_count",
+    "control_count",
 )
 
 
@@ -128,8 +142,9 @@ def format_funnel(name: str, body: dict) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="campaigns", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = argparse.ArgumentParser(
+        prog="campaigns", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = top.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo-data", help="generate the synthetic bank and sample landing files")
     demo.add_argument("--customers", type=int, default=200_000)
@@ -138,7 +153,8 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="db", required=True)
     db.add_parser("init", help="create schemas and source tables").set_defaults(run=cmd_db_init)
     ref = sub.add_parser("reference", help="reference datasets").add_subparsers(
-        dest="reference", required=True)
+        dest="reference", required=True
+    )
     ref.add_parser("refresh", help="extract them now").set_defaults(run=cmd_reference_refresh)
     create = sub.add_parser("create", help="create a campaign from a request file")
     create.add_argument("file")

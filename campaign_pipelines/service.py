@@ -45,8 +45,11 @@ def register(location: Location, path: Path) -> tuple[str, CampaignRequest]:
     in_landing = path.resolve().parent == landing.folder("campaigns").resolve()
     try:
         key = campaign_key(path.name)
-        request = admit(path, blacklist_sources=location.warehouse.reference_config().blacklist_sources,
-                        uploads_dir=data.uploads_dir())
+        request = admit(
+            path,
+            blacklist_sources=location.warehouse.reference_config().blacklist_sources,
+            uploads_dir=data.uploads_dir(),
+        )
     except RequestError as error:
         if in_landing:
             landing.reject(path, {"problems": error.problems})
@@ -58,12 +61,19 @@ def register(location: Location, path: Path) -> tuple[str, CampaignRequest]:
     return key, request
 
 
-def run_job(location: Location, job_name: str, partition_key: str | None = None,
-            tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+def run_job(
+    location: Location,
+    job_name: str,
+    partition_key: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
     job = location.defs.resolve_job_def(job_name)
     return job.execute_in_process(
-        instance=location.instance, partition_key=partition_key, raise_on_error=False,
-        tags=tags or {}, run_config=_QUIET,
+        instance=location.instance,
+        partition_key=partition_key,
+        raise_on_error=False,
+        tags=tags or {},
+        run_config=_QUIET,
     )
 
 
@@ -88,7 +98,9 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, node: str) -> di
     return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
 
 
-def audience_response(key: str, request: CampaignRequest, result: dg.ExecuteInProcessResult) -> dict:
+def audience_response(
+    key: str, request: CampaignRequest, result: dg.ExecuteInProcessResult
+) -> dict:
     """The legacy create response (success, campaign_type, filter_stats, message) for a run
     that builds the audience without deploying it."""
     stats = dict(materialization_metadata(result, "filtered_audience").get("filter_stats") or {})
@@ -98,9 +110,11 @@ def audience_response(key: str, request: CampaignRequest, result: dg.ExecuteInPr
         stats["control_count"] = split["control_count"]
     kind = request.campaign_type.value
     if result.success:
-        message = f"Dry run of {kind} campaign {key}: {stats.get('final_count', 0)} users " \
-                  f"({stats.get('target_count', 0)} target, {stats.get('control_count', 0)} " \
-                  "control); nothing deployed"
+        message = (
+            f"Dry run of {kind} campaign {key}: {stats.get('final_count', 0)} users "
+            f"({stats.get('target_count', 0)} target, {stats.get('control_count', 0)} "
+            "control); nothing deployed"
+        )
     else:
         message = "; ".join(failure_messages(result))
     return {

@@ -29,8 +29,13 @@ def campaign_key(file_name: str) -> str:
     key = re.sub(r"[^\w-]+", "_", stem).strip("_")[:64]
     if not key:
         raise RequestError(
-            [{"field": "<file name>", "problem": f"{file_name!r} gives no campaign key",
-              "fix": "name the file with letters or digits, e.g. spring_push.json"}]
+            [
+                {
+                    "field": "<file name>",
+                    "problem": f"{file_name!r} gives no campaign key",
+                    "fix": "name the file with letters or digits, e.g. spring_push.json",
+                }
+            ]
         )
     return key
 
@@ -67,13 +72,27 @@ class RequestStore:
 
 def read_request(path: Path) -> CampaignRequest:
     if path.suffix.lower() not in REQUEST_SUFFIXES:
-        raise RequestError([{"field": "<file name>", "problem": f"{path.name} is not JSON or YAML",
-                             "fix": "save the request as .json or .yaml"}])
+        raise RequestError(
+            [
+                {
+                    "field": "<file name>",
+                    "problem": f"{path.name} is not JSON or YAML",
+                    "fix": "save the request as .json or .yaml",
+                }
+            ]
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
-        raise RequestError([{"field": "<document>", "problem": f"not UTF-8 text ({error.reason} "
-                             f"at byte {error.start})", "fix": "save the file as UTF-8"}]) from None
+        raise RequestError(
+            [
+                {
+                    "field": "<document>",
+                    "problem": f"not UTF-8 text ({error.reason} at byte {error.start})",
+                    "fix": "save the file as UTF-8",
+                }
+            ]
+        ) from None
     return parse_request(text, yaml_syntax=path.suffix.lower() != ".json")
 
 
@@ -84,11 +103,14 @@ def admit(path: Path, *, blacklist_sources: list[str], uploads_dir: Path) -> Cam
     for i, name in enumerate(request.user_files):
         if not (uploads_dir / name).is_file():
             available = sorted(p.name for p in uploads_dir.glob("*") if p.is_file())[:20]
-            problems.append({
-                "field": f"user_files[{i}]",
-                "problem": f"upload {name!r} is not in {uploads_dir}",
-                "fix": "upload the file first, or use one of: " + (", ".join(available) or "none"),
-            })
+            problems.append(
+                {
+                    "field": f"user_files[{i}]",
+                    "problem": f"upload {name!r} is not in {uploads_dir}",
+                    "fix": "upload the file first, or use one of: "
+                    + (", ".join(available) or "none"),
+                }
+            )
     if problems:
         raise RequestError(problems)
     return request

@@ -26,7 +26,9 @@ def load_reference_config(path: Path) -> ReferenceConfig:
     try:
         body = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"reference config {path} does not exist: point it at a YAML file") from None
+        raise ValueError(
+            f"reference config {path} does not exist: point it at a YAML file"
+        ) from None
     blacklists = (body or {}).get("blacklists") or {}
     datasets = (body or {}).get("datasets") or {}
     missing = [name for name in REQUIRED_DATASETS if name not in datasets]

@@ -160,7 +160,11 @@ def rejected_sample(rows: pl.DataFrame, limit: int = 10) -> list[dict[str, objec
     """The first rejected rows, masked, for the UI: where they are and why."""
     rejected = rows.filter(pl.col("status") != OK).head(limit)
     return [
-        {"source": r["source"], "row": r["row"], "value": mask_iin(r["raw_iin"]),
-         "status": r["status"]}
+        {
+            "source": r["source"],
+            "row": r["row"],
+            "value": mask_iin(r["raw_iin"]),
+            "status": r["status"],
+        }
         for r in rejected.iter_rows(named=True)
     ]

@@ -70,12 +70,15 @@ def with_check_digit_flag(frame: pl.DataFrame) -> pl.DataFrame:
         ((number // 10 ** (IIN_LENGTH - 1 - i)) % 10).cast(pl.Int32).alias(name)
         for i, name in enumerate(digit_names)
     ]
-    first = pl.sum_horizontal(pl.col(n) * w for n, w in zip(digit_names, _WEIGHTS_FIRST)) % 11
-    second = pl.sum_horizontal(pl.col(n) * w for n, w in zip(digit_names, _WEIGHTS_SECOND)) % 11
+    weighted = digit_names[:11]
+    first = pl.sum_horizontal(pl.col(n) * w for n, w in zip(weighted, _WEIGHTS_FIRST, strict=True))
+    second = pl.sum_horizontal(
+        pl.col(n) * w for n, w in zip(weighted, _WEIGHTS_SECOND, strict=True)
+    )
     flagged = (
         frame.lazy()
         .with_columns(digits)
-        .with_columns(_first=first, _second=second)
+        .with_columns(_first=first % 11, _second=second % 11)
         .with_columns(
             check_digit_ok=(
                 pl.when(pl.col("_first") != 10)

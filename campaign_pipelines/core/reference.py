@@ -34,7 +34,9 @@ def keyed_reference(frame: pl.DataFrame, dataset: str) -> tuple[pl.DataFrame, in
             f"reference dataset {dataset!r} returned columns {frame.columns}, missing {missing}: "
             f"make its SQL return iin and {value}"
         )
-    renamed = frame.select(pl.col(columns["iin"]).alias("raw_iin"), pl.col(columns[value]).alias(value))
+    renamed = frame.select(
+        pl.col(columns["iin"]).alias("raw_iin"), pl.col(columns[value]).alias(value)
+    )
     if renamed.schema["raw_iin"].is_integer():
         keyed = renamed.with_columns(iin_key=pl.col("raw_iin").cast(pl.Int64))
     else:

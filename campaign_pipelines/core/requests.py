@@ -133,7 +133,9 @@ class RequestError(ValueError):
 
     def __init__(self, problems: list[dict[str, str]]):
         self.problems = problems
-        super().__init__("; ".join(f"{p['field']}: {p['problem']}" for p in problems))
+        super().__init__(
+            "; ".join(f"{p['field']}: {p['problem']} (fix: {p['fix']})" for p in problems)
+        )
 
 
 def parse_request(text: str, *, yaml_syntax: bool = False) -> CampaignRequest:

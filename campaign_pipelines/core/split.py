@@ -47,7 +47,9 @@ def strata(audience: pl.DataFrame, reference: Reference, stratify_by: list[str])
         active = reference.mau.filter(pl.col("month") == pl.col("month").max())
         active_keys = active.select("iin_key").unique().collect()["iin_key"]
         keys = keys.with_columns(mau=pl.col("iin_key").is_in(active_keys.implode()))
-        parts.append(pl.lit("mau=") + pl.when(pl.col("mau")).then(pl.lit("yes")).otherwise(pl.lit("no")))
+        parts.append(
+            pl.lit("mau=") + pl.when(pl.col("mau")).then(pl.lit("yes")).otherwise(pl.lit("no"))
+        )
     if "product_count" in stratify_by:
         counts = reference.products.group_by("iin_key").agg(n=pl.len()).collect()
         keys = keys.join(counts, on="iin_key", how="left")

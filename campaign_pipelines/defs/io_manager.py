@@ -4,7 +4,6 @@ Inputs annotated ``pl.LazyFrame`` are scanned, not read, so a 10M-row reference 
 only what the filter actually touches.
 """
 
-
 import os
 from pathlib import Path
 

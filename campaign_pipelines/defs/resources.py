@@ -5,7 +5,6 @@
 requests and the Parquet files between assets. Oracle credentials come only through EnvVar.
 """
 
-
 import os
 from pathlib import Path
 

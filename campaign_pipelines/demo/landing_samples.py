@@ -131,9 +131,7 @@ LOYALTY_BONUS_RB3 = {
 }
 
 
-def write_landing_samples(
-    landing_dir: Path, customers: pl.DataFrame, seed: int = 7
-) -> list[Path]:
+def write_landing_samples(landing_dir: Path, customers: pl.DataFrame, seed: int = 7) -> list[Path]:
     """Writes the two uploads and three campaign requests; returns the paths written."""
     rng_csv, rng_xlsx = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     uploads, campaigns = landing_dir / "uploads", landing_dir / "campaigns"
@@ -153,7 +151,10 @@ def write_landing_samples(
 def spring_clients(customers: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     """``ИИН;Имя`` rows as a marketer's CSV has them: a few IINs with spaces or dashes
     inside, 3 duplicated rows and 2 junk values, all shuffled together."""
-    sample = _sample(customers, rng, SPRING_CLIENTS_ROWS)
+    # Leading-zero IINs first, so the messy formatting below always hits the zeros case.
+    sample = _sample(customers, rng, SPRING_CLIENTS_ROWS).sort(
+        pl.col("iin").str.starts_with("0"), descending=True, maintain_order=True
+    )
     names = pl.Series(list(_MALE_NAMES + _FEMALE_NAMES))
     pick = rng.integers(0, len(_MALE_NAMES), len(sample))
     offset = np.where(sample["gender"].to_numpy() == "F", len(_MALE_NAMES), 0)
@@ -182,11 +183,10 @@ def loyalty_numbers(customers: pl.DataFrame, rng: np.random.Generator) -> pl.Dat
 
 
 def _sample(customers: pl.DataFrame, rng: np.random.Generator, size: int) -> pl.DataFrame:
-    """Customers drawn without replacement, leading-zero IINs first so the messy formatting
-    in spring_clients always hits the zeros case; showcase customers left out."""
+    """Customers drawn without replacement, in bank order; the showcase ones are left out
+    (the seed example request names them explicitly)."""
     pool = customers.filter(~pl.col("iin").is_in(list(SHOWCASE_IINS)))
-    picked = pool[np.sort(rng.choice(len(pool), min(size, len(pool)), replace=False))]
-    return picked.sort(pl.col("iin").str.starts_with("0"), descending=True, maintain_order=True)
+    return pool[np.sort(rng.choice(len(pool), min(size, len(pool)), replace=False))]
 
 
 def _xlsx_bytes(rows: pl.DataFrame) -> bytes:

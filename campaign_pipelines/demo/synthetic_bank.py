@@ -137,7 +137,9 @@ def _draw_iins(rng: np.random.Generator, size: int) -> np.ndarray:
 def _digit_tables() -> dict[str, np.ndarray]:
     """YYMMDD and its weighted digit sums for every day 1940..2009, and the sums for every
     serial (digits 8..11), under both weight sets of the check-digit rule."""
-    born = np.arange(np.datetime64("1940-01-01"), np.datetime64("2010-01-01"), dtype="datetime64[D]")
+    born = np.arange(
+        np.datetime64("1940-01-01"), np.datetime64("2010-01-01"), dtype="datetime64[D]"
+    )
     year = born.astype("datetime64[Y]").astype(np.int64) + 1970
     month_start = born.astype("datetime64[M]")
     month = month_start.astype(np.int64) % 12 + 1

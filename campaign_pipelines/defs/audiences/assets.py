@@ -1,6 +1,5 @@
 """Campaign audiences: request → received rows → filtered audience → target/control split."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -34,14 +33,17 @@ def campaign_request(
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
     meta = request.metadata
-    return dg.Output(request, metadata={
-        "campaign_type": request.campaign_type.value,
-        "campaign_name": meta.campaign_name,
-        "period": f"{meta.date_start} .. {meta.date_end}",
-        "user_files": dg.MetadataValue.json(request.user_files),
-        "user_iins_given": len(request.user_iins),
-        "control_share": request.control_group.share if request.control_group else 0.0,
-    })
+    return dg.Output(
+        request,
+        metadata={
+            "campaign_type": request.campaign_type.value,
+            "campaign_name": meta.campaign_name,
+            "period": f"{meta.date_start} .. {meta.date_end}",
+            "user_files": dg.MetadataValue.json(request.user_files),
+            "user_iins_given": len(request.user_iins),
+            "control_share": request.control_group.share if request.control_group else 0.0,
+        },
+    )
 
 
 @dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"})
@@ -61,17 +63,21 @@ def raw_audience(
     received = pl.concat([p.cast(core.RAW_SCHEMA) for p in parts])
     rows = core.classify_rows(received, strict_checksum=campaign_request.strict_iin_checksum)
     counts = core.validation_counts(rows)
-    return dg.Output(rows, metadata={
-        **counts,
-        "rows_per_source": dg.MetadataValue.json(
-            dict(rows.group_by("source").len().sort("source").iter_rows())
-        ),
-        "rejected_sample": dg.MetadataValue.json(core.rejected_sample(rows)),
-    })
+    return dg.Output(
+        rows,
+        metadata={
+            **counts,
+            "rows_per_source": dg.MetadataValue.json(
+                dict(rows.group_by("source").len().sort("source").iter_rows())
+            ),
+            "rejected_sample": dg.MetadataValue.json(core.rejected_sample(rows)),
+        },
+    )
 
 
-@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"},
-          ins=REFERENCE_INS)
+@dg.asset(
+    partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"}, ins=REFERENCE_INS
+)
 def filtered_audience(
     context: dg.AssetExecutionContext,
     campaign_request: CampaignRequest,
@@ -86,7 +92,9 @@ def filtered_audience(
     """Valid IINs through the blacklist, device, push stream, MAU and product filters; the
     funnel (legacy filter_stats names) is in the metadata."""
     reference = core.Reference(blacklist, devices, push_preferences, mau, products)
-    blacklists = _blacklists_to_apply(campaign_request, warehouse.reference_config().blacklist_sources)
+    blacklists = _blacklists_to_apply(
+        campaign_request, warehouse.reference_config().blacklist_sources
+    )
     vocabulary = {
         "devices": values_of(reference.devices, "devices"),
         "push_streams": values_of(reference.push_preferences, "push_preferences"),
@@ -101,12 +109,15 @@ def filtered_audience(
     )
     stats = core.funnel(core.validation_counts(raw_audience), filtering, audience.height)
     context.log.info(f"funnel: {stats}")
-    return dg.Output(audience, metadata={
-        **stats,
-        "blacklists_applied": dg.MetadataValue.json(blacklists),
-        "filter_stats": dg.MetadataValue.json(stats),
-        "dagster/row_count": audience.height,
-    })
+    return dg.Output(
+        audience,
+        metadata={
+            **stats,
+            "blacklists_applied": dg.MetadataValue.json(blacklists),
+            "filter_stats": dg.MetadataValue.json(stats),
+            "dagster/row_count": audience.height,
+        },
+    )
 
 
 def _blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> list[str]:
@@ -117,8 +128,9 @@ def _blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> lis
     return configured if named is None else named
 
 
-@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"},
-          ins=REFERENCE_INS)
+@dg.asset(
+    partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"}, ins=REFERENCE_INS
+)
 def audience_split(
     context: dg.AssetExecutionContext,
     campaign_request: CampaignRequest,
@@ -141,10 +153,13 @@ def audience_split(
     per_stratum = split_counts(split)
     target = int(per_stratum["target"].sum())
     control_count = int(per_stratum["control"].sum())
-    return dg.Output(split, metadata={
-        "target_count": target,
-        "control_count": control_count,
-        "control_share": round(control_count / split.height, 4) if split.height else 0.0,
-        "strata": dg.MetadataValue.json(per_stratum.to_dicts()),
-        "dagster/row_count": split.height,
-    })
+    return dg.Output(
+        split,
+        metadata={
+            "target_count": target,
+            "control_count": control_count,
+            "control_share": round(control_count / split.height, 4) if split.height else 0.0,
+            "strata": dg.MetadataValue.json(per_stratum.to_dicts()),
+            "dagster/row_count": split.height,
+        },
+    )

@@ -1,6 +1,5 @@
 """Blocking checks: a campaign whose audience breaks one of these goes no further."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -21,8 +20,12 @@ def _result(offending: int, what: str) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions,
-                additional_ins=_REQUEST)
+@dg.asset_check(
+    asset=filtered_audience,
+    blocking=True,
+    partitions_def=campaigns_partitions,
+    additional_ins=_REQUEST,
+)
 def iins_are_valid(
     filtered_audience: pl.DataFrame, campaign_request: CampaignRequest
 ) -> dg.AssetCheckResult:
@@ -37,7 +40,9 @@ def no_duplicate_iins(filtered_audience: pl.DataFrame) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions,
+    asset=filtered_audience,
+    blocking=True,
+    partitions_def=campaigns_partitions,
     additional_ins={**_REQUEST, "blacklist": dg.AssetIn(key=["reference", "blacklist"])},
 )
 def no_blacklisted_iins(
@@ -53,7 +58,9 @@ def no_blacklisted_iins(
 
 
 @dg.asset_check(
-    asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions,
+    asset=filtered_audience,
+    blocking=True,
+    partitions_def=campaigns_partitions,
     additional_ins={"raw_audience": dg.AssetIn(key="raw_audience")},
 )
 def audience_drawn_from_valid_rows(
@@ -71,7 +78,9 @@ def target_control_disjoint(audience_split: pl.DataFrame) -> dg.AssetCheckResult
 
 
 @dg.asset_check(
-    asset="audience_split", blocking=True, partitions_def=campaigns_partitions,
+    asset="audience_split",
+    blocking=True,
+    partitions_def=campaigns_partitions,
     additional_ins={"filtered_audience": dg.AssetIn(key="filtered_audience")},
 )
 def split_counts_add_up(

@@ -1,6 +1,5 @@
 """New request files in landing/campaigns become campaign partitions and runs."""
 
-
 import dagster as dg
 
 from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
@@ -31,8 +30,9 @@ def campaign_requests_sensor(
         fingerprint = file_fingerprint(path)
         try:
             key = campaign_key(path.name)
-            request = admit(path, blacklist_sources=blacklists,
-                            uploads_dir=campaign_data.uploads_dir())
+            request = admit(
+                path, blacklist_sources=blacklists, uploads_dir=campaign_data.uploads_dir()
+            )
         except RequestError as error:
             landing.reject(path, {"problems": error.problems})
             context.log.warning(f"rejected {path.name}: {error}")
@@ -41,8 +41,13 @@ def campaign_requests_sensor(
         campaign_data.requests().save(key, request)
         landing.archive(path)
         keys.append(key)
-        runs.append(dg.RunRequest(run_key=f"{key}:{fingerprint[:16]}", partition_key=key,
-                                  tags={"campaign/request_file": path.name}))
+        runs.append(
+            dg.RunRequest(
+                run_key=f"{key}:{fingerprint[:16]}",
+                partition_key=key,
+                tags={"campaign/request_file": path.name},
+            )
+        )
     if not keys and not rejected:
         return dg.SensorResult(skip_reason="no new request in landing/campaigns")
     return dg.SensorResult(

@@ -1,7 +1,6 @@
 """Reference datasets extracted from the warehouse once a day and stored as Parquet, so that
 filtering a campaign never queries the source again."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -11,8 +10,9 @@ from campaign_pipelines.defs.resources import WarehouseResource
 GROUP = "reference"
 
 
-@dg.asset(key=["reference", "blacklist"], group_name=GROUP, kinds={"polars", "parquet"},
-          pool="warehouse")
+@dg.asset(
+    key=["reference", "blacklist"], group_name=GROUP, kinds={"polars", "parquet"}, pool="warehouse"
+)
 def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
     """Every configured blacklist source, labelled with its name (``iin_key``, ``source``)."""
     config = warehouse.reference_config()
@@ -25,16 +25,25 @@ def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]
         per_source[source] = keyed.height
         dropped += unusable
     frame = pl.concat(parts)
-    return dg.Output(frame, metadata={
-        "dagster/row_count": frame.height,
-        "rows_without_usable_iin": dropped,
-        "rows_per_source": dg.MetadataValue.json(per_source),
-    })
+    return dg.Output(
+        frame,
+        metadata={
+            "dagster/row_count": frame.height,
+            "rows_without_usable_iin": dropped,
+            "rows_per_source": dg.MetadataValue.json(per_source),
+        },
+    )
 
 
 def _reference_asset(dataset: str, description: str) -> dg.AssetsDefinition:
-    @dg.asset(name=dataset, key_prefix="reference", group_name=GROUP,
-              kinds={"polars", "parquet"}, pool="warehouse", description=description)
+    @dg.asset(
+        name=dataset,
+        key_prefix="reference",
+        group_name=GROUP,
+        kinds={"polars", "parquet"},
+        pool="warehouse",
+        description=description,
+    )
     def _extract(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
         sql = warehouse.reference_config().datasets[dataset]
         frame, dropped = keyed_reference(warehouse.adapter().fetch(sql), dataset)

@@ -1,0 +1,45 @@
+# Two commands on a fresh machine (python >= 3.11 and make): `make demo`, `make test`.
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+export CAMPAIGN_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(CAMPAIGN_DATA_DIR)/dagster_home
+export VIRTUAL_ENV := $(VENV)
+DEMO_CUSTOMERS ?= 200000
+
+.PHONY: venv demo test lint ui bench clean dagster-home
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+dagster-home:
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: venv dagster-home
+	$(BIN)/campaigns demo-data --customers $(DEMO_CUSTOMERS)
+	$(BIN)/campaigns reference refresh
+	$(BIN)/campaigns run-pending --dry-run
+
+lint: venv
+	$(BIN)/ruff check campaign_pipelines campaign_pipelines_tests bench
+
+test: lint
+	$(BIN)/dg check defs
+	$(BIN)/pytest -q
+
+ui: venv dagster-home
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: venv
+	$(BIN)/python bench/bench_audience.py
+
+clean:
+	rm -rf $(CAMPAIGN_DATA_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from campaign_pipelines_tests.bank import write_bank
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory with the known bank in a real DuckDB file."""
+    directory = tmp_path / "data"
+    directory.mkdir()
+    write_bank(directory / "warehouse.duckdb")
+    monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(directory))
+    monkeypatch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
+    return directory
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def location(data_dir: Path, instance: dg.DagsterInstance):
+    """The real code location over the test data directory, reference data refreshed."""
+    from campaign_pipelines.definitions import defs
+    from campaign_pipelines.service import Location, run_job
+
+    loaded = Location(defs=defs(), instance=instance)
+    assert run_job(loaded, "reference_refresh_job").success
+    return loaded
