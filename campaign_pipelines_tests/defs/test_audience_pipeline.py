@@ -48,9 +48,16 @@ def test_seed_example_request_removes_the_blacklisted_customer(location):
 
 def test_every_filter_together_counts_each_step(location):
     everyone = _iins(*CUSTOMERS)
-    filters = {"blacklist_tables": [ACRM, NO_WORKER, DSSB], "devices": ["android", "ios"],
-               "push_streams": ["Маркет"], "mau_only": True, "products": ["Кредитная карта"]}
-    response = _create(location, "all.json", request_text(user_iins=everyone, filter_config=filters))
+    filters = {
+        "blacklist_tables": [ACRM, NO_WORKER, DSSB],
+        "devices": ["android", "ios"],
+        "push_streams": ["Маркет"],
+        "mau_only": True,
+        "products": ["Кредитная карта"],
+    }
+    response = _create(
+        location, "all.json", request_text(user_iins=everyone, filter_config=filters)
+    )
     stats = response["filter_stats"]
     assert response["success"], response["message"]
     # 13 customers; 4 listed; web_only and no_device fail devices; payments_only fails push;
@@ -85,8 +92,12 @@ def test_excel_numbers_get_their_leading_zero_back(location, tmp_path):
 
 def test_messy_csv_with_bom_semicolons_spaces_and_dashes(location):
     plain, deposit = _iins("plain", "ios_deposit")
-    rows = [f"{plain[:4]} {plain[4:8]}-{plain[8:]};Anna", f" {deposit} ;Bek", f"{plain};dup",
-            "n/a;junk"]
+    rows = [
+        f"{plain[:4]} {plain[4:8]}-{plain[8:]};Anna",
+        f" {deposit} ;Bek",
+        f"{plain};dup",
+        "n/a;junk",
+    ]
     data = ("\ufeffИИН;Имя\n" + "\n".join(rows) + "\n").encode()
     _upload(location, "messy.csv", data)
     text = request_text(user_iins=None, user_files=["messy.csv"], filter_config={})
@@ -100,7 +111,7 @@ def test_messy_csv_with_bom_semicolons_spaces_and_dashes(location):
     ("name", "data", "expected"),
     [
         ("empty.csv", b"", "has no rows"),
-        ("names.csv", "name;city\nAnna;Almaty\n".encode(), "IIN column"),
+        ("names.csv", b"name;city\nAnna;Almaty\n", "IIN column"),
         ("cp1251.csv", "ИИН\n850315300100\n".encode("cp1251"), "UTF-8"),
     ],
 )
@@ -118,7 +129,9 @@ def test_bad_upload_fails_the_run_naming_the_file(location, name, data, expected
     [("devices", ["blackberry"]), ("products", ["Золотой слиток"]), ("push_streams", ["Спам"])],
 )
 def test_unknown_filter_name_fails_the_run_listing_valid_names(location, field, value):
-    response = _create(location, f"unknown_{field}.json", request_text(filter_config={field: value}))
+    response = _create(
+        location, f"unknown_{field}.json", request_text(filter_config={field: value})
+    )
     assert not response["success"]
     assert value[0] in response["message"] and "use one of" in response["message"]
 
