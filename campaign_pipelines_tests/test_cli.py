@@ -1,0 +1,64 @@
+"""`campaigns` end to end through a real Dagster instance in DAGSTER_HOME."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from campaign_pipelines.cli import main
+from campaign_pipelines_tests.bank import request_text
+
+
+@pytest.fixture
+def home(data_dir, tmp_path, monkeypatch):
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    assert main(["reference", "refresh"]) == 0
+    return dagster_home
+
+
+def _json_out(capsys) -> dict:
+    out = capsys.readouterr().out
+    return json.loads(out[out.index("{") :])
+
+
+def test_create_dry_run_prints_the_legacy_response_and_records_the_run(home, tmp_path, capsys):
+    capsys.readouterr()
+    request = tmp_path / "seed.json"
+    request.write_text(request_text(), encoding="utf-8")
+    assert main(["create", str(request), "--dry-run"]) == 0
+    body = _json_out(capsys)
+    assert body["success"] and body["campaign_type"] == "RB1"
+    assert body["filter_stats"]["initial_count"] == 3
+    assert body["filter_stats"]["blacklist_removed"] == 1
+    assert body["filter_stats"]["final_count"] == 2
+    assert request.exists()  # a file outside the landing zone is left where it was
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id(body["run_id"]).job_name == "audience_job"
+
+
+def test_bad_request_exits_2_naming_the_field(home, tmp_path, capsys):
+    capsys.readouterr()
+    request = tmp_path / "bad.json"
+    request.write_text(request_text(campaign_type="RB9"), encoding="utf-8")
+    assert main(["create", str(request), "--dry-run"]) == 2
+    body = _json_out(capsys)
+    assert not body["success"] and body["errors"][0]["field"] == "campaign_type"
+
+
+def test_failed_run_exits_1_with_the_reason(home, tmp_path, capsys):
+    capsys.readouterr()
+    request = tmp_path / "nokia.json"
+    request.write_text(request_text(filter_config={"devices": ["nokia"]}), encoding="utf-8")
+    assert main(["create", str(request), "--dry-run"]) == 1
+    assert "unknown name 'nokia'" in _json_out(capsys)["message"]
+
+
+def test_missing_file_and_deploy_without_dry_run(home, tmp_path, capsys):
+    assert main(["create", str(tmp_path / "absent.json"), "--dry-run"]) == 2
+    request = tmp_path / "seed.json"
+    request.write_text(request_text(), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["create", str(request)]) == 2
+    assert "--dry-run" in _json_out(capsys)["message"]
