@@ -41,7 +41,6 @@ def _peak_rss_mb() -> float:
 
 
 def setup(data_dir: Path, customers: int, upload_rows: int) -> dict:
-    import polars as pl
 
     from campaign_pipelines.demo.build import build_demo
 

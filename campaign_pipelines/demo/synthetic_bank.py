@@ -124,8 +124,16 @@ def _draw_iins(rng: np.random.Generator, size: int) -> np.ndarray:
     day = np.where(born_2000s, days_2000s, days_1900s.astype(np.int64)) - _days("1940-01-01")
     century_gender = np.where(born_2000s, 5, 3) + (rng.random(size) < 0.52)  # +1: female
     serial = rng.integers(0, 10_000, size)
-    first = tables["day_first"][day] + century_gender * 7 + tables["serial_first"][serial]
-    second = tables["day_second"][day] + century_gender * 9 + tables["serial_second"][serial]
+    first = (
+        tables["day_first"][day]
+        + century_gender * _WEIGHTS_FIRST[6]
+        + tables["serial_first"][serial]
+    )
+    second = (
+        tables["day_second"][day]
+        + century_gender * _WEIGHTS_SECOND[6]
+        + tables["serial_second"][serial]
+    )
     first %= 11
     second %= 11
     digit = np.where(first != 10, first, np.where(second != 10, second, -1))

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from campaign_pipelines.core.iin import with_clean_iins
+from campaign_pipelines.core.requests import parse_request
 from campaign_pipelines.demo.build import build_demo
 from campaign_pipelines.demo.synthetic_bank import BLACKLIST_SOURCES, generate_bank
 
@@ -204,3 +205,18 @@ def test_landing_files_are_deterministic_and_leave_no_temp_files(built, tmp_path
             assert (landing / relative).read_bytes() == (
                 tmp_path / "landing" / relative
             ).read_bytes()
+
+
+def test_sample_requests_are_valid_campaign_requests(built):
+    data_dir, _ = built
+    campaigns = data_dir / "landing" / "campaigns"
+    parsed = {
+        path.name: parse_request(path.read_text("utf-8"), yaml_syntax=path.suffix == ".yaml")
+        for path in sorted(campaigns.iterdir())
+    }
+    assert {name: str(r.campaign_type) for name, r in parsed.items()} == {
+        "loyalty_bonus_rb3.yaml": "RB3",
+        "seed_example_rb1.json": "RB1",
+        "spring_push_rb1.json": "RB1",
+    }
+    assert parsed["loyalty_bonus_rb3.yaml"].strict_iin_checksum is True

@@ -12,11 +12,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+
+from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.core.codes import CampaignCodes
+from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, Table, ddl
+from campaign_pipelines.core.requests import CampaignRequest
 
 _SOURCES_DDL = Path(__file__).with_name("duckdb_sources.sql")
 
@@ -55,3 +61,114 @@ class DuckDBWarehouse:
         """Creates the schemas and the empty reference-source tables (idempotent)."""
         with self.connect() as connection:
             connection.execute(_SOURCES_DDL.read_text(encoding="utf-8"))
+
+
+class DuckDBDeployment:
+    """Deployment and registry operations on the embedded warehouse (see ``statements``)."""
+
+    def __init__(self, warehouse: DuckDBWarehouse):
+        self.warehouse = warehouse
+
+    def init_schema(self) -> None:
+        self.warehouse.init_sources()
+        with self.warehouse.connect() as connection:
+            for table in (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY):
+                connection.execute(ddl(table, "duckdb"))
+
+    def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        for attempt in range(_ALLOCATION_ATTEMPTS):
+            try:
+                with self._transaction() as run:
+                    return statements.allocate_codes(run, key, request, now)
+            except (duckdb.ConstraintException, duckdb.TransactionException):
+                # Another writer took the same code first: read the new highest and retry.
+                time.sleep(0.01 * (attempt + 1))
+        raise RuntimeError(
+            f"could not allocate a campaign code for {key!r} after "
+            f"{_ALLOCATION_ATTEMPTS} attempts: the registry is under contention"
+        )
+
+    def preview_codes(self, campaign_type: str) -> CampaignCodes:
+        with self._transaction() as run:
+            return statements.preview_codes(run, campaign_type)
+
+    def replace_campaign_rows(self, table: Table, campaign_code: str, rows: pl.DataFrame) -> int:
+        """Deletes the campaign's rows and inserts ``rows`` in one transaction."""
+        with self.warehouse.connect() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                connection.execute(
+                    statements.as_dollar_binds(statements.delete_campaign_rows(table)),
+                    {"campaign_code": campaign_code},
+                )
+                arrow_rows = rows.select(table.column_names).to_arrow()
+                connection.register("campaign_rows", arrow_rows)
+                connection.execute(
+                    f"INSERT INTO {table.qualified} BY NAME SELECT * FROM campaign_rows"  # noqa: S608
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return rows.height
+
+    def record_counts(self, campaign_code: str, user_count: int, control_count: int) -> None:
+        with self._transaction() as run:
+            run(
+                statements.REGISTRY_COUNTS,
+                {
+                    "campaign_code": campaign_code,
+                    "user_count": user_count,
+                    "control_count": control_count,
+                    "now": datetime.now(UTC).replace(tzinfo=None),
+                },
+            )
+
+    def off_limit_iins(
+        self, window_from: date, window_to: date, own_code: str | None
+    ) -> pl.DataFrame:
+        return self.warehouse.fetch(
+            statements.as_dollar_binds(statements.OFF_LIMIT_IINS),
+            {"window_from": window_from, "window_to": window_to, "own_code": own_code or ""},
+        )
+
+    def registry(self) -> pl.DataFrame:
+        return self.warehouse.fetch(statements.REGISTRY_ALL)
+
+    def delete_campaign(self, campaign_code: str) -> dict[str, int]:
+        """Removes the campaign's rows from all six tables and marks it Deleted, atomically."""
+        removed = {}
+        with self._transaction() as run:
+            for table in DEPLOYMENT_TABLES:
+                count = run(
+                    f"SELECT COUNT(*) FROM {table.qualified} "  # noqa: S608
+                    "WHERE CAMPAIGNCODE = :campaign_code",
+                    {"campaign_code": campaign_code},
+                )
+                run(statements.delete_campaign_rows(table), {"campaign_code": campaign_code})
+                removed[table.qualified] = count[0][0]
+            run(
+                statements.REGISTRY_MARK_DELETED,
+                {"campaign_code": campaign_code, "now": datetime.now(UTC).replace(tzinfo=None)},
+            )
+        return removed
+
+    @contextmanager
+    def _transaction(self) -> Iterator[statements.Run]:
+        with self.warehouse.connect() as connection:
+
+            def run(sql: str, params: dict[str, Any]) -> list[tuple]:
+                cursor = connection.execute(statements.as_dollar_binds(sql), params)
+                return cursor.fetchall() if cursor.description else []
+
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                yield run
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+
+
+_ALLOCATION_ATTEMPTS = 20

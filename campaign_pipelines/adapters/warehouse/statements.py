@@ -1,0 +1,135 @@
+"""SQL shared by both warehouses, written with named binds (``:name``).
+
+Table and column names come only from ``core.deployment``'s constants, never from a request;
+values always travel as binds. The DuckDB adapter rewrites ``:name`` to its ``$name`` form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from campaign_pipelines.core.codes import (
+    CAMPAIGN_CODE,
+    XLS_OW_ID,
+    CampaignCodes,
+    highest_code,
+    next_campaign_code,
+    next_xls_ow_id,
+)
+from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, Table
+from campaign_pipelines.core.requests import CampaignRequest
+
+REGISTRY = CAMPAIGN_REGISTRY.qualified
+
+# The legacy series: codes of length 10 starting C0000, in both dictionaries and the registry.
+HIGHEST_CAMPAIGN_CODE = f"""
+SELECT MAX(code) FROM (
+  SELECT CAMPAIGNCODE AS code FROM dssb_ocds.mb01_camp_dict
+  UNION ALL SELECT CAMPAIGNCODE FROM dssb_ocds.rb3_tr_campaign_dict
+  UNION ALL SELECT campaign_code FROM {REGISTRY}
+) codes WHERE LENGTH(code) = 10 AND code LIKE 'C0000%'
+"""
+HIGHEST_XLS_OW_ID = f"""
+SELECT MAX(xls) FROM (
+  SELECT XLS_OW_ID AS xls FROM dssb_ocds.rb3_tr_campaign_dict
+  UNION ALL SELECT xls_ow_id FROM {REGISTRY}
+) ids WHERE LENGTH(xls) = 8 AND xls LIKE 'KKB!_%' ESCAPE '!'
+"""
+REGISTRY_BY_KEY = (
+    f"SELECT campaign_code, xls_ow_id FROM {REGISTRY} WHERE campaign_key = :campaign_key"
+)
+REGISTRY_INSERT = f"""
+INSERT INTO {REGISTRY} (campaign_key, campaign_code, xls_ow_id, campaign_type, campaign_name,
+  stream, channel, date_start, date_end, created_at, updated_at)
+VALUES (:campaign_key, :campaign_code, :xls_ow_id, :campaign_type, :campaign_name, :stream,
+  :channel, :date_start, :date_end, :now, :now)
+"""
+REGISTRY_UPDATE = f"""
+UPDATE {REGISTRY} SET xls_ow_id = :xls_ow_id, campaign_type = :campaign_type,
+  campaign_name = :campaign_name, stream = :stream, channel = :channel,
+  date_start = :date_start, date_end = :date_end, deleted_at = NULL, updated_at = :now
+WHERE campaign_key = :campaign_key
+"""
+REGISTRY_COUNTS = f"""
+UPDATE {REGISTRY} SET user_count = :user_count, control_count = :control_count,
+  updated_at = :now WHERE campaign_code = :campaign_code
+"""
+REGISTRY_MARK_DELETED = f"""
+UPDATE {REGISTRY} SET deleted_at = :now, updated_at = :now WHERE campaign_code = :campaign_code
+"""
+REGISTRY_ALL = f"SELECT * FROM {REGISTRY}"
+OFF_LIMIT_IINS = """
+SELECT DISTINCT IIN AS iin FROM spss.off_limit_campaigns_users
+WHERE DATE_END >= :window_from AND DATE_START <= :window_to AND CAMPAIGNCODE <> :own_code
+"""
+
+
+def delete_campaign_rows(table: Table) -> str:
+    return f"DELETE FROM {table.qualified} WHERE CAMPAIGNCODE = :campaign_code"  # noqa: S608
+
+
+def insert_rows(table: Table) -> str:
+    names = table.column_names
+    binds = ", ".join(f":{name}" for name in names)
+    return f"INSERT INTO {table.qualified} ({', '.join(names)}) VALUES ({binds})"  # noqa: S608
+
+
+def as_dollar_binds(sql: str) -> str:
+    """DuckDB spells named parameters ``$name``."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"$\1", sql)
+
+
+Run = Callable[[str, dict[str, Any]], list[tuple]]
+
+
+def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) -> CampaignCodes:
+    """Inside the caller's transaction: the campaign's codes, allocating what it lacks.
+
+    A campaign keeps its codes across re-materializations; a new one takes the next codes
+    after the highest in use. The caller retries when the registry's unique constraint refuses
+    the insert because another process took the same code first.
+    """
+    existing = run(REGISTRY_BY_KEY, {"campaign_key": key})
+    is_rb3 = request.campaign_type.value == "RB3"
+    if existing:
+        code, xls = existing[0]
+    else:
+        code, xls = next_campaign_code(_highest(run, HIGHEST_CAMPAIGN_CODE, CAMPAIGN_CODE)), None
+    if is_rb3 and xls is None:
+        xls = next_xls_ow_id(_highest(run, HIGHEST_XLS_OW_ID, XLS_OW_ID))
+    meta = request.metadata
+    params = {
+        "campaign_key": key,
+        "campaign_code": code,
+        "xls_ow_id": xls,
+        "campaign_type": request.campaign_type.value,
+        "campaign_name": meta.campaign_name,
+        "stream": meta.stream,
+        "channel": meta.channel,
+        "date_start": meta.date_start,
+        "date_end": meta.date_end,
+        "now": now,
+    }
+    if existing:
+        params.pop("campaign_code")
+        run(REGISTRY_UPDATE, params)
+    else:
+        run(REGISTRY_INSERT, params)
+    return CampaignCodes(code, xls)
+
+
+def preview_codes(run: Run, campaign_type: str) -> CampaignCodes:
+    code = next_campaign_code(_highest(run, HIGHEST_CAMPAIGN_CODE, CAMPAIGN_CODE))
+    xls = (
+        next_xls_ow_id(_highest(run, HIGHEST_XLS_OW_ID, XLS_OW_ID))
+        if campaign_type == "RB3"
+        else None
+    )
+    return CampaignCodes(code, xls)
+
+
+def _highest(run: Run, sql: str, pattern: re.Pattern[str]) -> str | None:
+    return highest_code([row[0] for row in run(sql, {})], pattern)

@@ -1,0 +1,226 @@
+"""The bank's six deployment tables and the rows a campaign puts in each.
+
+Every table carries CAMPAIGNCODE, so "replace this campaign's rows" is one DELETE and one
+INSERT in a transaction, in either dialect. The table and column lists here are the one source
+of the DDL for DuckDB and Oracle (``campaigns db ddl``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import polars as pl
+
+from campaign_pipelines.core.codes import CampaignCodes
+from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.core.split import CONTROL, TARGET
+
+# Logical column types → (DuckDB, Oracle)
+TYPES = {
+    "code": ("VARCHAR", "VARCHAR2(10)"),
+    "xls": ("VARCHAR", "VARCHAR2(8)"),
+    "iin": ("VARCHAR", "VARCHAR2(12)"),
+    "name": ("VARCHAR", "VARCHAR2(200)"),
+    "text": ("VARCHAR", "VARCHAR2(4000)"),
+    "date": ("DATE", "DATE"),
+    "int": ("BIGINT", "NUMBER(12)"),
+    "time": ("TIMESTAMP", "TIMESTAMP"),
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    constraints: tuple[str, ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+
+_META = (
+    ("CAMPAIGNCODE", "code"),
+    ("CAMPAIGN_NAME", "name"),
+    ("CAMPAIGN_DESC", "text"),
+    ("STREAM", "name"),
+    ("SUB_STREAM", "name"),
+    ("TARGET_ACTION", "name"),
+    ("CHANNEL", "name"),
+    ("CAMPAIGN_TYPE", "name"),
+    ("CAMPAIGN_TEXT", "text"),
+    ("CAMPAIGN_TEXT_KZ", "text"),
+    ("SHORT_DESC", "text"),
+    ("DATE_START", "date"),
+    ("DATE_END", "date"),
+    ("OUT_DATE", "date"),
+    ("CAMP_CNT", "int"),
+    ("LOAD_DATE", "time"),
+)
+MB01_CAMP_DICT = Table("dssb_ocds", "mb01_camp_dict", _META)
+RB3_TR_CAMPAIGN_DICT = Table(
+    "dssb_ocds",
+    "rb3_tr_campaign_dict",
+    (*_META, ("XLS_OW_ID", "xls"), ("BONUS", "text"), ("CHARACTERISTIC_JSON", "text")),
+)
+MB22_LOCAL_TARGET = Table(
+    "dssb_ocds",
+    "mb22_local_target",
+    (("CAMPAIGNCODE", "code"), ("IIN", "iin"), ("LOAD_DATE", "time")),
+)
+MB21_LOCAL_CONTROL = Table(
+    "dssb_ocds",
+    "mb21_local_control",
+    (("CAMPAIGNCODE", "code"), ("IIN", "iin"), ("LOAD_DATE", "time")),
+)
+FD_RB2_CAMPAIGNS_USERS = Table(
+    "spss",
+    "fd_rb2_campaigns_users",
+    (
+        ("CAMPAIGNCODE", "code"),
+        ("IIN", "iin"),
+        ("CHANNEL", "name"),
+        ("DATE_START", "date"),
+        ("DATE_END", "date"),
+        ("LOAD_DATE", "time"),
+    ),
+)
+OFF_LIMIT_CAMPAIGNS_USERS = Table(
+    "spss",
+    "off_limit_campaigns_users",
+    (
+        ("CAMPAIGNCODE", "code"),
+        ("IIN", "iin"),
+        ("USER_GROUP", "name"),
+        ("DATE_START", "date"),
+        ("DATE_END", "date"),
+        ("LOAD_DATE", "time"),
+    ),
+)
+CAMPAIGN_REGISTRY = Table(
+    "campaign_ops",
+    "campaign_registry",
+    (
+        ("campaign_key", "name"),
+        ("campaign_code", "code"),
+        ("xls_ow_id", "xls"),
+        ("campaign_type", "code"),
+        ("campaign_name", "name"),
+        ("stream", "name"),
+        ("channel", "name"),
+        ("date_start", "date"),
+        ("date_end", "date"),
+        ("user_count", "int"),
+        ("control_count", "int"),
+        ("deleted_at", "time"),
+        ("created_at", "time"),
+        ("updated_at", "time"),
+    ),
+    constraints=("PRIMARY KEY (campaign_key)", "UNIQUE (campaign_code)", "UNIQUE (xls_ow_id)"),
+)
+DEPLOYMENT_TABLES = (
+    MB01_CAMP_DICT,
+    RB3_TR_CAMPAIGN_DICT,
+    MB22_LOCAL_TARGET,
+    MB21_LOCAL_CONTROL,
+    FD_RB2_CAMPAIGNS_USERS,
+    OFF_LIMIT_CAMPAIGNS_USERS,
+)
+
+
+def metadata_table(request: CampaignRequest) -> Table:
+    return MB01_CAMP_DICT if request.campaign_type.value == "RB1" else RB3_TR_CAMPAIGN_DICT
+
+
+def metadata_rows(
+    request: CampaignRequest, codes: CampaignCodes, loaded_at: datetime
+) -> pl.DataFrame:
+    """One row of the campaign's metadata in the seed's field names, upper case."""
+    meta = request.metadata
+    row = {
+        "CAMPAIGNCODE": codes.campaign_code,
+        "CAMPAIGN_NAME": meta.campaign_name,
+        "CAMPAIGN_DESC": meta.campaign_desc,
+        "STREAM": meta.stream,
+        "SUB_STREAM": meta.sub_stream,
+        "TARGET_ACTION": meta.target_action,
+        "CHANNEL": meta.channel,
+        "CAMPAIGN_TYPE": meta.campaign_type,
+        "CAMPAIGN_TEXT": meta.campaign_text,
+        "CAMPAIGN_TEXT_KZ": meta.campaign_text_kz,
+        "SHORT_DESC": meta.short_desc,
+        "DATE_START": meta.date_start,
+        "DATE_END": meta.date_end,
+        "OUT_DATE": meta.out_date,
+        "CAMP_CNT": meta.camp_cnt,
+        "LOAD_DATE": loaded_at,
+    }
+    table = metadata_table(request)
+    if table is RB3_TR_CAMPAIGN_DICT:
+        row |= {
+            "XLS_OW_ID": codes.xls_ow_id,
+            "BONUS": meta.bonus,
+            "CHARACTERISTIC_JSON": meta.characteristic_json,
+        }
+    return pl.DataFrame([row], schema=polars_schema(table))
+
+
+def polars_schema(table: Table) -> dict[str, pl.DataType]:
+    kinds = {"date": pl.Date, "int": pl.Int64, "time": pl.Datetime("us")}
+    return {name: kinds.get(kind, pl.String) for name, kind in table.columns}
+
+
+def user_rows(
+    table: Table, split: pl.DataFrame, request: CampaignRequest, code: str, loaded_at: datetime
+) -> pl.DataFrame:
+    """The rows ``table`` holds for this campaign, from the target/control split."""
+    meta = request.metadata
+    if table is MB22_LOCAL_TARGET or table is FD_RB2_CAMPAIGNS_USERS:
+        users = split.filter(pl.col("group") == TARGET)
+    elif table is MB21_LOCAL_CONTROL:
+        users = split.filter(pl.col("group") == CONTROL)
+    elif table is OFF_LIMIT_CAMPAIGNS_USERS:
+        users = split  # target and control alike: neither may be reached by another campaign
+    else:
+        raise ValueError(f"{table.qualified} holds no users")
+    values = {
+        "CAMPAIGNCODE": pl.lit(code),
+        "IIN": pl.col("iin"),
+        "LOAD_DATE": pl.lit(loaded_at),
+        "CHANNEL": pl.lit(meta.channel, dtype=pl.String),
+        "DATE_START": pl.lit(meta.date_start),
+        "DATE_END": pl.lit(meta.date_end),
+        "USER_GROUP": pl.col("group").str.to_uppercase(),
+    }
+    schema = polars_schema(table)
+    return users.select([values[c].cast(schema[c]).alias(c) for c in table.column_names])
+
+
+def ddl(table: Table, dialect: str) -> str:
+    position = {"duckdb": 0, "oracle": 1}[dialect]
+    parts = [f"{name} {TYPES[kind][position]}" for name, kind in table.columns]
+    columns = ",\n  ".join([*parts, *table.constraints])
+    if dialect == "duckdb":
+        return f"CREATE TABLE IF NOT EXISTS {table.qualified} (\n  {columns}\n)"
+    return f"CREATE TABLE {table.qualified} (\n  {columns}\n)"
+
+
+def campaign_status(date_start: date, date_end: date, today: date) -> str:
+    if today < date_start:
+        return "Scheduled"
+    return "Active" if today <= date_end else "Finished"
+
+
+def off_limit_window(request: CampaignRequest, days: int) -> tuple[date, date]:
+    """Campaigns ending on or after ``from`` and starting on or before ``to`` overlap the new
+    one or ended within ``days`` before it starts."""
+    from datetime import timedelta
+
+    meta = request.metadata
+    return meta.date_start - timedelta(days=days), meta.date_end
