@@ -15,10 +15,12 @@ def test_asset_keys():
         "filtered_audience",
         "raw_audience",
         "reference/blacklist",
+        "reference/customer_profile",
         "reference/devices",
         "reference/mau",
         "reference/products",
         "reference/push_preferences",
+        "reference/vocabulary",
     ]
 
 

@@ -7,11 +7,10 @@ Int64: the same 12 digits, but joins on integers are several times faster than o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
 from campaign_pipelines.core.iin import mask_iin, with_clean_iins
+from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import FilterConfig, unknown_name_problem
 
 OK, INVALID, BAD_CHECK_DIGIT, DUPLICATE = "ok", "invalid_iin", "bad_check_digit", "duplicate"
@@ -26,20 +25,22 @@ def classify_rows(raw: pl.DataFrame, *, strict_checksum: bool) -> pl.DataFrame:
     check digit is wrong and the request is strict, ``duplicate`` when an earlier row (in
     source order) already gave the same IIN, else ``ok``.
     """
-    cleaned = with_clean_iins(raw.with_row_index("position")).sort("position")
+    cleaned = (
+        with_clean_iins(raw.with_row_index("position"))
+        .sort("position")
+        .with_columns(iin_key=pl.col("iin").cast(pl.Int64))
+    )
     bad_digit = ~pl.col("check_digit_ok") & pl.lit(strict_checksum)
     status = (
         pl.when(pl.col("iin").is_null())
         .then(pl.lit(INVALID))
         .when(bad_digit)
         .then(pl.lit(BAD_CHECK_DIGIT))
-        .when(~pl.col("iin").is_first_distinct())
+        .when(~pl.col("iin_key").is_first_distinct())
         .then(pl.lit(DUPLICATE))
         .otherwise(pl.lit(OK))
     )
-    return cleaned.with_columns(status=status, iin_key=pl.col("iin").cast(pl.Int64)).drop(
-        "position"
-    )
+    return cleaned.with_columns(status=status).drop("position")
 
 
 def validation_counts(rows: pl.DataFrame) -> dict[str, int]:
@@ -56,27 +57,16 @@ def validation_counts(rows: pl.DataFrame) -> dict[str, int]:
     }
 
 
-@dataclass(frozen=True)
-class Reference:
-    """The stored reference datasets, each keyed by ``iin_key`` (Int64)."""
-
-    blacklist: pl.LazyFrame  # iin_key, source
-    devices: pl.LazyFrame  # iin_key, device
-    push_preferences: pl.LazyFrame  # iin_key, stream
-    mau: pl.LazyFrame  # iin_key, month
-    products: pl.LazyFrame  # iin_key, product
-
-
-def unknown_filter_names(filters: FilterConfig, vocabulary: dict[str, set[str]]) -> list[dict]:
+def unknown_filter_names(filters: FilterConfig, vocabulary: Vocabulary) -> list[dict]:
     """Names in the request that the reference data has never seen (case-insensitive)."""
     problems = []
     for field, dataset in (
         ("devices", "devices"),
-        ("push_streams", "push_streams"),
+        ("push_streams", "push_preferences"),
         ("products", "products"),
         ("exclude_products", "products"),
     ):
-        known = vocabulary[dataset]
+        known = vocabulary.known(dataset)
         known_folded = {k.casefold() for k in known}
         for i, name in enumerate(getattr(filters, field)):
             if name.casefold() not in known_folded:
@@ -84,59 +74,61 @@ def unknown_filter_names(filters: FilterConfig, vocabulary: dict[str, set[str]])
     return problems
 
 
+PROFILE_COLUMNS = (
+    "blacklist_mask",
+    "device_mask",
+    "stream_mask",
+    "product_mask",
+    "product_count",
+    "mau_latest",
+)
+
+
 def filter_audience(
-    valid: pl.DataFrame, filters: FilterConfig, reference: Reference, blacklists: list[str]
+    valid: pl.DataFrame,
+    filters: FilterConfig,
+    profile: pl.LazyFrame,
+    vocabulary: Vocabulary,
+    blacklists: list[str],
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Blacklist, device, push stream, MAU, product: in that order, each step counted.
 
-    ``valid`` holds one row per IIN (columns ``iin``, ``iin_key``); ``blacklists`` are the
-    sources to apply (already resolved against the configuration).
+    ``valid`` holds one row per IIN (``iin``, ``iin_key``); ``blacklists`` are the sources to
+    apply, already checked against the configuration. The result keeps the profile columns,
+    which the split stratifies on.
     """
-    audience = valid.select("iin", "iin_key")
+    keys = valid.select("iin", "iin_key")
+    audience = (
+        keys.lazy()
+        .join(profile.select("iin_key", *PROFILE_COLUMNS), on="iin_key", how="left")
+        .with_columns(pl.col(c).fill_null(0) for c in PROFILE_COLUMNS if c != "mau_latest")
+        .with_columns(pl.col("mau_latest").fill_null(False))
+        .collect()
+    )
     stats: dict[str, int] = {}
 
-    listed = reference.blacklist.filter(pl.col("source").is_in(blacklists))
-    audience = _drop_keys(audience, listed)
+    def any_bit(column: str, dataset: str, names: list[str]) -> pl.Expr:
+        wanted = pl.lit(vocabulary.mask(dataset, names), dtype=pl.UInt64)
+        return (pl.col(column) & wanted) != 0
+
+    audience = audience.filter(~any_bit("blacklist_mask", "blacklist", blacklists))
     stats["after_blacklist"] = audience.height
     stats["blacklist_removed"] = valid.height - audience.height
-
-    audience = _keep_keys(audience, _matching(reference.devices, "device", filters.devices))
+    if filters.devices:
+        audience = audience.filter(any_bit("device_mask", "devices", filters.devices))
     stats["after_device"] = audience.height
-    streams = _matching(reference.push_preferences, "stream", filters.push_streams)
-    audience = _keep_keys(audience, streams)
+    if filters.push_streams:
+        audience = audience.filter(any_bit("stream_mask", "push_preferences", filters.push_streams))
     stats["after_push"] = audience.height
-    audience = _keep_keys(audience, _latest_month(reference.mau) if filters.mau_only else None)
+    if filters.mau_only:
+        audience = audience.filter(pl.col("mau_latest"))
     stats["after_mau"] = audience.height
-    audience = _keep_keys(audience, _matching(reference.products, "product", filters.products))
-    excluded = _matching(reference.products, "product", filters.exclude_products)
-    audience = _drop_keys(audience, excluded)
+    if filters.products:
+        audience = audience.filter(any_bit("product_mask", "products", filters.products))
+    if filters.exclude_products:
+        audience = audience.filter(~any_bit("product_mask", "products", filters.exclude_products))
     stats["after_product"] = audience.height
     return audience, stats
-
-
-def _matching(frame: pl.LazyFrame, column: str, names: list[str]) -> pl.LazyFrame | None:
-    if not names:
-        return None
-    wanted = [n.casefold() for n in names]
-    return frame.filter(pl.col(column).str.to_lowercase().is_in(wanted))
-
-
-def _latest_month(mau: pl.LazyFrame) -> pl.LazyFrame:
-    return mau.filter(pl.col("month") == pl.col("month").max())
-
-
-def _keep_keys(audience: pl.DataFrame, keep: pl.LazyFrame | None) -> pl.DataFrame:
-    if keep is None:
-        return audience
-    keys = keep.select("iin_key").unique().collect()
-    return audience.join(keys, on="iin_key", how="semi")
-
-
-def _drop_keys(audience: pl.DataFrame, drop: pl.LazyFrame | None) -> pl.DataFrame:
-    if drop is None:
-        return audience
-    keys = drop.select("iin_key").unique().collect()
-    return audience.join(keys, on="iin_key", how="anti")
 
 
 def funnel(validation: dict[str, int], filtering: dict[str, int], final_count: int) -> dict:

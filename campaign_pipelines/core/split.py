@@ -13,11 +13,10 @@ import hashlib
 
 import polars as pl
 
-from campaign_pipelines.core.audience import Reference
+from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import ControlGroup
 
 TARGET, CONTROL = "target", "control"
-_MASK64 = (1 << 64) - 1
 
 
 def seed_number(seed: str) -> int:
@@ -31,40 +30,30 @@ def _mix(key: pl.Expr, seed: int) -> pl.Expr:
     return x ^ (x // (1 << 31))
 
 
-def strata(audience: pl.DataFrame, reference: Reference, stratify_by: list[str]) -> pl.DataFrame:
-    """``iin_key`` → ``stratum`` text such as ``device=android|mau=yes``."""
-    keys = audience.select("iin_key")
+def strata(audience: pl.DataFrame, vocabulary: Vocabulary, stratify_by: list[str]) -> pl.Expr:
+    """The ``stratum`` of each row, e.g. ``device=android+iOS|mau=yes``, from the profile
+    columns the filtered audience carries."""
     parts: list[pl.Expr] = []
     if "device" in stratify_by:
-        devices = (
-            reference.devices.group_by("iin_key")
-            .agg(pl.col("device").unique().sort().str.join("+").alias("device"))
-            .collect()
-        )
-        keys = keys.join(devices, on="iin_key", how="left")
-        parts.append(pl.lit("device=") + pl.col("device").fill_null("none"))
+        masks = audience["device_mask"].unique().to_list()
+        labels = vocabulary.labels("devices", masks)
+        device = pl.col("device_mask").replace_strict(labels, return_dtype=pl.String)
+        parts.append(pl.lit("device=") + device)
     if "mau" in stratify_by:
-        active = reference.mau.filter(pl.col("month") == pl.col("month").max())
-        active_keys = active.select("iin_key").unique().collect()["iin_key"]
-        keys = keys.with_columns(mau=pl.col("iin_key").is_in(active_keys.implode()))
-        parts.append(
-            pl.lit("mau=") + pl.when(pl.col("mau")).then(pl.lit("yes")).otherwise(pl.lit("no"))
-        )
+        active = pl.when(pl.col("mau_latest")).then(pl.lit("yes")).otherwise(pl.lit("no"))
+        parts.append(pl.lit("mau=") + active)
     if "product_count" in stratify_by:
-        counts = reference.products.group_by("iin_key").agg(n=pl.len()).collect()
-        keys = keys.join(counts, on="iin_key", how="left")
-        bucket = pl.col("n").fill_null(0).clip(0, 3).cast(pl.String).replace("3", "3+")
+        bucket = pl.col("product_count").clip(0, 3).cast(pl.String).replace("3", "3+")
         parts.append(pl.lit("products=") + bucket)
-    stratum = pl.concat_str(parts, separator="|") if parts else pl.lit("all")
-    return keys.select("iin_key", stratum.alias("stratum"))
+    return pl.concat_str(parts, separator="|") if parts else pl.lit("all")
 
 
 def split_audience(
-    audience: pl.DataFrame, control: ControlGroup | None, strata_frame: pl.DataFrame, seed: str
+    audience: pl.DataFrame, control: ControlGroup | None, stratum: pl.Expr, seed: str
 ) -> pl.DataFrame:
-    """The audience with ``group`` (target/control) and ``stratum``; without a control group
-    everyone is target."""
-    with_strata = audience.join(strata_frame, on="iin_key", how="left")
+    """``iin``, ``iin_key``, ``stratum`` and ``group`` (target/control); without a control
+    group everyone is target."""
+    with_strata = audience.select("iin", "iin_key", stratum.alias("stratum"))
     if control is None:
         return with_strata.with_columns(group=pl.lit(TARGET))
     rank = _mix(pl.col("iin_key"), seed_number(seed)).rank("ordinal").over("stratum")

@@ -5,6 +5,12 @@ import pytest
 
 from campaign_pipelines.core import audience as core
 from campaign_pipelines.core import audience_checks as rules
+from campaign_pipelines.core.profile import (
+    VOCABULARY_SCHEMA,
+    Vocabulary,
+    build_profile,
+    vocabulary_frame,
+)
 from campaign_pipelines.core.reference import keyed_reference
 from campaign_pipelines.core.requests import FilterConfig
 from campaign_pipelines_tests.bank import ACRM, CUSTOMERS, DSSB, NO_WORKER
@@ -12,22 +18,30 @@ from campaign_pipelines_tests.bank import ACRM, CUSTOMERS, DSSB, NO_WORKER
 ALL_BLACKLISTS = [ACRM, DSSB, NO_WORKER]
 
 
-def _reference() -> core.Reference:
+def _datasets() -> dict[str, pl.LazyFrame]:
     people = CUSTOMERS.values()
 
     def keyed(dataset, column, pairs, dtype=pl.String):
         frame = pl.DataFrame(pairs, schema={"iin": pl.String, column: dtype}, orient="row")
         return keyed_reference(frame, dataset)[0].lazy()
 
-    return core.Reference(
-        blacklist=keyed("blacklist", "source", [(c.iin, s) for c in people for s in c.blacklists]),
-        devices=keyed("devices", "device", [(c.iin, d) for c in people for d in c.devices]),
-        push_preferences=keyed(
+    return {
+        "blacklist": keyed(
+            "blacklist", "source", [(c.iin, s) for c in people for s in c.blacklists]
+        ),
+        "devices": keyed("devices", "device", [(c.iin, d) for c in people for d in c.devices]),
+        "push_preferences": keyed(
             "push_preferences", "stream", [(c.iin, s) for c in people for s in c.streams]
         ),
-        mau=keyed("mau", "month", [(c.iin, m) for c in people for m in c.months], pl.Date),
-        products=keyed("products", "product", [(c.iin, p) for c in people for p in c.products]),
-    )
+        "mau": keyed("mau", "month", [(c.iin, m) for c in people for m in c.months], pl.Date),
+        "products": keyed("products", "product", [(c.iin, p) for c in people for p in c.products]),
+    }
+
+
+def _profile() -> tuple[pl.LazyFrame, Vocabulary]:
+    datasets = _datasets()
+    vocabulary = vocabulary_frame(datasets)
+    return build_profile(datasets, vocabulary).lazy(), Vocabulary(vocabulary)
 
 
 def _valid(*names: str) -> pl.DataFrame:
@@ -38,7 +52,8 @@ def _valid(*names: str) -> pl.DataFrame:
 
 
 def _survivors(filters: FilterConfig, blacklists=()) -> set[str]:
-    audience, _ = core.filter_audience(_valid(), filters, _reference(), list(blacklists))
+    profile, vocabulary = _profile()
+    audience, _ = core.filter_audience(_valid(), filters, profile, vocabulary, list(blacklists))
     by_iin = {c.iin: n for n, c in CUSTOMERS.items()}
     return {by_iin[i] for i in audience["iin"]}
 
@@ -71,7 +86,8 @@ def test_all_filters_together_and_the_funnel():
         products=["Кредитная карта"],
     )
     valid = _valid()
-    audience, stats = core.filter_audience(valid, filters, _reference(), ALL_BLACKLISTS)
+    profile, vocabulary = _profile()
+    audience, stats = core.filter_audience(valid, filters, profile, vocabulary, ALL_BLACKLISTS)
     assert stats == {
         "after_blacklist": 9,
         "blacklist_removed": 4,
@@ -80,7 +96,7 @@ def test_all_filters_together_and_the_funnel():
         "after_mau": 5,
         "after_product": 4,
     }
-    assert rules.blacklisted_iins(audience, _reference().blacklist, ALL_BLACKLISTS) == 0
+    assert rules.blacklisted_iins(audience, _datasets()["blacklist"], ALL_BLACKLISTS) == 0
 
 
 def test_classify_counts_invalid_duplicates_and_strict_check_digits():
@@ -103,11 +119,16 @@ def test_classify_counts_invalid_duplicates_and_strict_check_digits():
 
 
 def test_unknown_filter_names_list_the_known_ones():
-    vocabulary = {
-        "devices": {"android", "iOS"},
-        "push_streams": {"Маркет"},
-        "products": {"Депозит"},
-    }
+    vocabulary = Vocabulary(
+        pl.DataFrame(
+            {
+                "dataset": ["devices", "devices", "push_preferences", "products"],
+                "value": ["android", "iOS", "Маркет", "Депозит"],
+                "bit": [0, 1, 0, 0],
+            },
+            schema=VOCABULARY_SCHEMA,
+        )
+    )
     filters = FilterConfig(devices=["ios", "nokia"], exclude_products=["Ипотека"])
     problems = core.unknown_filter_names(filters, vocabulary)
     assert [p["field"] for p in problems] == [
@@ -133,3 +154,17 @@ def test_checks_catch_broken_audiences():
     assert rules.malformed_iins(broken, require_check_digit=False) == 1
     split = pl.DataFrame({"iin_key": [1, 1, 2], "group": ["target", "control", "holdout"]})
     assert rules.target_control_overlap(split) == 1 and rules.unknown_groups(split) == 1
+
+
+def test_profile_folds_every_dataset_into_one_row_per_customer():
+    profile, vocabulary = _profile()
+    rows = {r["iin_key"]: r for r in profile.collect().iter_rows(named=True)}
+    both = rows[int(CUSTOMERS["dssb_and_acrm"].iin)]
+    assert both["blacklist_mask"] == vocabulary.mask("blacklist", [ACRM, DSSB])
+    zero_led = rows[int(CUSTOMERS["zero_led"].iin)]
+    assert vocabulary.labels("devices", [zero_led["device_mask"]]) == {
+        zero_led["device_mask"]: "android+iOS"
+    }
+    assert rows[int(CUSTOMERS["inactive"].iin)]["mau_latest"] is False
+    assert rows[int(CUSTOMERS["no_device"].iin)]["device_mask"] == 0
+    assert len(rows) == len(CUSTOMERS)

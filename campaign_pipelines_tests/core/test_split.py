@@ -9,11 +9,8 @@ def _audience(n: int) -> pl.DataFrame:
     return pl.DataFrame({"iin": keys.cast(pl.String), "iin_key": keys})
 
 
-def _strata(audience: pl.DataFrame) -> pl.DataFrame:
-    return audience.select(
-        "iin_key",
-        stratum=pl.when(pl.col("iin_key") % 4 == 0).then(pl.lit("a")).otherwise(pl.lit("b")),
-    )
+def _strata(audience: pl.DataFrame) -> pl.Expr:
+    return pl.when(pl.col("iin_key") % 4 == 0).then(pl.lit("a")).otherwise(pl.lit("b"))
 
 
 def test_same_seed_same_split_other_seed_other_split():

@@ -19,48 +19,48 @@ from campaign_pipelines.core.codes import (
     next_campaign_code,
     next_xls_ow_id,
 )
-from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, Table
+from campaign_pipelines.core.deployment import Table
 from campaign_pipelines.core.requests import CampaignRequest
 
-REGISTRY = CAMPAIGN_REGISTRY.qualified
-
 # The legacy series: codes of length 10 starting C0000, in both dictionaries and the registry.
-HIGHEST_CAMPAIGN_CODE = f"""
+HIGHEST_CAMPAIGN_CODE = """
 SELECT MAX(code) FROM (
   SELECT CAMPAIGNCODE AS code FROM dssb_ocds.mb01_camp_dict
   UNION ALL SELECT CAMPAIGNCODE FROM dssb_ocds.rb3_tr_campaign_dict
-  UNION ALL SELECT campaign_code FROM {REGISTRY}
+  UNION ALL SELECT campaign_code FROM campaign_ops.campaign_registry
 ) codes WHERE LENGTH(code) = 10 AND code LIKE 'C0000%'
 """
-HIGHEST_XLS_OW_ID = f"""
+HIGHEST_XLS_OW_ID = """
 SELECT MAX(xls) FROM (
   SELECT XLS_OW_ID AS xls FROM dssb_ocds.rb3_tr_campaign_dict
-  UNION ALL SELECT xls_ow_id FROM {REGISTRY}
+  UNION ALL SELECT xls_ow_id FROM campaign_ops.campaign_registry
 ) ids WHERE LENGTH(xls) = 8 AND xls LIKE 'KKB!_%' ESCAPE '!'
 """
-REGISTRY_BY_KEY = (
-    f"SELECT campaign_code, xls_ow_id FROM {REGISTRY} WHERE campaign_key = :campaign_key"
-)
-REGISTRY_INSERT = f"""
-INSERT INTO {REGISTRY} (campaign_key, campaign_code, xls_ow_id, campaign_type, campaign_name,
-  stream, channel, date_start, date_end, created_at, updated_at)
+REGISTRY_BY_KEY = """
+SELECT campaign_code, xls_ow_id FROM campaign_ops.campaign_registry
+WHERE campaign_key = :campaign_key
+"""
+REGISTRY_INSERT = """
+INSERT INTO campaign_ops.campaign_registry (campaign_key, campaign_code, xls_ow_id,
+  campaign_type, campaign_name, stream, channel, date_start, date_end, created_at, updated_at)
 VALUES (:campaign_key, :campaign_code, :xls_ow_id, :campaign_type, :campaign_name, :stream,
   :channel, :date_start, :date_end, :now, :now)
 """
-REGISTRY_UPDATE = f"""
-UPDATE {REGISTRY} SET xls_ow_id = :xls_ow_id, campaign_type = :campaign_type,
+REGISTRY_UPDATE = """
+UPDATE campaign_ops.campaign_registry SET xls_ow_id = :xls_ow_id, campaign_type = :campaign_type,
   campaign_name = :campaign_name, stream = :stream, channel = :channel,
   date_start = :date_start, date_end = :date_end, deleted_at = NULL, updated_at = :now
 WHERE campaign_key = :campaign_key
 """
-REGISTRY_COUNTS = f"""
-UPDATE {REGISTRY} SET user_count = :user_count, control_count = :control_count,
+REGISTRY_COUNTS = """
+UPDATE campaign_ops.campaign_registry SET user_count = :user_count, control_count = :control_count,
   updated_at = :now WHERE campaign_code = :campaign_code
 """
-REGISTRY_MARK_DELETED = f"""
-UPDATE {REGISTRY} SET deleted_at = :now, updated_at = :now WHERE campaign_code = :campaign_code
+REGISTRY_MARK_DELETED = """
+UPDATE campaign_ops.campaign_registry SET deleted_at = :now, updated_at = :now
+WHERE campaign_code = :campaign_code
 """
-REGISTRY_ALL = f"SELECT * FROM {REGISTRY}"
+REGISTRY_ALL = "SELECT * FROM campaign_ops.campaign_registry"
 OFF_LIMIT_IINS = """
 SELECT DISTINCT IIN AS iin FROM spss.off_limit_campaigns_users
 WHERE DATE_END >= :window_from AND DATE_START <= :window_to AND CAMPAIGNCODE <> :own_code

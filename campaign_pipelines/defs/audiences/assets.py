@@ -5,16 +5,16 @@ import polars as pl
 
 from campaign_pipelines.adapters.uploads import UploadError, read_upload
 from campaign_pipelines.core import audience as core
-from campaign_pipelines.core.reference import values_of
+from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import CampaignRequest, RequestError, check_blacklist_names
 from campaign_pipelines.core.split import split_audience, split_counts, strata
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 
 GROUP = "audiences"
-REFERENCE_INS = {
-    name: dg.AssetIn(key=["reference", name])
-    for name in ("blacklist", "devices", "push_preferences", "mau", "products")
+PROFILE_INS = {
+    "customer_profile": dg.AssetIn(key=["reference", "customer_profile"]),
+    "vocabulary": dg.AssetIn(key=["reference", "vocabulary"]),
 }
 
 
@@ -75,37 +75,27 @@ def raw_audience(
     )
 
 
-@dg.asset(
-    partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"}, ins=REFERENCE_INS
-)
+@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"}, ins=PROFILE_INS)
 def filtered_audience(
     context: dg.AssetExecutionContext,
     campaign_request: CampaignRequest,
     raw_audience: pl.DataFrame,
     warehouse: WarehouseResource,
-    blacklist: pl.LazyFrame,
-    devices: pl.LazyFrame,
-    push_preferences: pl.LazyFrame,
-    mau: pl.LazyFrame,
-    products: pl.LazyFrame,
+    customer_profile: pl.LazyFrame,
+    vocabulary: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Valid IINs through the blacklist, device, push stream, MAU and product filters; the
     funnel (legacy filter_stats names) is in the metadata."""
-    reference = core.Reference(blacklist, devices, push_preferences, mau, products)
+    names = Vocabulary(vocabulary)
     blacklists = _blacklists_to_apply(
         campaign_request, warehouse.reference_config().blacklist_sources
     )
-    vocabulary = {
-        "devices": values_of(reference.devices, "devices"),
-        "push_streams": values_of(reference.push_preferences, "push_preferences"),
-        "products": values_of(reference.products, "products"),
-    }
-    problems = core.unknown_filter_names(campaign_request.filter_config, vocabulary)
+    problems = core.unknown_filter_names(campaign_request.filter_config, names)
     if problems:
         raise _fail(str(RequestError(problems)), problems)
     valid = raw_audience.filter(pl.col("status") == core.OK)
     audience, filtering = core.filter_audience(
-        valid, campaign_request.filter_config, reference, blacklists
+        valid, campaign_request.filter_config, customer_profile, names, blacklists
     )
     stats = core.funnel(core.validation_counts(raw_audience), filtering, audience.height)
     context.log.info(f"funnel: {stats}")
@@ -129,27 +119,24 @@ def _blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> lis
 
 
 @dg.asset(
-    partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"}, ins=REFERENCE_INS
+    partitions_def=campaigns_partitions,
+    group_name=GROUP,
+    kinds={"polars"},
+    ins={"vocabulary": PROFILE_INS["vocabulary"]},
 )
 def audience_split(
     context: dg.AssetExecutionContext,
     campaign_request: CampaignRequest,
     filtered_audience: pl.DataFrame,
-    blacklist: pl.LazyFrame,
-    devices: pl.LazyFrame,
-    push_preferences: pl.LazyFrame,
-    mau: pl.LazyFrame,
-    products: pl.LazyFrame,
+    vocabulary: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Target and control groups: deterministic (seeded by the request's control_group.seed,
     else the campaign key), stratified, disjoint."""
     control = campaign_request.control_group
-    reference = core.Reference(blacklist, devices, push_preferences, mau, products)
     stratify_by = control.stratify_by if control else []
     seed = (control.seed if control and control.seed else None) or context.partition_key
-    split = split_audience(
-        filtered_audience, control, strata(filtered_audience, reference, stratify_by), seed
-    )
+    stratum = strata(filtered_audience, Vocabulary(vocabulary), stratify_by)
+    split = split_audience(filtered_audience, control, stratum, seed)
     per_stratum = split_counts(split)
     target = int(per_stratum["target"].sum())
     control_count = int(per_stratum["control"].sum())

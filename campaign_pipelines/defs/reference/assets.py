@@ -4,6 +4,7 @@ filtering a campaign never queries the source again."""
 import dagster as dg
 import polars as pl
 
+from campaign_pipelines.core.profile import build_profile, vocabulary_frame
 from campaign_pipelines.core.reference import keyed_reference, values_of
 from campaign_pipelines.defs.resources import WarehouseResource
 
@@ -63,3 +64,55 @@ reference_push_preferences = _reference_asset(
 )
 reference_mau = _reference_asset("mau", "Monthly active users (``iin_key``, ``month``).")
 reference_products = _reference_asset("products", "Products each client holds.")
+
+
+_DATASETS = ("blacklist", "devices", "push_preferences", "mau", "products")
+
+
+@dg.multi_asset(
+    outs={
+        "customer_profile": dg.AssetOut(
+            key=["reference", "customer_profile"], group_name=GROUP, kinds={"polars", "parquet"}
+        ),
+        "vocabulary": dg.AssetOut(
+            key=["reference", "vocabulary"], group_name=GROUP, kinds={"polars", "parquet"}
+        ),
+    },
+    ins={name: dg.AssetIn(key=["reference", name]) for name in _DATASETS},
+)
+def customer_profile(
+    blacklist: pl.LazyFrame,
+    devices: pl.LazyFrame,
+    push_preferences: pl.LazyFrame,
+    mau: pl.LazyFrame,
+    products: pl.LazyFrame,
+):
+    """One row per customer with a bit per blacklist source, device, push stream and product,
+    the latest-month activity flag and the product count: campaigns filter on this alone.
+    ``vocabulary`` says which bit stands for which name."""
+    datasets = dict(
+        zip(_DATASETS, (blacklist, devices, push_preferences, mau, products), strict=True)
+    )
+    vocabulary = vocabulary_frame(datasets)
+    profile = build_profile(datasets, vocabulary)
+    yield dg.Output(
+        profile,
+        output_name="customer_profile",
+        metadata={
+            "dagster/row_count": profile.height,
+            "active_latest_month": int(profile["mau_latest"].sum()),
+        },
+    )
+    yield dg.Output(
+        vocabulary,
+        output_name="vocabulary",
+        metadata={
+            "dagster/row_count": vocabulary.height,
+            "values": dg.MetadataValue.json(
+                {
+                    d: sorted(vocabulary.filter(pl.col("dataset") == d)["value"])
+                    for d in vocabulary["dataset"].unique(maintain_order=True)
+                }
+            ),
+        },
+    )
