@@ -82,7 +82,7 @@ def _location(data_dir: Path):
     import dagster as dg
 
     os.environ["CAMPAIGN_DATA_DIR"] = str(data_dir)
-    os.environ.setdefault("DAGSTER_HOME", str(data_dir / "dagster_home"))
+    os.environ.setdefault("DAGSTER_HOME", str(data_dir.resolve() / "dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     from campaign_pipelines.definitions import defs
     from campaign_pipelines.service import Location

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.execution.job_execution_result import JobExecutionResult
 
 from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
 from campaign_pipelines.core.requests import CampaignRequest, RequestError
@@ -66,22 +67,48 @@ def run_job(
     job_name: str,
     partition_key: str | None = None,
     tags: dict[str, str] | None = None,
-) -> dg.ExecuteInProcessResult:
-    job = location.defs.resolve_job_def(job_name)
-    return job.execute_in_process(
-        instance=location.instance,
-        partition_key=partition_key,
-        raise_on_error=False,
-        tags=tags or {},
-        run_config=_QUIET,
-    )
+) -> JobExecutionResult:
+    """Runs a job of the code location in this process, recorded in the instance.
 
+    ``execute_job`` on a reconstructable job, not ``execute_in_process``: the latter keeps every
+    step's output in memory for the result object, several GB for a 10M-row campaign.
+    """
+    run_tags = dict(tags or {})
+    if partition_key is not None:
+        run_tags["dagster/partition"] = partition_key
+    with dg.execute_job(
+        dg.reconstructable(_JOB_ENTRIES[job_name]),
+        instance=location.instance,
+        run_config=_IN_PROCESS_QUIET,
+        tags=run_tags,
+    ) as result:
+        return result
+
+
+def audience_job() -> dg.JobDefinition:
+    return _loaded_job("audience_job")
+
+
+def reference_refresh_job() -> dg.JobDefinition:
+    return _loaded_job("reference_refresh_job")
+
+
+def _loaded_job(name: str) -> dg.JobDefinition:
+    from campaign_pipelines.definitions import defs
+
+    return defs().resolve_job_def(name)
+
+
+_JOB_ENTRIES = {"audience_job": audience_job, "reference_refresh_job": reference_refresh_job}
 
 # Step-by-step engine events belong in the UI; the terminal shows warnings and the outcome.
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+_IN_PROCESS_QUIET = {
+    "execution": {"config": {"in_process": {}}},
+    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+}
 
 
-def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+def failure_messages(result: JobExecutionResult) -> list[str]:
     messages = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
@@ -91,16 +118,14 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return messages or ([] if result.success else ["the run failed; see its logs in the UI"])
 
 
-def materialization_metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
+def materialization_metadata(result: JobExecutionResult, node: str) -> dict[str, Any]:
     events = result.asset_materializations_for_node(node)
     if not events:
         return {}
     return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
 
 
-def audience_response(
-    key: str, request: CampaignRequest, result: dg.ExecuteInProcessResult
-) -> dict:
+def audience_response(key: str, request: CampaignRequest, result: JobExecutionResult) -> dict:
     """The legacy create response (success, campaign_type, filter_stats, message) for a run
     that builds the audience without deploying it."""
     stats = dict(materialization_metadata(result, "filtered_audience").get("filter_stats") or {})

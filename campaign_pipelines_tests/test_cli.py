@@ -1,6 +1,8 @@
 """`campaigns` end to end through a real Dagster instance in DAGSTER_HOME."""
 
 import json
+import shutil
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -13,6 +15,7 @@ from campaign_pipelines_tests.bank import request_text
 def home(data_dir, tmp_path, monkeypatch):
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
+    shutil.copy(Path(__file__).parent.parent / "dagster.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     assert main(["reference", "refresh"]) == 0
     return dagster_home

@@ -43,18 +43,28 @@ def classify_rows(raw: pl.DataFrame, *, strict_checksum: bool) -> pl.DataFrame:
     return cleaned.with_columns(status=status).drop("position")
 
 
-def validation_counts(rows: pl.DataFrame) -> dict[str, int]:
-    counts = dict(rows.group_by("status").len().iter_rows())
-    bad_digit_kept = rows.filter(pl.col("status").is_in([OK, DUPLICATE]))
-    return {
-        "initial_count": rows.height,
-        "invalid_iin_removed": counts.get(INVALID, 0) + counts.get(BAD_CHECK_DIGIT, 0),
-        "bad_check_digit": int((~rows["check_digit_ok"] & rows["iin"].is_not_null()).sum()),
-        "bad_check_digit_kept": int((~bad_digit_kept["check_digit_ok"]).sum()),
-        "leading_zeros_restored": int(rows["zeros_restored"].sum()),
-        "duplicates_removed": counts.get(DUPLICATE, 0),
-        "after_validation": counts.get(OK, 0),
-    }
+def validation_counts(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, int]:
+    status = pl.col("status")
+    bad_digit = ~pl.col("check_digit_ok") & pl.col("iin").is_not_null()
+    counts = (
+        rows.lazy()
+        .select(
+            initial_count=pl.len(),
+            invalid_iin_removed=status.is_in([INVALID, BAD_CHECK_DIGIT]).sum(),
+            bad_check_digit=bad_digit.sum(),
+            bad_check_digit_kept=(bad_digit & status.is_in([OK, DUPLICATE])).sum(),
+            leading_zeros_restored=pl.col("zeros_restored").sum(),
+            duplicates_removed=(status == DUPLICATE).sum(),
+            after_validation=(status == OK).sum(),
+        )
+        .collect()
+    )
+    return {name: int(value) for name, value in counts.row(0, named=True).items()}
+
+
+def valid_iins(rows: pl.LazyFrame) -> pl.DataFrame:
+    """One row per accepted IIN (``iin``, ``iin_key``), in the order received."""
+    return rows.filter(pl.col("status") == OK).select("iin", "iin_key").collect()
 
 
 def unknown_filter_names(filters: FilterConfig, vocabulary: Vocabulary) -> list[dict]:

@@ -13,10 +13,13 @@ from pydantic import BaseModel
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    base_dir: str
+    """Unset ``base_dir`` means ``$CAMPAIGN_DATA_DIR/assets`` at run time."""
+
+    base_dir: str | None = None
 
     def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
-        key_path = Path(self.base_dir, *context.asset_key.path)
+        base = Path(self.base_dir) if self.base_dir else _default_base_dir()
+        key_path = Path(base, *context.asset_key.path)
         name = context.asset_partition_key if context.has_asset_partitions else "__all__"
         return key_path / f"{name}{suffix}"
 
@@ -25,7 +28,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             obj = obj.collect()
         if isinstance(obj, pl.DataFrame):
             path = self._path(context, ".parquet")
-            _write_atomic(path, lambda tmp: obj.write_parquet(tmp))
+            _write_atomic(path, lambda tmp: obj.write_parquet(tmp, compression="lz4"))
         elif isinstance(obj, BaseModel):
             path = self._path(context, ".json")
             text = obj.model_dump_json(indent=2)
@@ -51,6 +54,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 + (" (reference_refresh_job)" if key.startswith("reference/") else ""),
             )
         return path
+
+
+def _default_base_dir() -> Path:
+    return Path(os.environ.get("CAMPAIGN_DATA_DIR", "data")).resolve() / "assets"
 
 
 def _write_atomic(path: Path, write) -> None:

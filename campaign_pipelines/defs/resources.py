@@ -23,15 +23,19 @@ from campaign_pipelines.defs.io_manager import ParquetIOManager
 
 
 class CampaignDataResource(dg.ConfigurableResource):
-    """The data directory: landing zone and accepted requests."""
+    """The data directory: landing zone and accepted requests. Unset means
+    ``$CAMPAIGN_DATA_DIR`` (default ``./data``) read when a run uses it."""
 
-    data_dir: str
+    data_dir: str | None = None
+
+    def root(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else data_dir()
 
     def landing(self) -> LandingZone:
-        return LandingZone(Path(self.data_dir) / "landing")
+        return LandingZone(self.root() / "landing")
 
     def requests(self) -> RequestStore:
-        return RequestStore(Path(self.data_dir) / "requests")
+        return RequestStore(self.root() / "requests")
 
     def uploads_dir(self) -> Path:
         return self.landing().folder("uploads")
@@ -50,10 +54,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class DuckDBWarehouseResource(WarehouseResource):
-    database: str
+    """Unset ``database`` means ``$CAMPAIGN_DATA_DIR/warehouse.duckdb`` at run time."""
+
+    database: str | None = None
 
     def adapter(self) -> DuckDBWarehouse:
-        return DuckDBWarehouse(Path(self.database))
+        return DuckDBWarehouse(Path(self.database) if self.database else default_database())
 
 
 class OracleWarehouseResource(WarehouseResource):
@@ -69,11 +75,15 @@ def data_dir() -> Path:
     return Path(os.environ.get("CAMPAIGN_DATA_DIR", "data")).resolve()
 
 
-def warehouse_resource(directory: Path) -> WarehouseResource:
+def default_database() -> Path:
+    return data_dir() / "warehouse.duckdb"
+
+
+def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
     kind = os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower()
     if kind == "duckdb":
         return DuckDBWarehouseResource(
-            database=str(directory / "warehouse.duckdb"),
+            database=str(directory / "warehouse.duckdb") if directory else None,
             reference_config_path=str(default_config_path("duckdb")),
         )
     if kind == "oracle":
@@ -86,14 +96,15 @@ def warehouse_resource(directory: Path) -> WarehouseResource:
     raise ValueError(f"CAMPAIGN_WAREHOUSE={kind!r}: use 'duckdb' or 'oracle'")
 
 
-def build_resources(directory: Path) -> dict[str, object]:
+def build_resources(directory: Path | None = None) -> dict[str, object]:
+    """Resources over ``directory``, or over ``$CAMPAIGN_DATA_DIR`` as each run finds it."""
     return {
         "warehouse": warehouse_resource(directory),
-        "campaign_data": CampaignDataResource(data_dir=str(directory)),
-        "io_manager": ParquetIOManager(base_dir=str(directory / "assets")),
+        "campaign_data": CampaignDataResource(data_dir=str(directory) if directory else None),
+        "io_manager": ParquetIOManager(base_dir=str(directory / "assets") if directory else None),
     }
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources=build_resources(data_dir()))
+    return dg.Definitions(resources=build_resources())

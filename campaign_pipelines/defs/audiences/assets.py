@@ -79,7 +79,7 @@ def raw_audience(
 def filtered_audience(
     context: dg.AssetExecutionContext,
     campaign_request: CampaignRequest,
-    raw_audience: pl.DataFrame,
+    raw_audience: pl.LazyFrame,
     warehouse: WarehouseResource,
     customer_profile: pl.LazyFrame,
     vocabulary: pl.DataFrame,
@@ -93,7 +93,7 @@ def filtered_audience(
     problems = core.unknown_filter_names(campaign_request.filter_config, names)
     if problems:
         raise _fail(str(RequestError(problems)), problems)
-    valid = raw_audience.filter(pl.col("status") == core.OK)
+    valid = core.valid_iins(raw_audience)
     audience, filtering = core.filter_audience(
         valid, campaign_request.filter_config, customer_profile, names, blacklists
     )

@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from campaign_pipelines.core import audience_checks as rules
-from campaign_pipelines.core.audience import OK
+from campaign_pipelines.core.audience import valid_iins
 from campaign_pipelines.core.requests import CampaignRequest
 from campaign_pipelines.defs.audiences.assets import filtered_audience
 from campaign_pipelines.defs.partitions import campaigns_partitions
@@ -64,9 +64,9 @@ def no_blacklisted_iins(
     additional_ins={"raw_audience": dg.AssetIn(key="raw_audience")},
 )
 def audience_drawn_from_valid_rows(
-    filtered_audience: pl.DataFrame, raw_audience: pl.DataFrame
+    filtered_audience: pl.DataFrame, raw_audience: pl.LazyFrame
 ) -> dg.AssetCheckResult:
-    valid = raw_audience.filter(pl.col("status") == OK)
+    valid = valid_iins(raw_audience)
     offending = rules.iins_not_in(filtered_audience, valid)
     return _result(offending, "every audience IIN is a valid received row; final ≤ validated")
 
