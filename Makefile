@@ -25,6 +25,7 @@ dagster-home:
 
 demo: venv dagster-home
 	$(BIN)/campaigns demo-data --customers $(DEMO_CUSTOMERS)
+	$(BIN)/campaigns db init
 	$(BIN)/campaigns reference refresh
 	$(BIN)/campaigns run-pending --dry-run
 

@@ -48,8 +48,16 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_db_init(args: argparse.Namespace) -> int:
     location = _location()
-    location.warehouse.adapter().init_sources()
-    print(f"initialised {location.warehouse.adapter()}")
+    location.warehouse.deployment().init_schema()
+    print(f"schemas and tables ready in {location.warehouse.adapter()}")
+    return 0
+
+
+def cmd_db_ddl(args: argparse.Namespace) -> int:
+    from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, ddl
+
+    for table in (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY):
+        print(ddl(table, args.dialect) + ";\n")
     return 0
 
 
@@ -65,15 +73,13 @@ def cmd_reference_refresh(args: argparse.Namespace) -> int:
 
 
 def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
-    from campaign_pipelines.service import audience_response, register, run_job
+    from campaign_pipelines.service import (
+        audience_response,
+        campaign_response,
+        register,
+        run_job,
+    )
 
-    if not dry_run:
-        return EXIT_BAD_REQUEST, {
-            "success": False,
-            "file": str(path),
-            "message": "deployment to the warehouse tables is not available in this version: "
-            "run with --dry-run to build and check the audience",
-        }
     try:
         key, request = register(location, path)
     except RequestError as error:
@@ -83,9 +89,10 @@ def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
             "errors": error.problems,
             "message": f"{path.name}: the request cannot run: {error}",
         }
-    result = run_job(location, "audience_job", key, tags={"campaign/request_file": path.name})
-    body = audience_response(key, request, result)
-    return (0 if result.success else EXIT_RUN_FAILED), body
+    job = "audience_job" if dry_run else "campaign_job"
+    result = run_job(location, job, key, tags={"campaign/request_file": path.name})
+    body = (audience_response if dry_run else campaign_response)(key, request, result)
+    return (0 if body["success"] else EXIT_RUN_FAILED), body
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -111,6 +118,74 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
         print(format_funnel(path.name, body))
         worst = max(worst, code)
     return worst
+
+
+def cmd_next_code(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    codes = _location().warehouse.deployment().preview_codes(args.type.upper())
+    body = {
+        "campaign_code": codes.campaign_code,
+        "campaign_type": args.type.upper(),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if codes.xls_ow_id:
+        body["xls_ow_id"] = codes.xls_ow_id
+    _print_json(body)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from campaign_pipelines.core.registry import campaign_list
+
+    registry = _location().warehouse.deployment().registry()
+    _print_json(
+        campaign_list(
+            registry,
+            date.today(),
+            campaign_type=args.type,
+            limit=args.limit,
+            offset=args.offset,
+            include_deleted=args.include_deleted,
+        )
+    )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from campaign_pipelines.core.registry import campaign_details
+
+    found = campaign_details(_location().warehouse.deployment().registry(), args.code, date.today())
+    if found is None:
+        _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
+        return EXIT_BAD_REQUEST
+    _print_json(found)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from campaign_pipelines.core.registry import campaign_details
+
+    deployment = _location().warehouse.deployment()
+    if campaign_details(deployment.registry(), args.code, date.today()) is None:
+        _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
+        return EXIT_BAD_REQUEST
+    removed = deployment.delete_campaign(args.code)
+    _print_json(
+        {
+            "success": True,
+            "campaign_code": args.code,
+            "rows_removed": removed,
+            "message": f"campaign {args.code} removed from every table; kept as Deleted",
+        }
+    )
+    return 0
 
 
 _FUNNEL_ORDER = (
@@ -151,18 +226,36 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=cmd_demo_data)
     db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="db", required=True)
-    db.add_parser("init", help="create schemas and source tables").set_defaults(run=cmd_db_init)
+    db.add_parser("init", help="create schemas and tables").set_defaults(run=cmd_db_init)
+    ddl = db.add_parser("ddl", help="print the deployment DDL")
+    ddl.add_argument("--dialect", choices=["duckdb", "oracle"], default="oracle")
+    ddl.set_defaults(run=cmd_db_ddl)
     ref = sub.add_parser("reference", help="reference datasets").add_subparsers(
         dest="reference", required=True
     )
     ref.add_parser("refresh", help="extract them now").set_defaults(run=cmd_reference_refresh)
     create = sub.add_parser("create", help="create a campaign from a request file")
     create.add_argument("file")
-    create.add_argument("--dry-run", action="store_true", help="build the audience only")
+    create.add_argument("--dry-run", action="store_true", help="build the audience, deploy nothing")
     create.set_defaults(run=cmd_create)
     pending = sub.add_parser("run-pending", help="process every request in landing/campaigns")
     pending.add_argument("--dry-run", action="store_true", help="build the audiences only")
     pending.set_defaults(run=cmd_run_pending)
+    code = sub.add_parser("next-code", help="preview the next campaign codes")
+    code.add_argument("type", choices=["rb1", "rb3", "RB1", "RB3"])
+    code.set_defaults(run=cmd_next_code)
+    listing = sub.add_parser("list", help="campaigns in the registry")
+    listing.add_argument("--type", choices=["RB1", "RB3"])
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--include-deleted", action="store_true")
+    listing.set_defaults(run=cmd_list)
+    show = sub.add_parser("show", help="one campaign")
+    show.add_argument("code")
+    show.set_defaults(run=cmd_show)
+    delete = sub.add_parser("delete", help="remove a campaign's rows from every table")
+    delete.add_argument("code")
+    delete.set_defaults(run=cmd_delete)
     return top
 
 

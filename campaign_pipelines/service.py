@@ -14,6 +14,7 @@ import dagster as dg
 from dagster._core.execution.job_execution_result import JobExecutionResult
 
 from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
+from campaign_pipelines.core.deployment import DEPLOYMENT_TABLES, deployment_result
 from campaign_pipelines.core.requests import CampaignRequest, RequestError
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
@@ -99,7 +100,15 @@ def _loaded_job(name: str) -> dg.JobDefinition:
     return defs().resolve_job_def(name)
 
 
-_JOB_ENTRIES = {"audience_job": audience_job, "reference_refresh_job": reference_refresh_job}
+def campaign_job() -> dg.JobDefinition:
+    return _loaded_job("campaign_job")
+
+
+_JOB_ENTRIES = {
+    "audience_job": audience_job,
+    "campaign_job": campaign_job,
+    "reference_refresh_job": reference_refresh_job,
+}
 
 # Step-by-step engine events belong in the UI; the terminal shows warnings and the outcome.
 _IN_PROCESS_QUIET = {
@@ -150,6 +159,56 @@ def audience_response(key: str, request: CampaignRequest, result: JobExecutionRe
         "run_id": result.run_id,
         "message": message,
     }
+
+
+def campaign_response(key: str, request: CampaignRequest, result: JobExecutionResult) -> dict:
+    """The legacy create response: success, campaign_code, campaign_type, filter_stats,
+    deployment_result, message."""
+    body = audience_response(key, request, result)
+    codes = materialization_metadata(result, "campaign_codes")
+    code = codes.get("campaign_code")
+    deployed, errors = [], {}
+    for table in DEPLOYMENT_TABLES:
+        node = f"{table.schema}__{table.name}"
+        meta = materialization_metadata(result, node)
+        if meta.get("deployed"):
+            deployed.append(table.qualified)
+        failure = _step_failure(result, node)
+        if failure:
+            errors[table.qualified] = failure
+    total = body["filter_stats"].get("target_count", 0)
+    deployment = deployment_result(code, deployed, errors, total)
+    success = result.success and deployment["success"]
+    kind = request.campaign_type.value
+    if success:
+        message = f"Successfully created {kind} campaign {code}"
+    elif code:
+        message = f"{kind} campaign {code} deployed with errors: " + "; ".join(
+            deployment["errors"] or failure_messages(result)
+        )
+    else:
+        message = body["message"]
+    return {
+        "success": success,
+        "campaign_code": code,
+        "xls_ow_id": codes.get("xls_ow_id") or None,
+        "campaign_type": kind,
+        "campaign_key": key,
+        "filter_stats": body["filter_stats"],
+        "deployment_result": deployment,
+        "run_id": result.run_id,
+        "message": message,
+    }
+
+
+def _step_failure(result: JobExecutionResult, step_key: str) -> str | None:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_key == step_key and event.step_failure_data:
+            data = event.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description.split(": ", 1)[-1]
+            return data.error.message.strip() if data.error else "failed"
+    return None
 
 
 def pending_requests(location: Location) -> list[Path]:

@@ -100,12 +100,14 @@ def filter_audience(
     profile: pl.LazyFrame,
     vocabulary: Vocabulary,
     blacklists: list[str],
+    held_off: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Blacklist, device, push stream, MAU, product: in that order, each step counted.
 
     ``valid`` holds one row per IIN (``iin``, ``iin_key``); ``blacklists`` are the sources to
-    apply, already checked against the configuration. The result keeps the profile columns,
-    which the split stratifies on.
+    apply, already checked against the configuration; ``held_off`` (``iin_key``), when given,
+    are users other campaigns hold off-limit, removed last. The result keeps the profile
+    columns, which the split stratifies on.
     """
     keys = valid.select("iin", "iin_key")
     audience = (
@@ -138,6 +140,9 @@ def filter_audience(
     if filters.exclude_products:
         audience = audience.filter(~any_bit("product_mask", "products", filters.exclude_products))
     stats["after_product"] = audience.height
+    if held_off is not None:
+        audience = audience.join(held_off.select("iin_key"), on="iin_key", how="anti")
+        stats["after_off_limit"] = audience.height
     return audience, stats
 
 

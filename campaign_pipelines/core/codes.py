@@ -5,7 +5,8 @@ that cannot be allocated under the warehouse's unique constraint fails the run, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
 
 CAMPAIGN_CODE = re.compile(r"^C\d{9}$")
 XLS_OW_ID = re.compile(r"^KKB_\d{4}$")
@@ -17,8 +18,9 @@ class CodeSpaceExhausted(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class CampaignCodes:
+class CampaignCodes(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     campaign_code: str
     xls_ow_id: str | None = None
 

@@ -224,3 +224,19 @@ def off_limit_window(request: CampaignRequest, days: int) -> tuple[date, date]:
 
     meta = request.metadata
     return meta.date_start - timedelta(days=days), meta.date_end
+
+
+def deployment_result(
+    campaign_code: str | None,
+    deployed: list[str],
+    errors: dict[str, str],
+    total_users: int,
+) -> dict:
+    """The legacy deployment_result: tables written, one error per failed table."""
+    return {
+        "campaign_code": campaign_code,
+        "tables_updated": [t.qualified for t in DEPLOYMENT_TABLES if t.qualified in deployed],
+        "total_users": total_users,
+        "errors": [f"{table.split('.')[-1]}: {message}" for table, message in errors.items()],
+        "success": not errors,
+    }

@@ -100,6 +100,9 @@ class CampaignRequest(_Strict):
     filter_config: FilterConfig = FilterConfig()
     control_group: ControlGroup | None = None
     strict_iin_checksum: bool = False
+    # Users held off-limit by a campaign overlapping this one (or ending within this many days
+    # before it starts) are removed; None applies no off-limit filter.
+    off_limit_days: int | None = Field(default=None, ge=0, le=365)
     deploy_options: DeployOptions = DeployOptions()
 
     @field_validator("user_iins", mode="before")

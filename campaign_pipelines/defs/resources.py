@@ -17,7 +17,7 @@ from campaign_pipelines.adapters.reference_config import (
     default_config_path,
     load_reference_config,
 )
-from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.oracle import OracleWarehouse
 from campaign_pipelines.defs.io_manager import ParquetIOManager
 
@@ -52,6 +52,10 @@ class WarehouseResource(dg.ConfigurableResource):
     def adapter(self) -> DuckDBWarehouse | OracleWarehouse:
         raise NotImplementedError
 
+    def deployment(self):
+        """DuckDBDeployment or OracleDeployment: replacing rows, codes, the registry."""
+        raise NotImplementedError
+
 
 class DuckDBWarehouseResource(WarehouseResource):
     """Unset ``database`` means ``$CAMPAIGN_DATA_DIR/warehouse.duckdb`` at run time."""
@@ -61,6 +65,9 @@ class DuckDBWarehouseResource(WarehouseResource):
     def adapter(self) -> DuckDBWarehouse:
         return DuckDBWarehouse(Path(self.database) if self.database else default_database())
 
+    def deployment(self) -> DuckDBDeployment:
+        return DuckDBDeployment(self.adapter())
+
 
 class OracleWarehouseResource(WarehouseResource):
     dsn: str
@@ -69,6 +76,11 @@ class OracleWarehouseResource(WarehouseResource):
 
     def adapter(self) -> OracleWarehouse:
         return OracleWarehouse(dsn=self.dsn, user=self.user, password=self.password)
+
+    def deployment(self):
+        from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment
+
+        return OracleDeployment(self.adapter())
 
 
 def data_dir() -> Path:

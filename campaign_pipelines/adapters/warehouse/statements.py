@@ -118,7 +118,7 @@ def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) 
         run(REGISTRY_UPDATE, params)
     else:
         run(REGISTRY_INSERT, params)
-    return CampaignCodes(code, xls)
+    return CampaignCodes(campaign_code=code, xls_ow_id=xls)
 
 
 def preview_codes(run: Run, campaign_type: str) -> CampaignCodes:
@@ -128,7 +128,7 @@ def preview_codes(run: Run, campaign_type: str) -> CampaignCodes:
         if campaign_type == "RB3"
         else None
     )
-    return CampaignCodes(code, xls)
+    return CampaignCodes(campaign_code=code, xls_ow_id=xls)
 
 
 def _highest(run: Run, sql: str, pattern: re.Pattern[str]) -> str | None:

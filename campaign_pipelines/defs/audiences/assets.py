@@ -5,6 +5,7 @@ import polars as pl
 
 from campaign_pipelines.adapters.uploads import UploadError, read_upload
 from campaign_pipelines.core import audience as core
+from campaign_pipelines.core.deployment import off_limit_window
 from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import CampaignRequest, RequestError, check_blacklist_names
 from campaign_pipelines.core.split import split_audience, split_counts, strata
@@ -95,7 +96,12 @@ def filtered_audience(
         raise _fail(str(RequestError(problems)), problems)
     valid = core.valid_iins(raw_audience)
     audience, filtering = core.filter_audience(
-        valid, campaign_request.filter_config, customer_profile, names, blacklists
+        valid,
+        campaign_request.filter_config,
+        customer_profile,
+        names,
+        blacklists,
+        held_off=_held_off(context.partition_key, campaign_request, warehouse),
     )
     stats = core.funnel(core.validation_counts(raw_audience), filtering, audience.height)
     context.log.info(f"funnel: {stats}")
@@ -108,6 +114,21 @@ def filtered_audience(
             "dagster/row_count": audience.height,
         },
     )
+
+
+def _held_off(
+    key: str, request: CampaignRequest, warehouse: WarehouseResource
+) -> pl.DataFrame | None:
+    """IINs other campaigns hold off-limit over this one's period (the request's own earlier
+    deployment does not count)."""
+    if request.off_limit_days is None:
+        return None
+    deployment = warehouse.deployment()
+    registry = deployment.registry().filter(pl.col("campaign_key") == key)
+    own_code = registry["campaign_code"][0] if registry.height else None
+    window_from, window_to = off_limit_window(request, request.off_limit_days)
+    held = deployment.off_limit_iins(window_from, window_to, own_code)
+    return held.select(iin_key=pl.col("iin").cast(pl.Int64, strict=False)).drop_nulls()
 
 
 def _blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> list[str]:

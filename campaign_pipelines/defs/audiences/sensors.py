@@ -5,18 +5,19 @@ import dagster as dg
 from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
 from campaign_pipelines.adapters.landing import file_fingerprint
 from campaign_pipelines.core.requests import RequestError
-from campaign_pipelines.defs.audiences.jobs import audience_job
+from campaign_pipelines.defs.deployment.jobs import campaign_job
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 
 
 @dg.sensor(
     name="campaign_requests_sensor",
-    job=audience_job,
+    job=campaign_job,
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Admits each new JSON/YAML request in landing/campaigns: a valid one becomes a "
-    "campaign partition and a run, a bad one moves to rejected/ with an .error.json.",
+    "campaign partition and a campaign_job run (audience, then deployment as its "
+    "deploy_options say), a bad one moves to rejected/ with an .error.json.",
 )
 def campaign_requests_sensor(
     context: dg.SensorEvaluationContext,

@@ -1,0 +1,164 @@
+"""The campaign's codes and its six warehouse tables, one asset per table.
+
+Each table asset replaces exactly this campaign's rows in one transaction, so deploying twice
+never duplicates and a failure leaves the previous rows as they were. Metadata tables deploy
+first; the user tables wait for them and do not wait for each other, so one broken table does
+not stop the others.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from campaign_pipelines.core import deployment as tables
+from campaign_pipelines.core.codes import CampaignCodes
+from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.core.split import CONTROL, TARGET
+from campaign_pipelines.defs.deployment.errors import deploy_or_fail
+from campaign_pipelines.defs.partitions import campaigns_partitions
+from campaign_pipelines.defs.resources import WarehouseResource
+
+GROUP = "deployment"
+# Transient warehouse errors are retried with backoff; permanent ones raise Failure without.
+RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
+_COMMON = {
+    "partitions_def": campaigns_partitions,
+    "group_name": GROUP,
+    "pool": "warehouse",
+    "retry_policy": RETRY,
+}
+
+
+@dg.asset(**_COMMON, kinds={"python"})
+def campaign_codes(
+    context: dg.AssetExecutionContext,
+    campaign_request: CampaignRequest,
+    audience_split: pl.LazyFrame,
+    warehouse: WarehouseResource,
+) -> dg.Output[CampaignCodes]:
+    """CAMPAIGNCODE (and XLS_OW_ID for RB3), allocated once per campaign under the registry's
+    unique constraints and kept on every re-materialization."""
+    deployment = warehouse.deployment()
+    codes = deploy_or_fail(
+        "campaign_ops.campaign_registry",
+        lambda: deployment.allocate_codes(context.partition_key, campaign_request),
+    )
+    groups = dict(audience_split.group_by("group").len().collect().iter_rows())
+    deployment.record_counts(codes.campaign_code, groups.get(TARGET, 0), groups.get(CONTROL, 0))
+    return dg.Output(
+        codes,
+        metadata={
+            "campaign_code": codes.campaign_code,
+            "xls_ow_id": codes.xls_ow_id or "",
+            "target_count": groups.get(TARGET, 0),
+            "control_count": groups.get(CONTROL, 0),
+        },
+    )
+
+
+def _deployed(table: tables.Table, rows: int, code: str) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata={
+            "table": table.qualified,
+            "campaign_code": code,
+            "deployed": True,
+            "dagster/row_count": rows,
+        }
+    )
+
+
+def _not_deployed(table: tables.Table, code: str, reason: str) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata={
+            "table": table.qualified,
+            "campaign_code": code,
+            "deployed": False,
+            "reason": reason,
+        }
+    )
+
+
+def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
+    @dg.asset(
+        **_COMMON,
+        key=[table.schema, table.name],
+        kinds={"sql"},
+        description=f"Campaign metadata in {table.qualified}.",
+    )
+    def _deploy(
+        campaign_request: CampaignRequest,
+        campaign_codes: CampaignCodes,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        code = campaign_codes.campaign_code
+        if not campaign_request.deploy_options.deploy_metadata:
+            return _not_deployed(table, code, "deploy_options.deploy_metadata is false")
+        applies = tables.metadata_table(campaign_request) is table
+        rows = tables.metadata_rows(campaign_request, campaign_codes, _now()) if applies else None
+        empty = pl.DataFrame(schema=tables.polars_schema(table))
+        written = deploy_or_fail(
+            table.qualified,
+            lambda: warehouse.deployment().replace_campaign_rows(
+                table, code, rows if applies else empty
+            ),
+        )
+        if not applies:
+            kind = campaign_request.campaign_type.value
+            return _not_deployed(table, code, f"{kind} campaigns keep their metadata elsewhere")
+        return _deployed(table, written, code)
+
+    return _deploy
+
+
+mb01_camp_dict = _metadata_asset(tables.MB01_CAMP_DICT)
+rb3_tr_campaign_dict = _metadata_asset(tables.RB3_TR_CAMPAIGN_DICT)
+
+_METADATA_KEYS = [
+    dg.AssetKey([t.schema, t.name]) for t in (tables.MB01_CAMP_DICT, tables.RB3_TR_CAMPAIGN_DICT)
+]
+_OPTION = {
+    tables.MB22_LOCAL_TARGET: "deploy_targeting",
+    tables.MB21_LOCAL_CONTROL: "deploy_targeting",
+    tables.FD_RB2_CAMPAIGNS_USERS: "deploy_users",
+    tables.OFF_LIMIT_CAMPAIGNS_USERS: "deploy_offlimit",
+}
+
+
+def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
+    @dg.asset(
+        **_COMMON,
+        key=[table.schema, table.name],
+        kinds={"sql"},
+        deps=_METADATA_KEYS,
+        description=f"This campaign's users in {table.qualified}.",
+    )
+    def _deploy(
+        campaign_request: CampaignRequest,
+        campaign_codes: CampaignCodes,
+        audience_split: pl.DataFrame,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        code = campaign_codes.campaign_code
+        option = _OPTION[table]
+        if not getattr(campaign_request.deploy_options, option):
+            return _not_deployed(table, code, f"deploy_options.{option} is false")
+        rows = tables.user_rows(table, audience_split, campaign_request, code, _now())
+        written = deploy_or_fail(
+            table.qualified, lambda: warehouse.deployment().replace_campaign_rows(table, code, rows)
+        )
+        if table is tables.MB21_LOCAL_CONTROL and campaign_request.control_group is None:
+            return _not_deployed(table, code, "the request has no control group")
+        return _deployed(table, written, code)
+
+    return _deploy
+
+
+mb22_local_target = _users_asset(tables.MB22_LOCAL_TARGET)
+mb21_local_control = _users_asset(tables.MB21_LOCAL_CONTROL)
+fd_rb2_campaigns_users = _users_asset(tables.FD_RB2_CAMPAIGNS_USERS)
+off_limit_campaigns_users = _users_asset(tables.OFF_LIMIT_CAMPAIGNS_USERS)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
