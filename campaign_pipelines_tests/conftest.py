@@ -30,5 +30,6 @@ def location(data_dir: Path, instance: dg.DagsterInstance):
     from campaign_pipelines.service import Location, run_job
 
     loaded = Location(defs=defs(), instance=instance)
+    loaded.warehouse.deployment().init_schema()
     assert run_job(loaded, "reference_refresh_job").success
     return loaded

@@ -46,7 +46,9 @@ class DuckDBWarehouse:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                connection = duckdb.connect(str(self.path))
+                connection.execute("SET enable_progress_bar = false")
+                return connection
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower() or time.monotonic() > deadline:
                     raise

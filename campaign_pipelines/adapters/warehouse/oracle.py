@@ -1,19 +1,49 @@
 """The bank's Oracle warehouse through python-oracledb in thin mode (no Oracle client needed).
 
-Statements use named binds only (``:code``), never string formatting. A connection lives for
-one unit of work, like the embedded warehouse's.
+Statements come only from ``statements`` and ``core.deployment`` and use named binds (``:code``),
+never string formatting of values. A connection lives for one unit of work, like the embedded
+warehouse's, and each unit is one transaction: committed at its end, rolled back on any error,
+and run again with backoff when the error was transient (see ``oracle_errors``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 import oracledb
 import polars as pl
 import pyarrow as pa
+
+from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.oracle_errors import (
+    NAME_ALREADY_USED,
+    Backoff,
+    DuplicateRowsError,
+    duplicate_rows,
+    is_unique_violation,
+    ora_code,
+)
+from campaign_pipelines.core.codes import CampaignCodes
+from campaign_pipelines.core.deployment import (
+    CAMPAIGN_REGISTRY,
+    DEPLOYMENT_TABLES,
+    Table,
+    ddl,
+    polars_schema,
+)
+from campaign_pipelines.core.requests import CampaignRequest
+
+__all__ = ["DuplicateRowsError", "OracleDeployment", "OracleWarehouse"]
+
+T = TypeVar("T")
+
+# Oracle stores '' as NULL and ``CAMPAIGNCODE <> NULL`` is never true, so "no own campaign" is
+# bound as a value no CAMPAIGNCODE (C + 9 digits) can equal.
+_NO_CAMPAIGN = "-"
 
 
 @dataclass(frozen=True)
@@ -22,6 +52,7 @@ class OracleWarehouse:
     user: str
     password: str = field(repr=False)
     connect_fn: Callable[..., Any] = oracledb.connect
+    backoff: Backoff = Backoff()
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
@@ -32,6 +63,181 @@ class OracleWarehouse:
             connection.close()
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        with self.connect() as connection:
-            frame = connection.fetch_df_all(statement=sql, parameters=params or {})
-            return pl.from_arrow(pa.table(frame))
+        """Column names as Oracle reports them (upper case unless quoted)."""
+
+        def once() -> pl.DataFrame:
+            with self.connect() as connection:
+                frame = connection.fetch_df_all(statement=sql, parameters=params or {})
+                return pl.from_arrow(pa.table(frame))
+
+        return self.backoff.run(once, "reading from Oracle")
+
+    def in_transaction(self, work: Callable[[Any], T], what: str) -> T:
+        """``work(connection)`` as one transaction on a fresh connection, retried when transient.
+
+        The rollback matters even though closing would discard the work too: it is what keeps
+        the previous rows in place when the session survives (pooled or not)."""
+
+        def once() -> T:
+            with self.connect() as connection:
+                try:
+                    result = work(connection)
+                    connection.commit()
+                    return result
+                except BaseException as error:
+                    with suppress(oracledb.Error):  # a dead session has nothing to roll back
+                        connection.rollback()
+                    if isinstance(error, oracledb.Error):
+                        error.add_note(f"{what}: rolled back, nothing was changed")
+                    raise
+
+        return self.backoff.run(once, what)
+
+
+class OracleDeployment:
+    """Deployment and registry operations on the bank's Oracle (see ``statements``); the same
+    methods and meaning as ``DuckDBDeployment``."""
+
+    def __init__(
+        self, warehouse: OracleWarehouse, batch_size: int = 50_000, allocation_attempts: int = 20
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.warehouse = warehouse
+        self.batch_size = batch_size
+        self.allocation_attempts = allocation_attempts
+
+    def init_schema(self) -> None:
+        """Creates the deployment tables and the registry; existing ones are left alone. The
+        schemas (Oracle users) dssb_ocds, spss and campaign_ops must exist already. Oracle
+        commits each CREATE on its own, so this is no transaction: rerunning it is the remedy."""
+
+        def create() -> None:
+            with self.warehouse.connect() as connection:
+                cursor = connection.cursor()
+                for table in (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY):
+                    _create_table(cursor, table)
+
+        self.warehouse.backoff.run(create, "creating the deployment tables")
+
+    def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
+        now = datetime.now(UTC).replace(tzinfo=None)
+
+        def allocate(connection: Any) -> CampaignCodes:
+            return statements.allocate_codes(_runner(connection), key, request, now)
+
+        for attempt in range(self.allocation_attempts):
+            try:
+                return self.warehouse.in_transaction(allocate, f"allocating codes for {key!r}")
+            except oracledb.IntegrityError as error:
+                if not is_unique_violation(error):
+                    raise
+                # Another session committed the same code first: the next attempt reads anew.
+                self.warehouse.backoff.sleep(0.01 * (attempt + 1))
+        raise RuntimeError(
+            f"could not allocate a campaign code for {key!r} after "
+            f"{self.allocation_attempts} attempts: the registry is under contention"
+        )
+
+    def preview_codes(self, campaign_type: str) -> CampaignCodes:
+        return self.warehouse.in_transaction(
+            lambda connection: statements.preview_codes(_runner(connection), campaign_type),
+            "previewing the next codes",
+        )
+
+    def replace_campaign_rows(self, table: Table, campaign_code: str, rows: pl.DataFrame) -> int:
+        """Deletes the campaign's rows and inserts ``rows`` in one transaction, in Arrow batches
+        of ``batch_size``; on any error the campaign's previous rows stay as they were."""
+        arrow_rows = rows.select(table.column_names).to_arrow()
+        total = arrow_rows.num_rows
+
+        def replace(connection: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute(statements.delete_campaign_rows(table), {"campaign_code": campaign_code})
+            insert = statements.insert_rows(table)
+            for offset in range(0, total, self.batch_size):
+                batch = arrow_rows.slice(offset, self.batch_size)
+                try:
+                    # Columns bind in order; the statement's binds carry the same names.
+                    cursor.executemany(insert, batch, batch_size=self.batch_size)
+                except oracledb.Error as error:
+                    error.add_note(
+                        f"{table.qualified}: inserting rows {offset + 1}-{offset + batch.num_rows}"
+                        f" of {total} for campaign {campaign_code} failed"
+                    )
+                    raise
+
+        what = f"replacing campaign {campaign_code}'s rows in {table.qualified}"
+        try:
+            self.warehouse.in_transaction(replace, what)
+        except oracledb.IntegrityError as error:
+            if is_unique_violation(error):
+                raise duplicate_rows(error, table.qualified) from error
+            raise
+        return total
+
+    def record_counts(self, campaign_code: str, user_count: int, control_count: int) -> None:
+        params = {
+            "campaign_code": campaign_code,
+            "user_count": user_count,
+            "control_count": control_count,
+            "now": datetime.now(UTC).replace(tzinfo=None),
+        }
+        self.warehouse.in_transaction(
+            lambda connection: _runner(connection)(statements.REGISTRY_COUNTS, params),
+            f"recording counts of campaign {campaign_code}",
+        )
+
+    def off_limit_iins(
+        self, window_from: date, window_to: date, own_code: str | None
+    ) -> pl.DataFrame:
+        params = {
+            "window_from": window_from,
+            "window_to": window_to,
+            "own_code": own_code or _NO_CAMPAIGN,
+        }
+        frame = self.warehouse.fetch(statements.OFF_LIMIT_IINS, params)
+        return frame.rename(str.lower).select(pl.col("iin").cast(pl.String))
+
+    def registry(self) -> pl.DataFrame:
+        """Lower-case names and DuckDB's types: Oracle reports unquoted names in upper case and
+        its DATE columns as timestamps."""
+        frame = self.warehouse.fetch(statements.REGISTRY_ALL).rename(str.lower)
+        return frame.cast(polars_schema(CAMPAIGN_REGISTRY))
+
+    def delete_campaign(self, campaign_code: str) -> dict[str, int]:
+        """Removes the campaign's rows from all six tables and marks it deleted, atomically; the
+        counts are the rows each DELETE removed."""
+        binds = {"campaign_code": campaign_code}
+
+        def delete(connection: Any) -> dict[str, int]:
+            cursor = connection.cursor()
+            removed = {}
+            for table in DEPLOYMENT_TABLES:
+                cursor.execute(statements.delete_campaign_rows(table), binds)
+                removed[table.qualified] = cursor.rowcount
+            now = datetime.now(UTC).replace(tzinfo=None)
+            cursor.execute(statements.REGISTRY_MARK_DELETED, {**binds, "now": now})
+            return removed
+
+        return self.warehouse.in_transaction(delete, f"deleting campaign {campaign_code}")
+
+
+def _create_table(cursor: Any, table: Table) -> None:
+    try:
+        cursor.execute(ddl(table, "oracle"))
+    except oracledb.DatabaseError as error:
+        if ora_code(error) != NAME_ALREADY_USED:
+            error.add_note(f"creating {table.qualified} (`campaigns db ddl` prints the DDL)")
+            raise
+
+
+def _runner(connection: Any) -> statements.Run:
+    """The ``run(sql, params) -> rows`` callable ``statements`` works through."""
+    cursor = connection.cursor()
+
+    def run(sql: str, params: dict[str, Any]) -> list[tuple]:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+    return run

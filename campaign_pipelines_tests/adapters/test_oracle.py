@@ -1,0 +1,315 @@
+"""The Oracle adapter against a recording fake connection (no Oracle server runs here): what it
+sends, in which transaction, and what it does with the errors python-oracledb raises."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import oracledb
+import polars as pl
+import pyarrow as pa
+import pytest
+import sqlglot
+
+from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.oracle import (
+    DuplicateRowsError,
+    OracleDeployment,
+    OracleWarehouse,
+)
+from campaign_pipelines.adapters.warehouse.oracle_errors import Backoff, is_transient
+from campaign_pipelines.core.deployment import (
+    CAMPAIGN_REGISTRY,
+    DEPLOYMENT_TABLES,
+    MB22_LOCAL_TARGET,
+    ddl,
+)
+from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines_tests.adapters.oracle_fake import (
+    FakeOracle,
+    connection_closed,
+    ora_error,
+    placeholders,
+)
+
+UNIQUE = "unique constraint (CAMPAIGN_OPS.SYS_C008123) violated"
+NUMBERED_BIND = re.compile(r"(?<![:\w]):\d+")
+
+
+@pytest.fixture
+def db() -> FakeOracle:
+    return FakeOracle()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def deployment(db: FakeOracle, sleeps: list[float]) -> OracleDeployment:
+    warehouse = OracleWarehouse(
+        dsn="db:1521/free",
+        user="campaigns",
+        password="secret",  # noqa: S106 - the fake ignores it
+        connect_fn=db.connect,
+        backoff=Backoff(attempts=4, first_delay_s=0.5, sleep=sleeps.append),
+    )
+    return OracleDeployment(warehouse, batch_size=2)
+
+
+@pytest.fixture(autouse=True)
+def _named_binds_only(db: FakeOracle):
+    """Whatever a test did, no statement it sent used a positional bind."""
+    yield
+    for sql in db.statements():
+        assert not NUMBERED_BIND.search(sql), sql
+
+
+def _request(kind: str = "RB1") -> CampaignRequest:
+    return CampaignRequest.model_validate(
+        {
+            "campaign_type": kind,
+            "metadata": {
+                "campaign_name": "Spring push",
+                "channel": "push",
+                "date_start": "2026-03-01",
+                "date_end": "2026-03-31",
+            },
+            "user_iins": ["900101300123"],
+        }
+    )
+
+
+def _target_rows(count: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "CAMPAIGNCODE": ["C000000042"] * count,
+            "IIN": [f"{900101300000 + i}" for i in range(count)],
+            "LOAD_DATE": [datetime(2026, 3, 1, 9)] * count,
+        },
+        schema={"CAMPAIGNCODE": pl.String, "IIN": pl.String, "LOAD_DATE": pl.Datetime("us")},
+    )
+
+
+# --- statements and DDL -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", [*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY], ids=lambda t: t.name)
+def test_every_oracle_ddl_statement_parses(table):
+    tree = sqlglot.parse_one(ddl(table, "oracle"), read="oracle")
+    assert isinstance(tree, sqlglot.exp.Create)
+
+
+def test_fake_refuses_positional_binds_and_non_oracle_sql():
+    with pytest.raises(AssertionError, match="positional"):
+        placeholders("SELECT * FROM campaign_ops.campaign_registry WHERE campaign_code = :1")
+    with pytest.raises(sqlglot.errors.ParseError):
+        placeholders("SELEC campaign_code FROM campaign_ops.campaign_registry")
+
+
+def test_init_schema_creates_every_table_and_skips_existing_ones(deployment, db):
+    db.fails("CREATE TABLE dssb_ocds.mb01_camp_dict", ora_error(955, "name is already used"))
+    deployment.init_schema()
+    created = db.executed("CREATE TABLE")
+    assert len(created) == len(DEPLOYMENT_TABLES) + 1
+    assert db.events()[0] == "connect" and db.events()[-1] == "close"
+
+
+def test_init_schema_stops_on_any_other_ddl_error(deployment, db):
+    db.fails("CREATE TABLE spss.", ora_error(1918, "user 'SPSS' does not exist"))
+    with pytest.raises(oracledb.DatabaseError, match="ORA-01918") as raised:
+        deployment.init_schema()
+    assert "creating spss.fd_rb2_campaigns_users" in " ".join(raised.value.__notes__)
+
+
+# --- codes --------------------------------------------------------------------------------
+
+
+def test_new_campaign_gets_the_code_after_the_highest(deployment, db):
+    db.returns("MAX(code)", [("C000000041",)])
+    codes = deployment.allocate_codes("spring-push", _request())
+    assert (codes.campaign_code, codes.xls_ow_id) == ("C000000042", None)
+    (insert,) = db.executed("INSERT INTO campaign_ops.campaign_registry")
+    assert insert[2]["campaign_code"] == "C000000042" and insert[2]["campaign_key"] == "spring-push"
+    assert db.events().count("commit") == 1 and "rollback" not in db.events()
+
+
+def test_reallocation_keeps_the_campaigns_codes(deployment, db):
+    db.returns("WHERE campaign_key = :campaign_key", [("C000000007", None)])
+    codes = deployment.allocate_codes("spring-push", _request())
+    assert codes.campaign_code == "C000000007"
+    assert not db.executed("MAX(") and not db.executed("INSERT")
+    (update,) = db.executed("UPDATE campaign_ops.campaign_registry SET xls_ow_id")
+    assert update[2]["campaign_key"] == "spring-push"
+
+
+def test_rb3_campaign_also_gets_the_next_kkb_id(deployment, db):
+    db.returns("MAX(code)", [("C000000041",)])
+    db.returns("MAX(xls)", [("KKB_0012",)])
+    codes = deployment.allocate_codes("loyalty", _request("RB3"))
+    assert (codes.campaign_code, codes.xls_ow_id) == ("C000000042", "KKB_0013")
+    (insert,) = db.executed("INSERT INTO campaign_ops.campaign_registry")
+    assert insert[2]["xls_ow_id"] == "KKB_0013"
+
+
+def test_code_taken_by_another_session_is_retried_with_a_fresh_read(deployment, db):
+    # The first read sees C…41; another session commits C…42 before our insert lands.
+    db.returns("MAX(code)", [("C000000041",)], [("C000000042",)])
+    db.fails("INSERT INTO campaign_ops.campaign_registry", ora_error(1, UNIQUE))
+    codes = deployment.allocate_codes("spring-push", _request())
+    assert codes.campaign_code == "C000000043"
+    assert len(db.executed("MAX(code)")) == 2
+    assert db.events().count("rollback") == 1 and db.events().count("commit") == 1
+    assert db.events().count("connect") == db.events().count("close") == 2
+
+
+def test_allocation_gives_up_after_bounded_attempts(deployment, db):
+    deployment.allocation_attempts = 3
+    db.fails("INSERT INTO campaign_ops.campaign_registry", ora_error(1, UNIQUE), times=10)
+    with pytest.raises(RuntimeError, match="after 3 attempts"):
+        deployment.allocate_codes("spring-push", _request())
+    assert "commit" not in db.events()
+
+
+def test_preview_reads_without_writing(deployment, db):
+    db.returns("MAX(code)", [("C000000041",)])
+    db.returns("MAX(xls)", [(None,)])
+    codes = deployment.preview_codes("RB3")
+    assert (codes.campaign_code, codes.xls_ow_id) == ("C000000042", "KKB_0001")
+    assert not db.executed("INSERT") and not db.executed("UPDATE")
+
+
+# --- replacing a campaign's rows ----------------------------------------------------------
+
+
+def test_replace_deletes_then_inserts_in_batches_in_one_transaction(deployment, db):
+    written = deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(5))
+    assert written == 5
+    kinds = [e for e in db.events() if e != "batch"]
+    assert kinds == ["connect", "execute", *["executemany"] * 3, "commit", "close"]
+    assert [e[1] for e in db.log if e[0] == "batch"] == [2, 2, 1]
+    delete, *inserts = db.executed("dssb_ocds.mb22_local_target")
+    assert delete[1] == statements.delete_campaign_rows(MB22_LOCAL_TARGET)
+    assert delete[2] == {"campaign_code": "C000000042"}
+    assert [(e[1], e[2], e[3]) for e in inserts] == [
+        (statements.insert_rows(MB22_LOCAL_TARGET), rows, 2) for rows in (2, 2, 1)
+    ]
+
+
+def test_replace_with_no_rows_only_deletes(deployment, db):
+    assert deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(0)) == 0
+    assert [e for e in db.events() if e.startswith("execute")] == ["execute"]
+    assert db.events().count("commit") == 1
+
+
+def test_error_mid_batch_rolls_back_and_names_the_table(deployment, db):
+    too_wide = ora_error(12899, 'value too large for column "DSSB_OCDS"."MB22_LOCAL_TARGET"."IIN"')
+    db.fails("INSERT INTO dssb_ocds.mb22_local_target", too_wide, after=1)
+    db.returns("DELETE", 3)
+    with pytest.raises(oracledb.DatabaseError, match="ORA-12899") as raised:
+        deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(5))
+    notes = " ".join(raised.value.__notes__)
+    assert "dssb_ocds.mb22_local_target: inserting rows 3-4 of 5" in notes
+    assert "rolled back" in notes
+    assert db.events()[-2:] == ["rollback", "close"] and "commit" not in db.events()
+    assert db.events().count("batch") == 1  # the first batch went, the second failed
+    assert db.events().count("connect") == 1  # permanent: not retried
+
+
+def test_duplicate_key_in_a_user_table_is_a_duplicate_rows_error(deployment, db):
+    duplicate = ora_error(1, "unique constraint (DSSB_OCDS.MB22_PK) violated")
+    db.fails("INSERT INTO dssb_ocds.mb22_local_target", duplicate)
+    with pytest.raises(DuplicateRowsError, match="dssb_ocds.mb22_local_target") as raised:
+        deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(2))
+    assert raised.value.constraint == "DSSB_OCDS.MB22_PK"
+    assert "ORA-00001" in str(raised.value) and "Help:" not in str(raised.value)
+    assert "rollback" in db.events() and "commit" not in db.events()
+
+
+# --- transient and permanent errors -------------------------------------------------------
+
+
+def test_driver_built_errors_classify_as_expected():
+    assert is_transient(connection_closed())
+    assert is_transient(ora_error(1033, "ORACLE initialization or shutdown in progress"))
+    assert not is_transient(ora_error(942, "table or view does not exist"))
+    assert isinstance(ora_error(1, UNIQUE), oracledb.IntegrityError)
+
+
+def test_transient_error_is_retried_with_backoff_then_succeeds(deployment, db, sleeps):
+    db.fails("DELETE FROM dssb_ocds.mb22_local_target", connection_closed(), times=2)
+    assert deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(3)) == 3
+    assert sleeps == [0.5, 1.0]
+    assert db.events().count("connect") == 3 and db.events().count("commit") == 1
+
+
+def test_transient_error_gives_up_after_bounded_attempts(deployment, db, sleeps):
+    db.fails("DELETE", ora_error(1033, "ORACLE initialization or shutdown in progress"), times=9)
+    with pytest.raises(oracledb.DatabaseError, match="ORA-01033") as raised:
+        deployment.delete_campaign("C000000042")
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert "after 4 attempts" in " ".join(raised.value.__notes__)
+
+
+def test_permanent_error_fails_at_once_with_the_database_message(deployment, db, sleeps):
+    db.fails(
+        "UPDATE campaign_ops.campaign_registry", ora_error(942, "table or view does not exist")
+    )
+    with pytest.raises(oracledb.DatabaseError, match="ORA-00942: table or view does not exist"):
+        deployment.record_counts("C000000042", 10, 2)
+    assert sleeps == [] and db.events().count("connect") == 1
+
+
+# --- registry and reads -------------------------------------------------------------------
+
+
+def test_delete_campaign_is_one_transaction(deployment, db):
+    db.returns("DELETE FROM dssb_ocds.mb22_local_target", 5)
+    db.returns("DELETE FROM spss.off_limit_campaigns_users", 6)
+    removed = deployment.delete_campaign("C000000042")
+    assert removed["dssb_ocds.mb22_local_target"] == 5
+    assert removed["spss.off_limit_campaigns_users"] == 6
+    assert set(removed) == {t.qualified for t in DEPLOYMENT_TABLES}
+    assert len(db.executed("DELETE FROM")) == 6
+    assert db.executed("SET deleted_at")[0][2]["campaign_code"] == "C000000042"
+    assert db.events().count("connect") == 1 and db.events().count("commit") == 1
+
+
+def test_record_counts_binds_by_name(deployment, db):
+    deployment.record_counts("C000000042", 10, 2)
+    (update,) = db.executed("SET user_count")
+    assert update[2]["user_count"] == 10 and update[2]["control_count"] == 2
+
+
+def test_off_limit_iins_never_binds_an_empty_own_code(deployment, db):
+    db.returns("off_limit_campaigns_users", pa.table({"IIN": ["900101300123"]}))
+    frame = deployment.off_limit_iins(date(2026, 2, 1), date(2026, 3, 31), None)
+    assert frame.columns == ["iin"] and frame["iin"].to_list() == ["900101300123"]
+    # Oracle reads '' as NULL and `<> NULL` matches nothing.
+    assert db.executed("off_limit")[0][2]["own_code"] not in ("", None)
+
+
+def test_registry_has_lower_case_columns_and_duckdb_types(deployment, db):
+    names = [name.upper() for name in CAMPAIGN_REGISTRY.column_names]
+    row = dict.fromkeys(names)
+    row |= {"CAMPAIGN_CODE": "C000000042", "DATE_START": datetime(2026, 3, 1), "USER_COUNT": 10}
+    db.returns("SELECT * FROM campaign_ops.campaign_registry", pa.Table.from_pylist([row]))
+    registry = deployment.registry()
+    assert registry.columns == CAMPAIGN_REGISTRY.column_names
+    assert registry["date_start"].to_list() == [date(2026, 3, 1)]
+    assert registry["user_count"].dtype == pl.Int64
+
+
+def test_reads_are_retried_when_the_connection_drops(deployment, db, sleeps):
+    db.fails("SELECT * FROM campaign_ops.campaign_registry", connection_closed())
+    db.returns("SELECT * FROM campaign_ops.campaign_registry", _empty_registry())
+    assert deployment.registry().is_empty()
+    assert sleeps == [0.5] and db.events().count("connect") == 2
+
+
+def _empty_registry() -> pa.Table:
+    return pa.table(
+        {name.upper(): pa.array([], pa.string()) for name in CAMPAIGN_REGISTRY.column_names}
+    )

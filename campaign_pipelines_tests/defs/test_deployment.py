@@ -1,0 +1,140 @@
+"""Deployment to the six tables on a real DuckDB file: exactly once, table by table."""
+
+import re
+
+import duckdb
+import polars as pl
+import pytest
+
+from campaign_pipelines.core import deployment as tables
+from campaign_pipelines.service import campaign_response, register, run_job
+from campaign_pipelines_tests.bank import CUSTOMERS, request_text
+
+USER_TABLES = (
+    tables.MB22_LOCAL_TARGET,
+    tables.FD_RB2_CAMPAIGNS_USERS,
+    tables.OFF_LIMIT_CAMPAIGNS_USERS,
+)
+
+
+def _deploy(location, name: str, text: str) -> dict:
+    path = location.campaign_data.landing().write_atomic("campaigns", name, text.encode())
+    key, request = register(location, path)
+    return campaign_response(key, request, run_job(location, "campaign_job", key))
+
+
+def _rows(data_dir, table: tables.Table, code: str) -> int:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        return connection.execute(
+            f"SELECT COUNT(*) FROM {table.qualified} WHERE CAMPAIGNCODE = $code",  # noqa: S608
+            {"code": code},
+        ).fetchone()[0]
+
+
+def test_seed_example_deploys_to_the_legacy_tables(location, data_dir):
+    body = _deploy(location, "seed.json", request_text())
+    assert body["success"], body["message"]
+    code = body["campaign_code"]
+    assert re.fullmatch(r"C\d{9}", code)
+    assert body["deployment_result"]["tables_updated"] == [
+        "dssb_ocds.mb01_camp_dict",
+        "dssb_ocds.mb22_local_target",
+        "spss.fd_rb2_campaigns_users",
+        "spss.off_limit_campaigns_users",
+    ]
+    assert body["deployment_result"]["total_users"] == 2
+    assert _rows(data_dir, tables.MB01_CAMP_DICT, code) == 1
+    assert all(_rows(data_dir, t, code) == 2 for t in USER_TABLES)
+    assert body["message"] == f"Successfully created RB1 campaign {code}"
+
+
+def test_redeploying_keeps_the_code_and_the_row_counts(location, data_dir):
+    first = _deploy(location, "again.json", request_text())
+    second = _deploy(location, "again.json", request_text())
+    assert first["campaign_code"] == second["campaign_code"]
+    assert [_rows(data_dir, t, first["campaign_code"]) for t in USER_TABLES] == [2, 2, 2]
+
+
+def test_rb3_gets_an_xls_id_in_its_dictionary(location, data_dir):
+    body = _deploy(location, "bonus.json", request_text(campaign_type="RB3"))
+    assert re.fullmatch(r"KKB_\d{4}", body["xls_ow_id"])
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        stored = connection.execute(
+            "SELECT XLS_OW_ID FROM dssb_ocds.rb3_tr_campaign_dict WHERE CAMPAIGNCODE = $c",
+            {"c": body["campaign_code"]},
+        ).fetchall()
+    assert stored == [(body["xls_ow_id"],)]
+    assert "dssb_ocds.mb01_camp_dict" not in body["deployment_result"]["tables_updated"]
+
+
+def test_a_broken_table_is_named_and_the_others_still_deploy(location, data_dir):
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+        connection.execute("DROP TABLE spss.fd_rb2_campaigns_users")
+    broken = _deploy(location, "broken.json", request_text())
+    result = broken["deployment_result"]
+    assert not broken["success"] and not result["success"]
+    assert len(result["errors"]) == 1
+    assert result["errors"][0].startswith("fd_rb2_campaigns_users:")
+    assert "fd_rb2_campaigns_users" in result["errors"][0].split(":", 1)[1]
+    assert "spss.off_limit_campaigns_users" in result["tables_updated"]
+    assert "dssb_ocds.mb22_local_target" in result["tables_updated"]
+
+    location.warehouse.deployment().init_schema()  # the fix
+    fixed = _deploy(location, "broken.json", request_text())
+    assert fixed["success"] and fixed["campaign_code"] == broken["campaign_code"]
+    assert [_rows(data_dir, t, fixed["campaign_code"]) for t in USER_TABLES] == [2, 2, 2]
+
+
+def test_deploy_options_leave_tables_untouched(location, data_dir):
+    options = {
+        "deploy_metadata": True,
+        "deploy_targeting": True,
+        "deploy_users": False,
+        "deploy_offlimit": False,
+    }
+    body = _deploy(location, "partial.json", request_text(deploy_options=options))
+    assert body["deployment_result"]["tables_updated"] == [
+        "dssb_ocds.mb01_camp_dict",
+        "dssb_ocds.mb22_local_target",
+    ]
+    assert _rows(data_dir, tables.FD_RB2_CAMPAIGNS_USERS, body["campaign_code"]) == 0
+
+
+def test_control_group_goes_to_its_own_table(location, data_dir):
+    everyone = [c.iin for c in CUSTOMERS.values()]
+    text = request_text(user_iins=everyone, filter_config={}, control_group={"share": 0.3})
+    body = _deploy(location, "control.json", text)
+    code = body["campaign_code"]
+    control = _rows(data_dir, tables.MB21_LOCAL_CONTROL, code)
+    target = _rows(data_dir, tables.MB22_LOCAL_TARGET, code)
+    assert control == body["filter_stats"]["control_count"] > 0
+    assert target + control == body["filter_stats"]["final_count"]
+    assert _rows(data_dir, tables.OFF_LIMIT_CAMPAIGNS_USERS, code) == target + control
+
+
+def test_delete_removes_every_row_and_keeps_the_registry_entry(location, data_dir):
+    body = _deploy(location, "gone.json", request_text(control_group={"share": 0.5}))
+    code = body["campaign_code"]
+    removed = location.warehouse.deployment().delete_campaign(code)
+    assert sum(removed.values()) > 0
+    assert all(_rows(data_dir, t, code) == 0 for t in tables.DEPLOYMENT_TABLES)
+    registry = location.warehouse.deployment().registry()
+    assert registry.filter(pl.col("campaign_code") == code)["deleted_at"][0] is not None
+
+
+def test_off_limit_removes_users_held_by_an_overlapping_campaign(location):
+    _deploy(location, "first.json", request_text())
+    text = request_text(off_limit_days=30)
+    second = _deploy(location, "second.json", text)
+    stats = second["filter_stats"]
+    assert stats["after_product"] == 2 and stats["after_off_limit"] == 0
+
+
+@pytest.mark.parametrize("days", [0, 10])
+def test_off_limit_ignores_campaigns_that_ended_long_before(location, days):
+    _deploy(location, "old.json", request_text())  # March 2024
+    later = {"campaign_name": "Later", "date_start": "2024-05-01", "date_end": "2024-05-31"}
+    stats = _deploy(location, "later.json", request_text(metadata=later, off_limit_days=days))[
+        "filter_stats"
+    ]
+    assert stats["after_off_limit"] == 2
