@@ -41,6 +41,7 @@ ui: venv dagster-home
 
 bench: venv
 	$(BIN)/python bench/bench_audience.py
+	$(BIN)/python bench/bench_deploy.py
 
 clean:
 	rm -rf $(CAMPAIGN_DATA_DIR) .pytest_cache .ruff_cache

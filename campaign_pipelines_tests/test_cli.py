@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlglot
 
 from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import request_text
@@ -17,6 +18,7 @@ def home(data_dir, tmp_path, monkeypatch):
     dagster_home.mkdir()
     shutil.copy(Path(__file__).parent.parent / "dagster.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    assert main(["db", "init"]) == 0
     assert main(["reference", "refresh"]) == 0
     return dagster_home
 
@@ -58,10 +60,44 @@ def test_failed_run_exits_1_with_the_reason(home, tmp_path, capsys):
     assert "unknown name 'nokia'" in _json_out(capsys)["message"]
 
 
-def test_missing_file_and_deploy_without_dry_run(home, tmp_path, capsys):
+def test_missing_file_exits_2(home, tmp_path, capsys):
     assert main(["create", str(tmp_path / "absent.json"), "--dry-run"]) == 2
-    request = tmp_path / "seed.json"
-    request.write_text(request_text(), encoding="utf-8")
+    assert "does not exist" in _json_out(capsys)["message"]
+
+
+def test_create_next_code_list_show_delete(home, tmp_path, capsys):
+    request = tmp_path / "spring.json"
+    request.write_text(request_text(campaign_type="RB3"), encoding="utf-8")
     capsys.readouterr()
-    assert main(["create", str(request)]) == 2
-    assert "--dry-run" in _json_out(capsys)["message"]
+    assert main(["next-code", "rb3"]) == 0
+    preview = _json_out(capsys)
+    assert main(["next-code", "rb3"]) == 0
+    assert _json_out(capsys)["campaign_code"] == preview["campaign_code"]  # reserves nothing
+
+    assert main(["create", str(request)]) == 0
+    created = _json_out(capsys)
+    assert created["campaign_code"] == preview["campaign_code"]
+    assert created["xls_ow_id"] == preview["xls_ow_id"]
+    assert "dssb_ocds.rb3_tr_campaign_dict" in created["deployment_result"]["tables_updated"]
+
+    assert main(["list", "--type", "RB3"]) == 0
+    listed = _json_out(capsys)
+    assert listed["total_count"] == 1 and listed["rb3_count"] == 1
+    assert listed["campaigns"][0]["status"] == "Finished"  # March 2024 is over
+    assert listed["campaigns"][0]["user_count"] == 2
+
+    assert main(["show", created["campaign_code"]]) == 0
+    assert _json_out(capsys)["campaign_name"] == "Spring Marketing Campaign"
+    assert main(["delete", created["campaign_code"]]) == 0
+    assert sum(_json_out(capsys)["rows_removed"].values()) == 7  # 1 + 2 + 2 + 2
+    assert main(["list"]) == 0
+    assert _json_out(capsys)["total_count"] == 0
+    assert main(["show", "C999999999"]) == 2
+
+
+def test_oracle_ddl_parses(capsys):
+    assert main(["db", "ddl", "--dialect", "oracle"]) == 0
+    statements = [s for s in capsys.readouterr().out.split(";") if s.strip()]
+    assert len(statements) == 7
+    for statement in statements:
+        assert sqlglot.parse_one(statement, read="oracle") is not None

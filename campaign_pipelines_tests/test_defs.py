@@ -11,7 +11,12 @@ def test_asset_keys():
     keys = sorted(k.to_user_string() for k in _loaded().resolve_all_asset_keys())
     assert [k for k in keys if not k.startswith("streaks/")] == [
         "audience_split",
+        "campaign_codes",
         "campaign_request",
+        "dssb_ocds/mb01_camp_dict",
+        "dssb_ocds/mb21_local_control",
+        "dssb_ocds/mb22_local_target",
+        "dssb_ocds/rb3_tr_campaign_dict",
         "filtered_audience",
         "raw_audience",
         "reference/blacklist",
@@ -21,6 +26,8 @@ def test_asset_keys():
         "reference/products",
         "reference/push_preferences",
         "reference/vocabulary",
+        "spss/fd_rb2_campaigns_users",
+        "spss/off_limit_campaigns_users",
     ]
 
 
@@ -43,8 +50,8 @@ def test_asset_checks_are_blocking():
 def test_jobs_schedules_sensors():
     loaded = _loaded()
     jobs = sorted(j.name for j in loaded.resolve_all_job_defs() if not j.name.startswith("__"))
-    assert {"audience_job", "reference_refresh_job"} <= set(jobs)
+    assert {"audience_job", "campaign_job", "reference_refresh_job"} <= set(jobs)
     schedules = {s.name: (s.cron_schedule, s.execution_timezone) for s in loaded.schedules}
     assert schedules["reference_refresh_schedule"] == ("0 5 * * *", "Asia/Almaty")
     sensors = {s.name: s.job_name for s in loaded.sensors}
-    assert sensors["campaign_requests_sensor"] == "audience_job"
+    assert sensors["campaign_requests_sensor"] == "campaign_job"

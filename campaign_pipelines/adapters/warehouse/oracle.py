@@ -75,8 +75,8 @@ class OracleWarehouse:
     def in_transaction(self, work: Callable[[Any], T], what: str) -> T:
         """``work(connection)`` as one transaction on a fresh connection, retried when transient.
 
-        The rollback matters even though closing would discard the work too: it is what keeps
-        the previous rows in place when the session survives (pooled or not)."""
+        Rolled back explicitly rather than left to the close, so a session that outlives us (a
+        pool, a proxy) never carries half a unit of work into the next one."""
 
         def once() -> T:
             with self.connect() as connection:
@@ -88,7 +88,7 @@ class OracleWarehouse:
                     with suppress(oracledb.Error):  # a dead session has nothing to roll back
                         connection.rollback()
                     if isinstance(error, oracledb.Error):
-                        error.add_note(f"{what}: rolled back, nothing was changed")
+                        error.add_note(f"{what}: the transaction was rolled back")
                     raise
 
         return self.backoff.run(once, what)
