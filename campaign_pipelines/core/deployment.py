@@ -122,7 +122,12 @@ CAMPAIGN_REGISTRY = Table(
         ("created_at", "time"),
         ("updated_at", "time"),
     ),
-    constraints=("PRIMARY KEY (campaign_key)", "UNIQUE (campaign_code)", "UNIQUE (xls_ow_id)"),
+    # Named, so a refused insert names the rule it broke in either database.
+    constraints=(
+        "CONSTRAINT campaign_registry_pk PRIMARY KEY (campaign_key)",
+        "CONSTRAINT campaign_registry_code_uk UNIQUE (campaign_code)",
+        "CONSTRAINT campaign_registry_xls_uk UNIQUE (xls_ow_id)",
+    ),
 )
 DEPLOYMENT_TABLES = (
     MB01_CAMP_DICT,

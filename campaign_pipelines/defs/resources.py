@@ -18,7 +18,7 @@ from campaign_pipelines.adapters.reference_config import (
     load_reference_config,
 )
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
-from campaign_pipelines.adapters.warehouse.oracle import OracleWarehouse
+from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
 from campaign_pipelines.defs.io_manager import ParquetIOManager
 
 
@@ -52,8 +52,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def adapter(self) -> DuckDBWarehouse | OracleWarehouse:
         raise NotImplementedError
 
-    def deployment(self):
-        """DuckDBDeployment or OracleDeployment: replacing rows, codes, the registry."""
+    def deployment(self) -> DuckDBDeployment | OracleDeployment:
+        """Replacing a campaign's rows, its codes, the registry."""
         raise NotImplementedError
 
 
@@ -77,9 +77,7 @@ class OracleWarehouseResource(WarehouseResource):
     def adapter(self) -> OracleWarehouse:
         return OracleWarehouse(dsn=self.dsn, user=self.user, password=self.password)
 
-    def deployment(self):
-        from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment
-
+    def deployment(self) -> OracleDeployment:
         return OracleDeployment(self.adapter())
 
 

@@ -283,12 +283,13 @@ def test_record_counts_binds_by_name(deployment, db):
     assert update[2]["user_count"] == 10 and update[2]["control_count"] == 2
 
 
-def test_off_limit_iins_never_binds_an_empty_own_code(deployment, db):
+def test_off_limit_iins_without_an_own_campaign_binds_null_explicitly(deployment, db):
     db.returns("off_limit_campaigns_users", pa.table({"IIN": ["900101300123"]}))
     frame = deployment.off_limit_iins(date(2026, 2, 1), date(2026, 3, 31), None)
     assert frame.columns == ["iin"] and frame["iin"].to_list() == ["900101300123"]
-    # Oracle reads '' as NULL and `<> NULL` matches nothing.
-    assert db.executed("off_limit")[0][2]["own_code"] not in ("", None)
+    # Oracle reads '' as NULL and `<> NULL` matches nothing: the statement tests NULL itself.
+    (statement,) = db.executed("off_limit")
+    assert ":own_code IS NULL" in statement[1] and statement[2]["own_code"] is None
 
 
 def test_registry_has_lower_case_columns_and_duckdb_types(deployment, db):

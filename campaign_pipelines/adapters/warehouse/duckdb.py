@@ -132,7 +132,7 @@ class DuckDBDeployment:
     ) -> pl.DataFrame:
         return self.warehouse.fetch(
             statements.as_dollar_binds(statements.OFF_LIMIT_IINS),
-            {"window_from": window_from, "window_to": window_to, "own_code": own_code or ""},
+            {"window_from": window_from, "window_to": window_to, "own_code": own_code},
         )
 
     def registry(self) -> pl.DataFrame:

@@ -2,16 +2,14 @@
 
 import duckdb
 
+from campaign_pipelines.adapters.warehouse import oracle_errors
+
 
 def is_transient(error: BaseException) -> bool:
     """DuckDB: another process holds the file's lock, or a write-write conflict between
-    transactions. Oracle: errors python-oracledb marks recoverable, or a dropped connection
-    (DPY-4011)."""
+    transactions. Oracle: see ``oracle_errors.is_transient``."""
     if isinstance(error, duckdb.TransactionException):
         return True
     if isinstance(error, duckdb.IOException) and "lock" in str(error).lower():
         return True
-    error_obj = getattr(error, "args", [None])[0] if getattr(error, "args", None) else None
-    if getattr(error_obj, "isrecoverable", False):
-        return True
-    return "DPY-4011" in str(error)
+    return oracle_errors.is_transient(error)

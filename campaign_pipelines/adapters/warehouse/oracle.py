@@ -41,10 +41,6 @@ __all__ = ["DuplicateRowsError", "OracleDeployment", "OracleWarehouse"]
 
 T = TypeVar("T")
 
-# Oracle stores '' as NULL and ``CAMPAIGNCODE <> NULL`` is never true, so "no own campaign" is
-# bound as a value no CAMPAIGNCODE (C + 9 digits) can equal.
-_NO_CAMPAIGN = "-"
-
 
 @dataclass(frozen=True)
 class OracleWarehouse:
@@ -194,7 +190,7 @@ class OracleDeployment:
         params = {
             "window_from": window_from,
             "window_to": window_to,
-            "own_code": own_code or _NO_CAMPAIGN,
+            "own_code": own_code,
         }
         frame = self.warehouse.fetch(statements.OFF_LIMIT_IINS, params)
         return frame.rename(str.lower).select(pl.col("iin").cast(pl.String))

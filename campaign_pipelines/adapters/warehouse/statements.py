@@ -63,7 +63,8 @@ WHERE campaign_code = :campaign_code
 REGISTRY_ALL = "SELECT * FROM campaign_ops.campaign_registry"
 OFF_LIMIT_IINS = """
 SELECT DISTINCT IIN AS iin FROM spss.off_limit_campaigns_users
-WHERE DATE_END >= :window_from AND DATE_START <= :window_to AND CAMPAIGNCODE <> :own_code
+WHERE DATE_END >= :window_from AND DATE_START <= :window_to
+  AND (:own_code IS NULL OR CAMPAIGNCODE <> :own_code)
 """
 
 

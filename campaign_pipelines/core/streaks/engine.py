@@ -45,7 +45,7 @@ AUDIT_SCHEMA = pl.Schema({
     "reason": pl.String,
     "source": pl.String,
     "run_id": pl.String,
-    "at": TIMESTAMP,
+    "recorded_at": TIMESTAMP,
 })
 
 
@@ -108,7 +108,7 @@ def decide(state: pl.DataFrame, requests: pl.DataFrame, config: JourneyConfig,
         .otherwise(_refusal_reason(rules)),
         source="source",
         run_id=pl.lit(run.run_id),
-        at=stamp,
+        recorded_at=stamp,
     )
     return Decision(updates=updates.cast(STATE_SCHEMA), audit=audit.cast(AUDIT_SCHEMA))
 
