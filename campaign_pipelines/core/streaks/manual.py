@@ -13,6 +13,7 @@ import io
 import polars as pl
 
 from campaign_pipelines.core.streaks.config import NA, JourneyConfig
+from campaign_pipelines.core.streaks.engine import Decision, RunStamp, decide
 
 COLUMNS = ("user_id", "streak")
 _SAMPLE = 20  # an error lists at most this many offending values
@@ -103,3 +104,11 @@ def manual_requests(rows: pl.DataFrame) -> pl.DataFrame:
 def _sample(values: pl.Series) -> list:
     listed = values.head(_SAMPLE).to_list()
     return listed + ["…"] if values.len() > _SAMPLE else listed
+
+
+def plan_manual(state: pl.DataFrame, rows: pl.DataFrame, config: JourneyConfig,
+                run: RunStamp, name: str) -> Decision:
+    """Checks the file against today's state and decides its moves (nothing if any is bad)."""
+    check_streaks(rows, config, name)
+    check_users(rows, state["user_id"], name)
+    return decide(state, manual_requests(rows), config, run)

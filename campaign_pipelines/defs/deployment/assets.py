@@ -57,26 +57,16 @@ def campaign_codes(
     )
 
 
-def _deployed(table: tables.Table, rows: int, code: str) -> dg.MaterializeResult:
-    return dg.MaterializeResult(
-        metadata={
-            "table": table.qualified,
-            "campaign_code": code,
-            "deployed": True,
-            "dagster/row_count": rows,
-        }
-    )
-
-
-def _not_deployed(table: tables.Table, code: str, reason: str) -> dg.MaterializeResult:
-    return dg.MaterializeResult(
-        metadata={
-            "table": table.qualified,
-            "campaign_code": code,
-            "deployed": False,
-            "reason": reason,
-        }
-    )
+def _outcome(
+    table: tables.Table, code: str, *, rows: int | None = None, skipped: str | None = None
+) -> dg.MaterializeResult:
+    """Materialization metadata: the rows written, or why this campaign has none here."""
+    metadata = {"table": table.qualified, "campaign_code": code, "deployed": skipped is None}
+    if skipped is None:
+        metadata["dagster/row_count"] = rows
+    else:
+        metadata["reason"] = skipped
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
@@ -93,7 +83,7 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         code = campaign_codes.campaign_code
         if not campaign_request.deploy_options.deploy_metadata:
-            return _not_deployed(table, code, "deploy_options.deploy_metadata is false")
+            return _outcome(table, code, skipped="deploy_options.deploy_metadata is false")
         applies = tables.metadata_table(campaign_request) is table
         rows = tables.metadata_rows(campaign_request, campaign_codes, _now()) if applies else None
         empty = pl.DataFrame(schema=tables.polars_schema(table))
@@ -105,8 +95,8 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
         )
         if not applies:
             kind = campaign_request.campaign_type.value
-            return _not_deployed(table, code, f"{kind} campaigns keep their metadata elsewhere")
-        return _deployed(table, written, code)
+            return _outcome(table, code, skipped=f"{kind} campaigns keep their metadata elsewhere")
+        return _outcome(table, code, rows=written)
 
     return _deploy
 
@@ -142,14 +132,14 @@ def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
         code = campaign_codes.campaign_code
         option = _OPTION[table]
         if not getattr(campaign_request.deploy_options, option):
-            return _not_deployed(table, code, f"deploy_options.{option} is false")
+            return _outcome(table, code, skipped=f"deploy_options.{option} is false")
         rows = tables.user_rows(table, audience_split, campaign_request, code, _now())
         written = deploy_or_fail(
             table.qualified, lambda: warehouse.deployment().replace_campaign_rows(table, code, rows)
         )
         if table is tables.MB21_LOCAL_CONTROL and campaign_request.control_group is None:
-            return _not_deployed(table, code, "the request has no control group")
-        return _deployed(table, written, code)
+            return _outcome(table, code, skipped="the request has no control group")
+        return _outcome(table, code, rows=written)
 
     return _deploy
 
