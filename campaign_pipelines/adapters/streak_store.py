@@ -6,7 +6,7 @@ A change is one transaction: the state rows of the changed users are deleted and
 again from an Arrow batch, and the audit rows appended, so a reader sees the day before or
 the day after, never half a run. ``update`` reads the state inside that same transaction, so
 two writers (the daily run, a manual file) cannot overwrite each other's moves. The audit is
-never updated or deleted here.
+never updated or deleted here. Every SQL text below is a constant of this module.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from campaign_pipelines.core.streaks.engine import AUDIT_SCHEMA, STATE_SCHEMA
 STATE_TABLE = "campaign_ops.user_streak_state"
 AUDIT_TABLE = "campaign_ops.streak_audit"
 ACTIVITY_TABLE = "sources.user_activity"
+_STATE_COLUMNS = ", ".join(STATE_SCHEMA.names())
+_AUDIT_COLUMNS = ", ".join(AUDIT_SCHEMA.names())
 
 _DDL = f"""
 CREATE SCHEMA IF NOT EXISTS campaign_ops;
@@ -38,8 +40,26 @@ CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
     action VARCHAR NOT NULL, rule VARCHAR, reason VARCHAR, source VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL);
 """
-_STATE_COLUMNS = ", ".join(STATE_SCHEMA.names())
-_AUDIT_COLUMNS = ", ".join(AUDIT_SCHEMA.names())
+_ACTIVITY_EXISTS = (
+    "SELECT count(*) FROM information_schema.tables "
+    "WHERE table_schema = 'sources' AND table_name = 'user_activity'"
+)
+_LATEST_ACTIVITY = (
+    f"SELECT * FROM {ACTIVITY_TABLE} QUALIFY row_number() "  # noqa: S608
+    "OVER (PARTITION BY user_id ORDER BY activity_date DESC) = 1"
+)
+_REPLACE_ACTIVITY = f"CREATE OR REPLACE TABLE {ACTIVITY_TABLE} AS SELECT * FROM _rows"
+_SELECT_STATE = f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE}"  # noqa: S608
+_CLEAR_STATE = f"DELETE FROM {STATE_TABLE}"  # noqa: S608
+_DELETE_CHANGED = f"DELETE FROM {STATE_TABLE} WHERE user_id IN (SELECT user_id FROM _changed)"  # noqa: S608
+_INSERT_STATE = f"INSERT INTO {STATE_TABLE} ({_STATE_COLUMNS}) SELECT {_STATE_COLUMNS} FROM _rows"  # noqa: S608
+_INSERT_AUDIT = f"INSERT INTO {AUDIT_TABLE} ({_AUDIT_COLUMNS}) SELECT {_AUDIT_COLUMNS} FROM _rows"  # noqa: S608
+_SELECT_AUDIT = f"SELECT {_AUDIT_COLUMNS} FROM {AUDIT_TABLE}"  # noqa: S608
+_STATE_COUNTS = (
+    "SELECT streak_type, streak_status, count(*) AS users, "
+    f"count(DISTINCT user_id) AS distinct_users FROM {STATE_TABLE} "  # noqa: S608
+    "GROUP BY ALL ORDER BY ALL"
+)
 
 
 class StreakStoreError(RuntimeError):
@@ -65,42 +85,33 @@ class StreakStore:
     def read_state(self) -> pl.DataFrame:
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            return _state(connection)
+            return _frame(connection.sql(_SELECT_STATE)).cast(STATE_SCHEMA)
 
     def read_activity(self) -> pl.DataFrame:
         """Each user's latest snapshot; StreakStoreError names what is missing."""
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            exists = connection.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = 'sources' AND table_name = 'user_activity'"
-            ).fetchall()[0][0]
-            if not exists:
+            if not connection.execute(_ACTIVITY_EXISTS).fetchall()[0][0]:
                 raise StreakStoreError(
-                    f"{ACTIVITY_TABLE} does not exist in {self.warehouse.path}:"
-                    " run `campaigns demo-data` or load the activity table"
-                )
-            frame = _frame(
-                connection.sql(
-                    f"SELECT * FROM {ACTIVITY_TABLE} QUALIFY row_number() OVER "  # noqa: S608
-                    "(PARTITION BY user_id ORDER BY activity_date DESC) = 1"
-                )
-            )
+                    f"{ACTIVITY_TABLE} does not exist in {self.warehouse.path}: "
+                    "run `campaigns demo-data` or load the activity table")
+            frame = _frame(connection.sql(_LATEST_ACTIVITY))
         missing = missing_columns(frame)
         if missing:
             raise StreakStoreError(
                 f"{ACTIVITY_TABLE} lacks columns {missing}; expected "
-                f"{ACTIVITY_SCHEMA.names()} (core/streaks/eligibility.py)"
-            )
+                f"{ACTIVITY_SCHEMA.names()} (core/streaks/eligibility.py)")
         return frame.select(ACTIVITY_SCHEMA.names()).cast(ACTIVITY_SCHEMA)
 
     def read_audit(self, run_id: str | None = None) -> pl.DataFrame:
-        where, params = ("WHERE run_id = $run_id", {"run_id": run_id}) if run_id else ("", {})
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            sql = f"SELECT {_AUDIT_COLUMNS} FROM {AUDIT_TABLE} {where}"  # noqa: S608
-            relation = connection.sql(f"{sql} ORDER BY recorded_at, user_id", params=params or None)
-            return _frame(relation).cast(AUDIT_SCHEMA)
+            relation = connection.sql(_SELECT_AUDIT)
+            if run_id is not None:
+                relation = relation.filter(duckdb.ColumnExpression("run_id")
+                                           == duckdb.ConstantExpression(run_id))
+            frame = _frame(relation.order("recorded_at, user_id"))
+        return frame.cast(AUDIT_SCHEMA)
 
     def update(self, plan: Callable[[pl.DataFrame], T]) -> T:
         """Reads the state, lets ``plan`` decide, writes its updates and audit: one transaction.
@@ -111,8 +122,15 @@ class StreakStore:
             _prepare(connection)
             connection.begin()
             try:
-                result = plan(_state(connection))
-                _write(connection, result.updates, result.audit)
+                result = plan(_frame(connection.sql(_SELECT_STATE)).cast(STATE_SCHEMA))
+                if result.updates.height:
+                    _with_rows(connection, "_changed", result.updates.select("user_id"),
+                               _DELETE_CHANGED)
+                    _with_rows(connection, "_rows", result.updates.cast(STATE_SCHEMA),
+                               _INSERT_STATE)
+                if result.audit.height:
+                    _with_rows(connection, "_rows", result.audit.cast(AUDIT_SCHEMA),
+                               _INSERT_AUDIT)
                 connection.commit()
             except BaseException:
                 connection.rollback()
@@ -125,8 +143,8 @@ class StreakStore:
             _prepare(connection)
             connection.begin()
             try:
-                connection.execute(f"DELETE FROM {STATE_TABLE}")  # noqa: S608
-                _insert(connection, STATE_TABLE, _STATE_COLUMNS, state.cast(STATE_SCHEMA))
+                connection.execute(_CLEAR_STATE)
+                _with_rows(connection, "_rows", state.cast(STATE_SCHEMA), _INSERT_STATE)
                 connection.commit()
             except BaseException:
                 connection.rollback()
@@ -135,22 +153,12 @@ class StreakStore:
     def replace_activity(self, activity: pl.DataFrame) -> None:
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            connection.register("_activity", activity.cast(ACTIVITY_SCHEMA).to_arrow())
-            connection.execute(
-                f"CREATE OR REPLACE TABLE {ACTIVITY_TABLE} AS SELECT * FROM _activity"
-            )  # noqa: S608
-            connection.unregister("_activity")
+            _with_rows(connection, "_rows", activity.cast(ACTIVITY_SCHEMA), _REPLACE_ACTIVITY)
 
     def state_counts(self) -> pl.DataFrame:
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            return _frame(
-                connection.sql(
-                    f"SELECT streak_type, streak_status, count(*) AS users, "  # noqa: S608
-                    f"count(DISTINCT user_id) AS distinct_users FROM {STATE_TABLE} "
-                    "GROUP BY ALL ORDER BY ALL"
-                )
-            )
+            return _frame(connection.sql(_STATE_COUNTS))
 
 
 def _prepare(connection: duckdb.DuckDBPyConnection) -> None:
@@ -163,28 +171,11 @@ def _frame(relation: duckdb.DuckDBPyRelation) -> pl.DataFrame:
     return pl.from_arrow(relation.to_arrow_table())
 
 
-def _state(connection: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return _frame(connection.sql(f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE}")).cast(STATE_SCHEMA)  # noqa: S608
-
-
-def _write(
-    connection: duckdb.DuckDBPyConnection, updates: pl.DataFrame, audit: pl.DataFrame
-) -> None:
-    if updates.height:
-        connection.register("_changed", updates.select("user_id").to_arrow())
-        connection.execute(
-            f"DELETE FROM {STATE_TABLE} WHERE user_id IN (SELECT user_id FROM _changed)"
-        )  # noqa: S608
-        connection.unregister("_changed")
-        _insert(connection, STATE_TABLE, _STATE_COLUMNS, updates.cast(STATE_SCHEMA))
-    if audit.height:
-        _insert(connection, AUDIT_TABLE, _AUDIT_COLUMNS, audit.cast(AUDIT_SCHEMA))
-
-
-def _insert(
-    connection: duckdb.DuckDBPyConnection, table: str, columns: str, frame: pl.DataFrame
-) -> None:
-    """Bulk insert from Arrow; ``table`` and ``columns`` are constants of this module."""
-    connection.register("_rows", frame.select(columns.split(", ")).to_arrow())
-    connection.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _rows")  # noqa: S608
-    connection.unregister("_rows")
+def _with_rows(connection: duckdb.DuckDBPyConnection, view: str, frame: pl.DataFrame,
+               sql: str) -> None:
+    """Runs ``sql`` with ``frame`` visible as ``view`` (Arrow, no per-row insert)."""
+    connection.register(view, frame.to_arrow())
+    try:
+        connection.execute(sql)
+    finally:
+        connection.unregister(view)

@@ -111,9 +111,33 @@ def filtered_audience(
             **stats,
             "blacklists_applied": dg.MetadataValue.json(blacklists),
             "filter_stats": dg.MetadataValue.json(stats),
+            "funnel": dg.MetadataValue.md(_funnel_table(stats)),
             "dagster/row_count": audience.height,
         },
     )
+
+
+_FUNNEL_STEPS = (
+    "initial_count",
+    "after_validation",
+    "after_blacklist",
+    "after_device",
+    "after_push",
+    "after_mau",
+    "after_product",
+    "after_off_limit",
+)
+
+
+def _funnel_table(stats: dict[str, int]) -> str:
+    """The funnel as the UI shows it: each step, who is left, who it removed."""
+    lines = ["| step | users | removed |", "|---|---:|---:|"]
+    previous = None
+    for step in (s for s in _FUNNEL_STEPS if s in stats):
+        removed = "" if previous is None else f"{previous - stats[step]:,}"
+        lines.append(f"| {step} | {stats[step]:,} | {removed} |")
+        previous = stats[step]
+    return "\n".join(lines)
 
 
 def _held_off(
