@@ -27,7 +27,7 @@ demo: venv dagster-home
 	$(BIN)/campaigns demo-data --customers $(DEMO_CUSTOMERS)
 	$(BIN)/campaigns db init
 	$(BIN)/campaigns reference refresh
-	$(BIN)/campaigns run-pending --dry-run
+	$(BIN)/campaigns run-pending
 
 lint: venv
 	$(BIN)/ruff check campaign_pipelines campaign_pipelines_tests bench

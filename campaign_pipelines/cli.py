@@ -210,6 +210,9 @@ def format_funnel(name: str, body: dict) -> str:
     for step in _FUNNEL_ORDER:
         if step in stats:
             lines.append(f"   {step:<22}{stats[step]:>12,}")
+    deployment = body.get("deployment_result")
+    if deployment:
+        lines.append(f"   deployed to: {', '.join(deployment['tables_updated']) or 'nothing'}")
     lines.append(f"   {body.get('message', '')}")
     for error in body.get("errors", []):
         lines.append(f"   - {error['field']}: {error['problem']} (fix: {error['fix']})")

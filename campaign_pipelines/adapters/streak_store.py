@@ -48,18 +48,17 @@ _LATEST_ACTIVITY = (
     f"SELECT * FROM {ACTIVITY_TABLE} QUALIFY row_number() "  # noqa: S608
     "OVER (PARTITION BY user_id ORDER BY activity_date DESC) = 1"
 )
-_REPLACE_ACTIVITY = f"CREATE OR REPLACE TABLE {ACTIVITY_TABLE} AS SELECT * FROM _rows"
+_REPLACE_ACTIVITY = f"CREATE OR REPLACE TABLE {ACTIVITY_TABLE} AS SELECT * FROM _rows"  # noqa: S608
 _SELECT_STATE = f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE}"  # noqa: S608
 _CLEAR_STATE = f"DELETE FROM {STATE_TABLE}"  # noqa: S608
 _DELETE_CHANGED = f"DELETE FROM {STATE_TABLE} WHERE user_id IN (SELECT user_id FROM _changed)"  # noqa: S608
 _INSERT_STATE = f"INSERT INTO {STATE_TABLE} ({_STATE_COLUMNS}) SELECT {_STATE_COLUMNS} FROM _rows"  # noqa: S608
 _INSERT_AUDIT = f"INSERT INTO {AUDIT_TABLE} ({_AUDIT_COLUMNS}) SELECT {_AUDIT_COLUMNS} FROM _rows"  # noqa: S608
 _SELECT_AUDIT = f"SELECT {_AUDIT_COLUMNS} FROM {AUDIT_TABLE}"  # noqa: S608
-_STATE_COUNTS = (
-    "SELECT streak_type, streak_status, count(*) AS users, "
-    f"count(DISTINCT user_id) AS distinct_users FROM {STATE_TABLE} "  # noqa: S608
-    "GROUP BY ALL ORDER BY ALL"
+_COUNT_COLUMNS = (
+    "streak_type, streak_status, count(*) AS users, count(DISTINCT user_id) AS distinct_users"
 )
+_STATE_COUNTS = f"SELECT {_COUNT_COLUMNS} FROM {STATE_TABLE} GROUP BY ALL ORDER BY ALL"  # noqa: S608
 
 
 class StreakStoreError(RuntimeError):
