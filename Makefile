@@ -42,6 +42,7 @@ ui: venv dagster-home
 bench: venv
 	$(BIN)/python bench/bench_audience.py
 	$(BIN)/python bench/bench_deploy.py
+	$(BIN)/python bench/bench_streaks.py
 
 clean:
 	rm -rf $(CAMPAIGN_DATA_DIR) .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from campaign_pipelines.cli_streaks import add_streak_commands
 from campaign_pipelines.core.requests import RequestError
 
 EXIT_BAD_REQUEST, EXIT_RUN_FAILED = 2, 1
@@ -30,6 +31,9 @@ def _location():
     if not os.environ.get("DAGSTER_HOME"):
         home = data_dir() / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
+        settings = home / "dagster.yaml"
+        if not settings.exists():
+            settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
         os.environ["DAGSTER_HOME"] = str(home)
     return Location(defs=defs(), instance=dg.DagsterInstance.get())
 
@@ -41,8 +45,12 @@ def _print_json(body: dict) -> None:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from campaign_pipelines.defs.resources import data_dir
     from campaign_pipelines.demo.build import build_demo
+    from campaign_pipelines.demo.user_activity import write_user_activity
 
-    _print_json(build_demo(data_dir(), customers=args.customers, seed=args.seed))
+    bank = build_demo(data_dir(), customers=args.customers, seed=args.seed)
+    users = args.users if args.users is not None else args.customers
+    activity = write_user_activity(Path(bank["warehouse"]), users=users, seed=args.seed)
+    _print_json({**bank, "streaks": activity})
     return 0
 
 
@@ -227,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo-data", help="generate the synthetic bank and sample landing files")
     demo.add_argument("--customers", type=int, default=200_000)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--users", type=int, help="streak users (default: as many as customers)")
     demo.set_defaults(run=cmd_demo_data)
     db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="db", required=True)
     db.add_parser("init", help="create schemas and tables").set_defaults(run=cmd_db_init)
@@ -259,6 +268,7 @@ def parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", help="remove a campaign's rows from every table")
     delete.add_argument("code")
     delete.set_defaults(run=cmd_delete)
+    add_streak_commands(sub)
     return top
 
 

@@ -11,15 +11,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
 def _location():
     from campaign_pipelines.cli import _location as location  # one way to load defs + instance
 
@@ -27,13 +23,15 @@ def _location():
 
 
 def _print_json(body: object) -> None:
-    print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+    from campaign_pipelines.cli import _print_json as print_json
+
+    print_json(body)
 
 
 def _execute(location, job_name: str, run_config: dict | None = None, tags: dict | None = None):
-    job = location.defs.resolve_job_def(job_name)
-    return job.execute_in_process(instance=location.instance, raise_on_error=False,
-                                  run_config={**_QUIET, **(run_config or {})}, tags=tags or {})
+    from campaign_pipelines.service import run_job
+
+    return run_job(location, job_name, tags=tags, run_config=run_config)
 
 
 def _report(result, node: str) -> int:

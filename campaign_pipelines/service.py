@@ -68,6 +68,7 @@ def run_job(
     job_name: str,
     partition_key: str | None = None,
     tags: dict[str, str] | None = None,
+    run_config: dict | None = None,
 ) -> JobExecutionResult:
     """Runs a job of the code location in this process, recorded in the instance.
 
@@ -80,7 +81,7 @@ def run_job(
     with dg.execute_job(
         dg.reconstructable(_JOB_ENTRIES[job_name]),
         instance=location.instance,
-        run_config=_IN_PROCESS_QUIET,
+        run_config={**_IN_PROCESS_QUIET, **(run_config or {})},
         tags=run_tags,
     ) as result:
         return result
@@ -104,10 +105,20 @@ def campaign_job() -> dg.JobDefinition:
     return _loaded_job("campaign_job")
 
 
+def streaks_daily_job() -> dg.JobDefinition:
+    return _loaded_job("streaks_daily_job")
+
+
+def streak_manual_assignment_job() -> dg.JobDefinition:
+    return _loaded_job("streak_manual_assignment_job")
+
+
 _JOB_ENTRIES = {
     "audience_job": audience_job,
     "campaign_job": campaign_job,
     "reference_refresh_job": reference_refresh_job,
+    "streaks_daily_job": streaks_daily_job,
+    "streak_manual_assignment_job": streak_manual_assignment_job,
 }
 
 # Step-by-step engine events belong in the UI; the terminal shows warnings and the outcome.

@@ -172,9 +172,8 @@ def _frame(relation: duckdb.DuckDBPyRelation) -> pl.DataFrame:
 
 def _with_rows(connection: duckdb.DuckDBPyConnection, view: str, frame: pl.DataFrame,
                sql: str) -> None:
-    """Runs ``sql`` with ``frame`` visible as ``view`` (Arrow, no per-row insert)."""
+    """Runs ``sql`` with ``frame`` visible as ``view`` (Arrow, no per-row insert). The view
+    lives until the connection closes at the end of the unit of work (registering the same
+    name again replaces it); unregistering inside a failed transaction would hide its error."""
     connection.register(view, frame.to_arrow())
-    try:
-        connection.execute(sql)
-    finally:
-        connection.unregister(view)
+    connection.execute(sql)

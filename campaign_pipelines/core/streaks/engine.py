@@ -63,49 +63,67 @@ class Decision:
 
 def decide(state: pl.DataFrame, requests: pl.DataFrame, config: JourneyConfig,
            run: RunStamp) -> Decision:
-    """``requests`` (REQUEST_SCHEMA) must name each user at most once and only known users."""
+    """``requests`` (REQUEST_SCHEMA) must name each user at most once; unknown users are
+    ignored (callers check them first)."""
+    frame = (state.lazy().join(requests.lazy(), on="user_id", how="inner")
+             .with_columns(_dirty=pl.lit(False)))
+    return evaluate(frame, config, run)
+
+
+def evaluate(frame: pl.LazyFrame, config: JourneyConfig, run: RunStamp) -> Decision:
+    """``frame``: state columns plus ``target``/``source`` (null: nothing pending) and
+    ``_dirty`` (the row changed before the engine, e.g. a completion). Updates are the rows
+    that differ from what was read, or are dirty; the audit has one row per considered user.
+
+    A refused chain hop clears ``next_eligible_streak_type``: it is tried once, so the same
+    refusal is not recorded again every day.
+    """
     rules = [r for r in config.rules if not any(operator_problem(a) for a in r.uas_attributes)]
-    pending = (
-        requests.lazy()
-        .join(state.lazy(), on="user_id", how="inner")
-        .filter(pl.col("target") != pl.col("streak_type"))
-        .with_columns(_rule_index(rules).alias("_rule"))
-    )
-    released = pl.col("target") == NA
-    applied = pl.col("_rule").is_not_null() | released
-    new_streak = (pl.when(released).then(pl.lit(NA))
-                  .otherwise(_by_rule(pl.col("_rule"), [r.target for r in rules])))
     stamp = pl.lit(run.at, dtype=TIMESTAMP)
-    decided = pending.with_columns(
-        _applied=applied,
-        _new_streak=new_streak,
-        _action=pl.when(released).then(pl.lit(RELEASED))
-        .when(applied).then(pl.lit(ASSIGNED)).otherwise(pl.lit(BLOCKED)),
-    ).collect()
-    updates = decided.filter(
-        pl.col("_applied") | pl.col("assign_next_streak_type").is_not_null()
-    ).select(
-        "user_id",
-        streak_type=pl.when("_applied").then("_new_streak").otherwise("streak_type"),
-        assign_next_streak_type=pl.lit(None, dtype=pl.String),
-        next_eligible_streak_type=pl.when("_applied")
+    considered = pl.col("target").is_not_null() & (pl.col("target") != pl.col("streak_type"))
+    released = considered & (pl.col("target") == NA)
+    applied = considered & (pl.col("_rule").is_not_null() | released)
+    refused_hop = considered & ~applied & (pl.col("source") == "chain")
+    needed = [*STATE_SCHEMA.names(), "target", "source", "_dirty"]
+    decided = frame.select(needed).with_columns(_rule=_rule_index(rules)).with_columns(
+        _considered=considered, _released=released, _applied=applied, _refused_hop=refused_hop,
+        _new_streak=pl.when(released).then(pl.lit(NA))
+        .otherwise(_by_rule(pl.col("_rule"), [r.target for r in rules])),
+    ).with_columns(
+        n_streak_type=pl.when("_applied").then("_new_streak").otherwise("streak_type"),
+        n_next_eligible=pl.when("_applied")
         .then(pl.col("_new_streak").replace_strict(config.chain_successors(), default=None,
                                                    return_dtype=pl.String))
+        .when("_refused_hop").then(pl.lit(None, dtype=pl.String))
         .otherwise("next_eligible_streak_type"),
-        streak_status=pl.when(released).then(pl.lit(NONE))
+        n_status=pl.when("_released").then(pl.lit(NONE))
         .when("_applied").then(pl.lit(ACTIVE)).otherwise("streak_status"),
+    ).collect()
+    changed = (
+        pl.col("_dirty") | pl.col("assign_next_streak_type").is_not_null()
+        | pl.col("n_streak_type").ne_missing(pl.col("streak_type"))
+        | pl.col("n_next_eligible").ne_missing(pl.col("next_eligible_streak_type"))
+        | pl.col("n_status").ne_missing(pl.col("streak_status"))
+    )
+    updates = decided.filter(changed).select(
+        "user_id",
+        streak_type="n_streak_type",
+        assign_next_streak_type=pl.lit(None, dtype=pl.String),
+        next_eligible_streak_type="n_next_eligible",
+        streak_status="n_status",
         updated_at=stamp,
     )
-    audit = decided.select(
+    audit = decided.filter("_considered").select(
         "user_id",
         from_streak="streak_type",
         to_streak="target",
-        action="_action",
-        rule=pl.when(released).then(pl.lit("release"))
+        action=pl.when("_released").then(pl.lit(RELEASED))
+        .when("_applied").then(pl.lit(ASSIGNED)).otherwise(pl.lit(BLOCKED)),
+        rule=pl.when("_released").then(pl.lit("release"))
         .otherwise(_by_rule(pl.col("_rule"), [f"{r.config_key}[{i}]"
                                               for i, r in _indexed(config, rules)])),
-        reason=pl.when(pl.col("_applied")).then(pl.lit(None, dtype=pl.String))
-        .otherwise(_refusal_reason(rules)),
+        reason=pl.when("_applied").then(pl.lit(None, dtype=pl.String))
+        .otherwise(_refusal_reason(config, rules)),
         source="source",
         run_id=pl.lit(run.run_id),
         recorded_at=stamp,
@@ -136,23 +154,17 @@ def _by_rule(index: pl.Expr, values: list[str | None]) -> pl.Expr:
     return index.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def _refusal_reason(rules: list[Rule]) -> pl.Expr:
-    """"no rule assigns X", or what X's rules demand next to what the user is on."""
+def _refusal_reason(config: JourneyConfig, rules: list[Rule]) -> pl.Expr:
+    """Per target: what its rules demand (the user's streak is in ``from_streak``) or that no
+    rule assigns it. One lookup per row, no per-row string building: 10M rows stay cheap."""
     demands: dict[str, list[str]] = {}
     for rule in rules:
         needs = " AND ".join(a.describe() for a in rule.uas_attributes) or "nothing"
-        demands.setdefault(rule.campaign or "", []).append(needs)
-    text = {name: " OR ".join(f"({d})" for d in needs) for name, needs in demands.items()}
-    demanded = pl.col("target").replace_strict(text, default=None, return_dtype=pl.String)
-    return (
-        pl.when(demanded.is_null())
-        .then(pl.concat_str([pl.lit("no rule assigns "), pl.col("target")]))
-        .otherwise(pl.concat_str([
-            pl.lit("uas not met: "), pl.col("target"), pl.lit(" requires "), demanded,
-            pl.lit("; user is on "), pl.col("streak_type"),
-            pl.lit(" ("), pl.col("streak_status").fill_null("?"), pl.lit(")"),
-        ]))
-    )
+        demands.setdefault(rule.campaign or "", []).append(f"({needs})")
+    text = {name: f"no rule assigns {name}" for name in config.campaign_names()}
+    text |= {name: "uas not met: needs " + " OR ".join(needs) for name, needs in demands.items()}
+    return pl.col("target").replace_strict(text, default=pl.lit("unknown campaign"),
+                                           return_dtype=pl.String)
 
 
 def summarize(audit: pl.DataFrame) -> dict[str, object]:

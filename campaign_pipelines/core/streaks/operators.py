@@ -48,7 +48,7 @@ def expression(attribute: UasAttribute) -> pl.Expr:
     if attribute.operator == "NEQ":
         return column.ne_missing(pl.lit(attribute.value, dtype=pl.String))
     if attribute.operator == "IN":
-        return column.is_in(pl.Series(attribute.value, dtype=pl.String)).fill_null(False)
+        return column.is_in(pl.Series(attribute.value, dtype=pl.String).implode()).fill_null(False)
     raise ValueError(operator_problem(attribute))
 
 

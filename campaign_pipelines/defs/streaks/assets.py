@@ -57,7 +57,7 @@ def _config(journey_config: JourneyConfigResource, context: dg.AssetExecutionCon
 
 
 def _stamp(context: dg.AssetExecutionContext) -> RunStamp:
-    return RunStamp(run_id=context.run_id, at=datetime.now(UTC))
+    return RunStamp(run_id=context.run.run_id, at=datetime.now(UTC))
 
 
 @dg.asset(key=BATCH_ELIGIBILITY, deps=[USER_ACTIVITY], group_name=GROUP,

@@ -1,0 +1,116 @@
+"""The streak assets, checks and sensor through Dagster with test resources."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from campaign_pipelines.adapters.reference_config import default_config_path
+from campaign_pipelines.adapters.streak_store import StreakStore
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines.defs.io_manager import ParquetIOManager
+from campaign_pipelines.defs.resources import CampaignDataResource, DuckDBWarehouseResource
+from campaign_pipelines.defs.streaks import assets, checks
+from campaign_pipelines.defs.streaks.resources import JourneyConfigResource
+from campaign_pipelines.defs.streaks.sensors import streak_assignments_sensor
+from campaign_pipelines.demo.user_activity import write_user_activity
+
+
+@pytest.fixture
+def resources(tmp_path: Path) -> dict:
+    write_user_activity(tmp_path / "warehouse.duckdb", users=2_000)
+    return {
+        "warehouse": DuckDBWarehouseResource(database=str(tmp_path / "warehouse.duckdb"),
+                                             reference_config_path=str(
+                                                 default_config_path("duckdb"))),
+        "campaign_data": CampaignDataResource(data_dir=str(tmp_path)),
+        "io_manager": ParquetIOManager(base_dir=str(tmp_path / "assets")),
+        "journey_config": JourneyConfigResource(),
+    }
+
+
+def store(resources) -> StreakStore:
+    return StreakStore(DuckDBWarehouse(Path(resources["warehouse"].database)))
+
+
+DAILY = [assets.user_activity, assets.batch_eligibility, assets.assignments, assets.user_state,
+         checks.batch_never_moves_experiment_users, checks.one_state_row_per_user,
+         checks.every_streak_is_known]
+
+
+def test_daily_assets_assign_and_report(resources):
+    result = dg.materialize(DAILY, resources=resources,
+                            selection=[assets.BATCH_ELIGIBILITY, assets.ASSIGNMENTS,
+                                       assets.USER_STATE])
+    assert result.success
+    meta = result.asset_materializations_for_node("streaks__assignments")[-1].metadata
+    assigned = meta["assigned_per_campaign"].value
+    assert set(assigned) == {"upi_25x1_streak", "snp_flat_10_multilob_act_react",
+                             "cred_mtu_single_lob_others_retention"}
+    assert meta["blocked_total"].value > 0 and meta["chain_hops"].value > 0
+    audit = store(resources).read_audit(result.run_id)
+    assert audit.height == meta["audit_rows"].value
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+
+
+def _manual(resources, path: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [assets.manual_assignments], resources=resources, raise_on_error=False,
+        run_config={"ops": {"streaks__manual_assignments": {"config": {"file": str(path)}}}})
+
+
+def test_manual_file_moves_users_and_is_archived(resources, tmp_path):
+    folder = tmp_path / "landing" / "assignments"
+    folder.mkdir(parents=True)
+    path = folder / "moves.csv"
+    path.write_text("user_id,streak\n1000001,30x5_streak\n1000002,weekend_7x2_streak\n")
+    assert _manual(resources, path).success
+    state = dict(store(resources).read_state().select("user_id", "streak_type").iter_rows())
+    assert (state[1000001], state[1000002]) == ("30x5_streak", "weekend_7x2_streak")
+    assert (folder / "archive" / "moves.csv").exists() and not path.exists()
+
+
+def test_manual_file_with_unknown_user_is_rejected_whole(resources, tmp_path):
+    folder = tmp_path / "landing" / "assignments"
+    folder.mkdir(parents=True)
+    path = folder / "bad.csv"
+    path.write_text("user_id,streak\n1000001,30x5_streak\n42,30x5_streak\n")
+    before = store(resources).read_state()
+    result = _manual(resources, path)
+    assert not result.success
+    assert store(resources).read_state().sort("user_id").equals(before.sort("user_id"))
+    error = json.loads((folder / "rejected" / "bad.csv.error.json").read_text())
+    assert "1 unknown users, e.g. [42]" in error["problems"][0]["problem"]
+
+
+def test_sensor_requests_runs_once_and_rejects_bad_files(resources, tmp_path):
+    zone = resources["campaign_data"].landing()
+    zone.write_atomic("assignments", "good.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    zone.write_atomic("assignments", "bad.csv", b"user_id,streak\n1000001,nope\n")
+    sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
+    with dg.build_sensor_context(resources=sensor_resources) as context:
+        first = streak_assignments_sensor(context)
+    [run] = first.run_requests
+    assert run.run_key.startswith("good.csv:")
+    assert run.run_config["ops"]["streaks__manual_assignments"]["config"]["file"].endswith(
+        "good.csv")
+    error = json.loads((zone.root / "assignments" / "rejected" / "bad.csv.error.json").read_text())
+    assert "valid streaks" in error["problems"][0]["fix"]
+    with dg.build_sensor_context(resources=sensor_resources, cursor=first.cursor) as context:
+        second = streak_assignments_sensor(context)
+    assert second.run_requests == [] and second.cursor == first.cursor
+
+
+def test_definitions_expose_the_streak_domain():
+    from campaign_pipelines.definitions import defs
+
+    loaded = defs()
+    keys = {k.to_user_string() for k in loaded.resolve_all_asset_keys()}
+    assert {"sources/user_activity", "streaks/batch_eligibility", "streaks/assignments",
+            "streaks/manual_assignments", "streaks/user_state"} <= keys
+    schedule = loaded.resolve_schedule_def("streaks_daily_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "Asia/Almaty")
+    assert loaded.resolve_sensor_def("streak_assignments_sensor").job_name == \
+        "streak_manual_assignment_job"
+    assert loaded.resolve_job_def("streaks_daily_job") is not None
