@@ -1,15 +1,17 @@
 """Snapshot of what the code location defines, so renames show up in review."""
 
+import pytest
+
 from campaign_pipelines.definitions import defs
 
 
-def _loaded():
+@pytest.fixture(scope="module")
+def loaded():
     return defs()
 
 
-def test_asset_keys():
-    keys = sorted(k.to_user_string() for k in _loaded().resolve_all_asset_keys())
-    assert [k for k in keys if not k.startswith("streaks/")] == [
+def test_asset_keys(loaded):
+    assert sorted(k.to_user_string() for k in loaded.resolve_all_asset_keys()) == [
         "audience_split",
         "campaign_codes",
         "campaign_request",
@@ -26,32 +28,52 @@ def test_asset_keys():
         "reference/products",
         "reference/push_preferences",
         "reference/vocabulary",
+        "sources/user_activity",
         "spss/fd_rb2_campaigns_users",
         "spss/off_limit_campaigns_users",
+        "streaks/assignments",
+        "streaks/batch_eligibility",
+        "streaks/manual_assignments",
+        "streaks/user_state",
     ]
 
 
-def test_asset_checks_are_blocking():
-    graph = _loaded().resolve_asset_graph()
+BLOCKING_CHECKS = {
+    "audience_split:split_counts_add_up",
+    "audience_split:target_control_disjoint",
+    "filtered_audience:audience_drawn_from_valid_rows",
+    "filtered_audience:iins_are_valid",
+    "filtered_audience:no_blacklisted_iins",
+    "filtered_audience:no_duplicate_iins",
+    "streaks/assignments:batch_never_moves_experiment_users",
+    "streaks/user_state:one_state_row_per_user",
+}
+
+
+def test_asset_checks_and_which_block(loaded):
+    graph = loaded.resolve_asset_graph()
     checks = {f"{k.asset_key.to_user_string()}:{k.name}": k for k in graph.asset_check_keys}
-    assert {c for c in checks if not c.startswith("streaks/")} == {
-        "filtered_audience:iins_are_valid",
-        "filtered_audience:no_duplicate_iins",
-        "filtered_audience:no_blacklisted_iins",
-        "filtered_audience:audience_drawn_from_valid_rows",
-        "audience_split:target_control_disjoint",
-        "audience_split:split_counts_add_up",
-    }
-    for key in checks.values():
-        if not key.asset_key.to_user_string().startswith("streaks/"):
-            assert graph.get_check_spec(key).blocking, key
+    assert set(checks) == BLOCKING_CHECKS | {"streaks/user_state:every_streak_is_known"}
+    blocking = {name for name, key in checks.items() if graph.get_check_spec(key).blocking}
+    assert blocking == BLOCKING_CHECKS
 
 
-def test_jobs_schedules_sensors():
-    loaded = _loaded()
+def test_jobs_schedules_sensors(loaded):
     jobs = sorted(j.name for j in loaded.resolve_all_job_defs() if not j.name.startswith("__"))
-    assert {"audience_job", "campaign_job", "reference_refresh_job"} <= set(jobs)
+    assert jobs == [
+        "audience_job",
+        "campaign_job",
+        "reference_refresh_job",
+        "streak_manual_assignment_job",
+        "streaks_daily_job",
+    ]
     schedules = {s.name: (s.cron_schedule, s.execution_timezone) for s in loaded.schedules}
-    assert schedules["reference_refresh_schedule"] == ("0 5 * * *", "Asia/Almaty")
+    assert schedules == {
+        "reference_refresh_schedule": ("0 5 * * *", "Asia/Almaty"),
+        "streaks_daily_schedule": ("0 6 * * *", "Asia/Almaty"),
+    }
     sensors = {s.name: s.job_name for s in loaded.sensors}
-    assert sensors["campaign_requests_sensor"] == "campaign_job"
+    assert sensors == {
+        "campaign_requests_sensor": "campaign_job",
+        "streak_assignments_sensor": "streak_manual_assignment_job",
+    }
