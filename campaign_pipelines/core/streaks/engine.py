@@ -65,9 +65,18 @@ def decide(state: pl.DataFrame, requests: pl.DataFrame, config: JourneyConfig,
            run: RunStamp) -> Decision:
     """``requests`` (REQUEST_SCHEMA) must name each user at most once; unknown users are
     ignored (callers check them first)."""
-    frame = (state.lazy().join(requests.lazy(), on="user_id", how="inner")
+    frame = (_sorted_flag(state).lazy()
+             .join(_sorted_flag(requests).lazy(), on="user_id", how="inner")
              .with_columns(_dirty=pl.lit(False)))
     return evaluate(frame, config, run)
+
+
+def _sorted_flag(frame: pl.DataFrame) -> pl.DataFrame:
+    """Marks ``user_id`` sorted when it is (state and requests usually are), which lets polars
+    merge-join 10M rows instead of hashing them: about twice as fast."""
+    if frame["user_id"].is_sorted():
+        return frame.with_columns(pl.col("user_id").set_sorted())
+    return frame
 
 
 def evaluate(frame: pl.LazyFrame, config: JourneyConfig, run: RunStamp) -> Decision:
