@@ -71,7 +71,7 @@ def setup(data_dir: Path, customers: int, upload_rows: int) -> dict:
     }
     (data_dir / "bench_request.json").write_text(json.dumps(request, ensure_ascii=False))
     return {
-        "bank_rows": summary.get("rows"),
+        "bank_rows": summary["tables"],
         "build_demo_s": round(built, 1),
         "reference_refresh_s": round(refreshed, 1),
         "upload_rows": upload.height,
@@ -83,24 +83,24 @@ def _location(data_dir: Path):
 
     os.environ["CAMPAIGN_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("DAGSTER_HOME", str(data_dir.resolve() / "dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     from campaign_pipelines.definitions import defs
     from campaign_pipelines.service import Location
 
     return Location(defs=defs(), instance=dg.DagsterInstance.get())
 
 
-def _reference(data_dir: Path):
+def _profile(data_dir: Path):
     import polars as pl
 
-    from campaign_pipelines.core.audience import Reference
+    from campaign_pipelines.core.profile import Vocabulary
 
     base = data_dir / "assets" / "reference"
-    frames = {
-        n: pl.scan_parquet(base / n / "__all__.parquet")
-        for n in ("blacklist", "devices", "push_preferences", "mau", "products")
-    }
-    return Reference(**frames)
+    profile = pl.scan_parquet(base / "customer_profile" / "__all__.parquet")
+    return profile, Vocabulary(pl.read_parquet(base / "vocabulary" / "__all__.parquet"))
 
 
 def filter_phase(data_dir: Path) -> dict:
@@ -117,8 +117,9 @@ def filter_phase(data_dir: Path) -> dict:
     valid = upload.select(iin="IIN", iin_key=pl.col("IIN").cast(pl.Int64)).unique("iin_key")
     blacklists = load_reference_config(default_config_path("duckdb")).blacklist_sources
     started = time.perf_counter()
+    profile, vocabulary = _profile(data_dir)
     audience, stats = filter_audience(
-        valid, FilterConfig(**FILTERS), _reference(data_dir), blacklists
+        valid, FilterConfig(**FILTERS), profile, vocabulary, blacklists
     )
     seconds = time.perf_counter() - started
     return {
@@ -188,10 +189,11 @@ PHASES = {"filter": filter_phase, "pipeline": pipeline_phase, "pandas": pandas_p
 def _child(phase: str, data_dir: Path) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--data-dir", str(data_dir)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"bench phase {phase} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
