@@ -1,4 +1,4 @@
-"""Operations the `campaigns` CLI (and later the HTTP ingress) perform through Dagster.
+"""Operations the `campaigns` command performs through Dagster.
 
 Runs go through the Dagster instance (``DAGSTER_HOME``), so every campaign built from the
 command line appears in the UI's run history like the ones the sensor starts.
@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster._core.execution.job_execution_result import JobExecutionResult
 
 from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
 from campaign_pipelines.core.deployment import DEPLOYMENT_TABLES, deployment_result
 from campaign_pipelines.core.requests import CampaignRequest, RequestError
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
+
+if TYPE_CHECKING:
+    from dagster._core.execution.job_execution_result import JobExecutionResult
 
 
 @dataclass(frozen=True)
