@@ -193,7 +193,12 @@ def campaign_response(key: str, request: CampaignRequest, result: JobExecutionRe
     deployment = deployment_result(code, deployed, errors, total)
     success = result.success and deployment["success"]
     kind = request.campaign_type.value
-    if success:
+    if success and total == 0:
+        message = (
+            f"Created {kind} campaign {code} with 0 users: every user was filtered out "
+            "(see filter_stats)"
+        )
+    elif success:
         message = f"Successfully created {kind} campaign {code}"
     elif code:
         message = f"{kind} campaign {code} deployed with errors: " + "; ".join(

@@ -138,3 +138,11 @@ def test_off_limit_ignores_campaigns_that_ended_long_before(location, days):
         "filter_stats"
     ]
     assert stats["after_off_limit"] == 2
+
+
+def test_an_audience_filtered_to_nobody_says_so(location, data_dir):
+    body = _deploy(location, "empty.json", request_text(user_iins=[CUSTOMERS["seed_1"].iin]))
+    assert body["filter_stats"]["final_count"] == 0
+    assert body["deployment_result"]["total_users"] == 0
+    assert "0 users" in body["message"]
+    assert all(_rows(data_dir, t, body["campaign_code"]) == 0 for t in USER_TABLES)
