@@ -3,8 +3,9 @@
 campaigns demo-data [--customers N]     synthetic bank + sample uploads and requests
 campaigns db init                       schemas and reference-source tables (DuckDB)
 campaigns reference refresh             extract the reference datasets (Dagster run)
-campaigns create FILE --dry-run         build one campaign's audience, print the funnel
-campaigns run-pending --dry-run         do what the sensor does, for every pending request
+campaigns create FILE [--dry-run]       build (and deploy) one campaign, print the response
+campaigns run-pending [--dry-run]       do what the sensor does, for every pending request
+(--dry-run builds audiences only and leaves landing files pending; `campaigns -h` lists all)
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
     )
 
     try:
-        key, request = register(location, path)
+        key, request = register(location, path, consume=not dry_run)
     except RequestError as error:
         return EXIT_BAD_REQUEST, {
             "success": False,

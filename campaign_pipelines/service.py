@@ -38,15 +38,19 @@ class Location:
         return self.defs.resources["warehouse"]
 
 
-def register(location: Location, path: Path) -> tuple[str, CampaignRequest]:
+def register(
+    location: Location, path: Path, *, consume: bool = True
+) -> tuple[str, CampaignRequest]:
     """Admits the request file and adds its campaign partition; RequestError if it cannot run.
 
-    A file inside landing/campaigns is archived or rejected exactly as the sensor would, so the
-    sensor never processes it a second time.
+    With ``consume`` (a real create), a file inside landing/campaigns is archived or rejected
+    exactly as the sensor would, so the sensor never processes it a second time. A dry run
+    passes ``consume=False``: the file stays pending, and the sensor (or a later create)
+    still deploys it.
     """
     data = location.campaign_data
     landing = data.landing()
-    in_landing = path.resolve().parent == landing.folder("campaigns").resolve()
+    in_landing = consume and path.resolve().parent == landing.folder("campaigns").resolve()
     try:
         key = campaign_key(path.name)
         request = admit(

@@ -43,6 +43,21 @@ def test_create_dry_run_prints_the_legacy_response_and_records_the_run(home, tmp
         assert instance.get_run_by_id(body["run_id"]).job_name == "audience_job"
 
 
+def test_dry_run_leaves_landing_requests_pending_for_the_real_run(home, data_dir, capsys):
+    landing = data_dir / "landing" / "campaigns"
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "preview.json").write_text(request_text(), encoding="utf-8")
+    assert main(["run-pending", "--dry-run"]) == 0
+    assert (landing / "preview.json").exists()
+    assert not (landing / "archive" / "preview.json").exists()
+    assert main(["run-pending"]) == 0
+    assert not (landing / "preview.json").exists()
+    assert (landing / "archive" / "preview.json").exists()
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    assert _json_out(capsys)["total_count"] == 1
+
+
 def test_bad_request_exits_2_naming_the_field(home, tmp_path, capsys):
     capsys.readouterr()
     request = tmp_path / "bad.json"

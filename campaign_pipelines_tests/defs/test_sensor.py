@@ -1,4 +1,4 @@
-"""The campaign request sensor: admits, archives, rejects; deterministic run keys."""
+"""The campaign request sensor: admits, archives, rejects; one run per arrival."""
 
 import json
 
@@ -35,14 +35,17 @@ def test_new_request_becomes_partition_and_run_then_is_archived(data_dir, instan
     assert (landing / "notes.txt").exists()  # not a request suffix: left alone
 
 
-def test_same_content_gives_same_run_key(data_dir, instance):
+def test_sending_the_same_request_again_starts_a_new_run(data_dir, instance):
     landing = data_dir / "landing" / "campaigns"
     landing.mkdir(parents=True)
-    keys = []
+    runs = []
     for _ in range(2):
         (landing / "again.json").write_text(request_text(), encoding="utf-8")
-        keys.append(_tick(data_dir, instance).run_requests[0].run_key)
-    assert keys[0] == keys[1]
+        runs.append(_tick(data_dir, instance).run_requests[0])
+    assert runs[0].run_key != runs[1].run_key
+    assert {r.partition_key for r in runs} == {"again"}
+    assert runs[0].tags["campaign/request_sha256"] == runs[1].tags["campaign/request_sha256"]
+    assert len(list((landing / "archive").glob("again*.json"))) == 2
 
 
 def test_bad_request_moves_to_rejected_with_field_and_fix(data_dir, instance):

@@ -40,13 +40,18 @@ def campaign_requests_sensor(
             rejected += 1
             continue
         campaign_data.requests().save(key, request)
-        landing.archive(path)
+        archived = landing.archive(path)
         keys.append(key)
         runs.append(
             dg.RunRequest(
-                run_key=f"{key}:{fingerprint[:16]}",
+                # One run per arrival: the archived name is unique (a taken name gets a
+                # timestamp), so sending the same file again rebuilds the campaign.
+                run_key=f"{key}:{archived.name}",
                 partition_key=key,
-                tags={"campaign/request_file": path.name},
+                tags={
+                    "campaign/request_file": path.name,
+                    "campaign/request_sha256": fingerprint[:16],
+                },
             )
         )
     if not keys and not rejected:
