@@ -55,10 +55,12 @@ _DELETE_CHANGED = f"DELETE FROM {STATE_TABLE} WHERE user_id IN (SELECT user_id F
 _INSERT_STATE = f"INSERT INTO {STATE_TABLE} ({_STATE_COLUMNS}) SELECT {_STATE_COLUMNS} FROM _rows"  # noqa: S608
 _INSERT_AUDIT = f"INSERT INTO {AUDIT_TABLE} ({_AUDIT_COLUMNS}) SELECT {_AUDIT_COLUMNS} FROM _rows"  # noqa: S608
 _SELECT_AUDIT = f"SELECT {_AUDIT_COLUMNS} FROM {AUDIT_TABLE}"  # noqa: S608
-_COUNT_COLUMNS = (
-    "streak_type, streak_status, count(*) AS users, count(DISTINCT user_id) AS distinct_users"
+_STATE_COUNTS = (
+    f"SELECT streak_type, streak_status, count(*) AS users FROM {STATE_TABLE} "  # noqa: S608
+    "GROUP BY ALL ORDER BY ALL"
 )
-_STATE_COUNTS = f"SELECT {_COUNT_COLUMNS} FROM {STATE_TABLE} GROUP BY ALL ORDER BY ALL"  # noqa: S608
+# Rows beyond one per user, across all streaks (a user in two streaks counts here too).
+_EXTRA_STATE_ROWS = f"SELECT count(*) - count(DISTINCT user_id) FROM {STATE_TABLE}"  # noqa: S608
 
 
 class StreakStoreError(RuntimeError):
@@ -158,6 +160,12 @@ class StreakStore:
         with self.warehouse.connect() as connection:
             _prepare(connection)
             return _frame(connection.sql(_STATE_COUNTS))
+
+    def extra_state_rows(self) -> int:
+        """State rows beyond one per user: 0 unless something wrote a user twice."""
+        with self.warehouse.connect() as connection:
+            _prepare(connection)
+            return int(connection.execute(_EXTRA_STATE_ROWS).fetchone()[0])
 
 
 def _prepare(connection: duckdb.DuckDBPyConnection) -> None:

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import polars as pl
 import pytest
 
 from campaign_pipelines.adapters.reference_config import default_config_path
@@ -52,6 +54,21 @@ def test_daily_assets_assign_and_report(resources):
     audit = store(resources).read_audit(result.run_id)
     assert audit.height == meta["audit_rows"].value
     assert all(c.passed for c in result.get_asset_check_evaluations())
+
+
+def test_state_check_fails_when_a_user_sits_in_two_streaks(resources):
+    assert dg.materialize(DAILY, resources=resources).success
+    state = store(resources).read_state()
+    twin = state.head(1).with_columns(streak_type=pl.lit("30x5_streak"))
+    with duckdb.connect(resources["warehouse"].database) as connection:
+        connection.register("twin", twin.to_arrow())
+        connection.execute("INSERT INTO campaign_ops.user_streak_state SELECT * FROM twin")
+    result = dg.materialize(DAILY, resources=resources, raise_on_error=False,
+                            selection=[assets.USER_STATE])
+    [evaluation] = [e for e in result.get_asset_check_evaluations()
+                    if e.check_name == "one_state_row_per_user"]
+    assert not evaluation.passed
+    assert evaluation.metadata["offending_rows"].value == 1
 
 
 def _manual(resources, path: Path) -> dg.ExecuteInProcessResult:

@@ -5,8 +5,9 @@ import polars as pl
 
 from campaign_pipelines.core.streaks.config import NA
 from campaign_pipelines.core.streaks.simulate import experiment_users_moved_by_batch
+from campaign_pipelines.defs.resources import WarehouseResource
 from campaign_pipelines.defs.streaks.assets import ASSIGNMENTS, USER_STATE
-from campaign_pipelines.defs.streaks.resources import JourneyConfigResource
+from campaign_pipelines.defs.streaks.resources import JourneyConfigResource, streak_store
 
 
 @dg.asset_check(asset=ASSIGNMENTS, blocking=True,
@@ -20,10 +21,10 @@ def batch_never_moves_experiment_users(
 
 
 @dg.asset_check(asset=USER_STATE, blocking=True,
-                description="campaign_ops.user_streak_state holds each user once.")
-def one_state_row_per_user(user_state: pl.DataFrame) -> dg.AssetCheckResult:
-    extra = int((user_state["users"] - user_state["distinct_users"]).sum()) \
-        if user_state.height else 0
+                description="campaign_ops.user_streak_state holds each user once, "
+                "in one streak.")
+def one_state_row_per_user(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    extra = streak_store(warehouse).extra_state_rows()
     return dg.AssetCheckResult(passed=extra == 0, metadata={"offending_rows": extra})
 
 
