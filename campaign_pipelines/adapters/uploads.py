@@ -89,6 +89,14 @@ def _looks_like_iin(cell: str | None) -> bool:
     return bool(_IIN_LIKE.match(re.sub(r"[\s\-]", "", (cell or "").strip(_NAME_JUNK))))
 
 
+def _masked_cell(cell: str) -> str:
+    """An IIN as mask_iin shows it; any other data cell as its first character and length."""
+    if _looks_like_iin(cell):
+        return mask_iin(cell)
+    text = cell.strip()
+    return f"{text[:1]}*** ({len(text)} chars)" if text else ""
+
+
 def _iin_column(file: str, names: list[str | None], headerless_ok: bool = True) -> int | None:
     """Index of the IIN column, or None when a lone column holds IINs without a header."""
     matches = [i for i, name in enumerate(names) if _normal_name(name) in IIN_COLUMN_NAMES]
@@ -103,15 +111,16 @@ def _iin_column(file: str, names: list[str | None], headerless_ok: bool = True) 
         )
     if headerless_ok and len(names) == 1 and _looks_like_iin(names[0]):
         return None
-    # A header cell that looks like an IIN is data: masked, since errors end up in logs.
+    # When the first row is data (an IIN among the "names"), every cell of it may be personal
+    # (IIN, phone, email, name): all are masked, since errors end up in logs and the UI.
+    first_row_is_data = any(_looks_like_iin(name) for name in names)
     shown = [
-        f'"{mask_iin(name) if _looks_like_iin(name) else name}"'
+        f'"{_masked_cell(name) if first_row_is_data else name}"'
         for name in names[:_MAX_LISTED_COLUMNS]
         if name is not None
     ]
     if len(names) > _MAX_LISTED_COLUMNS:
         shown.append(f"and {len(names) - _MAX_LISTED_COLUMNS} more")
-    first_row_is_data = any(_looks_like_iin(name) for name in names)
     raise UploadError(
         file,
         f"has no IIN column; columns found: {', '.join(shown) or '(none)'}",

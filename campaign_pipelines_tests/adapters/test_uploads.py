@@ -119,9 +119,12 @@ def test_missing_iin_column_lists_the_columns_found(tmp_path):
     assert all(name in error.fix for name in ("iin", "иин", "client_iin"))
 
 
-def test_headerless_multi_column_file_asks_for_a_header_and_masks_the_iin(tmp_path):
-    error = refused(write(tmp_path, "list.csv", "012345678901;Asel\n123456789012;Bek\n"))
-    assert "012345678901" not in str(error) and '"01********01", "Asel"' in error.problem
+def test_headerless_multi_column_file_asks_for_a_header_and_masks_every_cell(tmp_path):
+    data = "012345678901;Asel;+77011234567;asel@mail.kz\n123456789012;Bek;+77020000000;b@b.kz\n"
+    error = refused(write(tmp_path, "list.csv", data))
+    for personal in ("012345678901", "Asel", "+77011234567", "asel@mail.kz"):
+        assert personal not in str(error)
+    assert '"01********01", "A*** (4 chars)", "+*** (12 chars)"' in error.problem
     assert error.fix.startswith("add a header row")
 
 
