@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 import duckdb
 import polars as pl
 
-from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, transaction
 from campaign_pipelines.core.streaks.eligibility import ACTIVITY_SCHEMA, missing_columns
 from campaign_pipelines.core.streaks.engine import AUDIT_SCHEMA, STATE_SCHEMA
 
@@ -121,8 +121,7 @@ class StreakStore:
         """
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            connection.begin()
-            try:
+            with transaction(connection):
                 result = plan(_frame(connection.sql(_SELECT_STATE)).cast(STATE_SCHEMA))
                 if result.updates.height:
                     _with_rows(connection, "_changed", result.updates.select("user_id"),
@@ -132,24 +131,15 @@ class StreakStore:
                 if result.audit.height:
                     _with_rows(connection, "_rows", result.audit.cast(AUDIT_SCHEMA),
                                _INSERT_AUDIT)
-                connection.commit()
-            except BaseException:
-                connection.rollback()
-                raise
         return result
 
     def replace_state(self, state: pl.DataFrame) -> None:
         """Replaces the whole state (demo data, tests); the audit is left as it is."""
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            connection.begin()
-            try:
+            with transaction(connection):
                 connection.execute(_CLEAR_STATE)
                 _with_rows(connection, "_rows", state.cast(STATE_SCHEMA), _INSERT_STATE)
-                connection.commit()
-            except BaseException:
-                connection.rollback()
-                raise
 
     def replace_activity(self, activity: pl.DataFrame) -> None:
         with self.warehouse.connect() as connection:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -65,6 +65,24 @@ class DuckDBWarehouse:
             connection.execute(_SOURCES_DDL.read_text(encoding="utf-8"))
 
 
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN, then COMMIT if the block succeeds, else ROLLBACK, and the block's error goes up.
+
+    When COMMIT itself fails (a write-write conflict), DuckDB has already ended the
+    transaction and ROLLBACK would raise "no transaction is active", hiding the real cause:
+    that second error is suppressed.
+    """
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            connection.execute("ROLLBACK")
+        raise
+
+
 class DuckDBDeployment:
     """Deployment and registry operations on the embedded warehouse (see ``statements``)."""
 
@@ -97,22 +115,16 @@ class DuckDBDeployment:
 
     def replace_campaign_rows(self, table: Table, campaign_code: str, rows: pl.DataFrame) -> int:
         """Deletes the campaign's rows and inserts ``rows`` in one transaction."""
-        with self.warehouse.connect() as connection:
-            connection.execute("BEGIN TRANSACTION")
-            try:
-                connection.execute(
-                    statements.as_dollar_binds(statements.delete_campaign_rows(table)),
-                    {"campaign_code": campaign_code},
-                )
-                arrow_rows = rows.select(table.column_names).to_arrow()
-                connection.register("campaign_rows", arrow_rows)
-                connection.execute(
-                    f"INSERT INTO {table.qualified} BY NAME SELECT * FROM campaign_rows"  # noqa: S608
-                )
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        arrow_rows = rows.select(table.column_names).to_arrow()
+        with self.warehouse.connect() as connection, transaction(connection):
+            connection.execute(
+                statements.as_dollar_binds(statements.delete_campaign_rows(table)),
+                {"campaign_code": campaign_code},
+            )
+            connection.register("campaign_rows", arrow_rows)
+            connection.execute(
+                f"INSERT INTO {table.qualified} BY NAME SELECT * FROM campaign_rows"  # noqa: S608
+            )
         return rows.height
 
     def record_counts(self, campaign_code: str, user_count: int, control_count: int) -> None:
@@ -164,13 +176,8 @@ class DuckDBDeployment:
                 cursor = connection.execute(statements.as_dollar_binds(sql), params)
                 return cursor.fetchall() if cursor.description else []
 
-            connection.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(connection):
                 yield run
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
 
 
 _ALLOCATION_ATTEMPTS = 20
