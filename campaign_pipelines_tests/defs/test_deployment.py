@@ -67,6 +67,19 @@ def test_rb3_gets_an_xls_id_in_its_dictionary(location, data_dir):
     assert "dssb_ocds.mb01_camp_dict" not in body["deployment_result"]["tables_updated"]
 
 
+def test_switching_rb3_to_rb1_moves_the_metadata_and_keeps_the_xls_id_reserved(
+    location, data_dir
+):
+    rb3 = _deploy(location, "switch.json", request_text(campaign_type="RB3"))
+    rb1 = _deploy(location, "switch.json", request_text(campaign_type="RB1"))
+    code = rb3["campaign_code"]
+    assert rb1["campaign_code"] == code and rb1.get("xls_ow_id") is None
+    assert _rows(data_dir, tables.RB3_TR_CAMPAIGN_DICT, code) == 0
+    assert _rows(data_dir, tables.MB01_CAMP_DICT, code) == 1
+    back = _deploy(location, "switch.json", request_text(campaign_type="RB3"))
+    assert back["xls_ow_id"] == rb3["xls_ow_id"]  # its own id again, not the next one
+
+
 def test_a_broken_table_is_named_and_the_others_still_deploy(location, data_dir):
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
         connection.execute("DROP TABLE spss.fd_rb2_campaigns_users")

@@ -91,7 +91,9 @@ def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) 
 
     A campaign keeps its codes across re-materializations; a new one takes the next codes
     after the highest in use. The caller retries when the registry's unique constraint refuses
-    the insert because another process took the same code first.
+    the insert because another process took the same code first. A campaign whose request
+    changes from RB3 to RB1 keeps its XLS_OW_ID reserved in the registry (never reused, and
+    taken up again if it goes back to RB3), but an RB1 campaign is given none.
     """
     existing = run(REGISTRY_BY_KEY, {"campaign_key": key})
     is_rb3 = request.campaign_type.value == "RB3"
@@ -119,7 +121,7 @@ def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) 
         run(REGISTRY_UPDATE, params)
     else:
         run(REGISTRY_INSERT, params)
-    return CampaignCodes(campaign_code=code, xls_ow_id=xls)
+    return CampaignCodes(campaign_code=code, xls_ow_id=xls if is_rb3 else None)
 
 
 def preview_codes(run: Run, campaign_type: str) -> CampaignCodes:

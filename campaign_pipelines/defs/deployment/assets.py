@@ -45,7 +45,12 @@ def campaign_codes(
         lambda: deployment.allocate_codes(context.partition_key, campaign_request),
     )
     groups = dict(audience_split.group_by("group").len().collect().iter_rows())
-    deployment.record_counts(codes.campaign_code, groups.get(TARGET, 0), groups.get(CONTROL, 0))
+    deploy_or_fail(
+        "campaign_ops.campaign_registry",
+        lambda: deployment.record_counts(
+            codes.campaign_code, groups.get(TARGET, 0), groups.get(CONTROL, 0)
+        ),
+    )
     return dg.Output(
         codes,
         metadata={
