@@ -153,6 +153,16 @@ def test_off_limit_ignores_campaigns_that_ended_long_before(location, days):
     assert stats["after_off_limit"] == 2
 
 
+@pytest.mark.parametrize(("days", "kept"), [(30, 2), (31, 0)])
+def test_off_limit_window_includes_a_campaign_that_ended_exactly_n_days_before(
+    location, days, kept
+):
+    _deploy(location, "march.json", request_text())  # ends 2024-03-31: 31 days before May 1
+    may = {"campaign_name": "May", "date_start": "2024-05-01", "date_end": "2024-05-31"}
+    stats = _deploy(location, "may.json", request_text(metadata=may, off_limit_days=days))
+    assert stats["filter_stats"]["after_off_limit"] == kept
+
+
 def test_an_audience_filtered_to_nobody_says_so(location, data_dir):
     body = _deploy(location, "empty.json", request_text(user_iins=[CUSTOMERS["seed_1"].iin]))
     assert body["filter_stats"]["final_count"] == 0
