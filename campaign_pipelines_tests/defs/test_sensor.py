@@ -73,3 +73,21 @@ def test_bad_request_moves_to_rejected_with_field_and_fix(data_dir, instance):
 def test_nothing_pending_skips(data_dir, instance):
     result = _tick(data_dir, instance)
     assert result.skip_reason is not None and not result.run_requests
+
+
+def test_a_request_taken_by_someone_else_mid_tick_is_passed_over(data_dir, instance, monkeypatch):
+    from campaign_pipelines.adapters.landing import LandingZone
+
+    landing = data_dir / "landing" / "campaigns"
+    landing.mkdir(parents=True)
+    (landing / "kept.json").write_text(request_text(), encoding="utf-8")
+    listed = LandingZone.pending
+
+    def pending_then_gone(self, kind, suffixes):
+        # The listing still names a file that `campaigns run-pending` archived meanwhile.
+        return [landing / "gone.json", *listed(self, kind, suffixes)]
+
+    monkeypatch.setattr(LandingZone, "pending", pending_then_gone)
+    result = _tick(data_dir, instance)
+    assert [r.partition_key for r in result.run_requests] == ["kept"]
+    assert not (landing / "rejected").exists()

@@ -28,12 +28,16 @@ def campaign_requests_sensor(
     blacklists = warehouse.reference_config().blacklist_sources
     keys, runs, rejected = [], [], 0
     for path in landing.pending("campaigns", REQUEST_SUFFIXES):
-        fingerprint = file_fingerprint(path)
         try:
+            fingerprint = file_fingerprint(path)
             key = campaign_key(path.name)
             request = admit(
                 path, blacklist_sources=blacklists, uploads_dir=campaign_data.uploads_dir()
             )
+        except FileNotFoundError:
+            if path.exists():
+                raise
+            continue  # `campaigns run-pending` took it since the listing: not ours any more
         except RequestError as error:
             landing.reject(path, {"problems": error.problems})
             context.log.warning(f"rejected {path.name}: {error}")

@@ -50,7 +50,10 @@ def streak_assignments_sensor(
     requested = set(json.loads(context.cursor or "[]"))
     still_pending, runs = [], []
     for path in pending:
-        key = f"{path.name}:{file_fingerprint(path)[:16]}"
+        try:
+            key = f"{path.name}:{file_fingerprint(path)[:16]}"
+        except FileNotFoundError:
+            continue  # `campaigns streaks assign` took it since the listing
         if key in requested:
             still_pending.append(key)
             continue
