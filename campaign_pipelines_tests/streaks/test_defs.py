@@ -15,7 +15,7 @@ from campaign_pipelines.defs.io_manager import ParquetIOManager
 from campaign_pipelines.defs.resources import CampaignDataResource, DuckDBWarehouseResource
 from campaign_pipelines.defs.streaks import assets, checks
 from campaign_pipelines.defs.streaks.resources import JourneyConfigResource
-from campaign_pipelines.defs.streaks.sensors import streak_assignments_sensor
+from campaign_pipelines.defs.streaks.sensors import MAX_ATTEMPTS, streak_assignments_sensor
 from campaign_pipelines.demo.user_activity import write_user_activity
 
 
@@ -106,7 +106,8 @@ def test_sensor_requests_runs_once_and_rejects_bad_files(resources, tmp_path):
     zone.write_atomic("assignments", "good.csv", b"user_id,streak\n1000001,30x5_streak\n")
     zone.write_atomic("assignments", "bad.csv", b"user_id,streak\n1000001,nope\n")
     sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
-    with dg.build_sensor_context(resources=sensor_resources) as context:
+    with dg.build_sensor_context(resources=sensor_resources,
+                                 instance=dg.DagsterInstance.ephemeral()) as context:
         first = streak_assignments_sensor(context)
     [run] = first.run_requests
     assert run.run_key.startswith("good.csv:")
@@ -114,9 +115,44 @@ def test_sensor_requests_runs_once_and_rejects_bad_files(resources, tmp_path):
         "good.csv")
     error = json.loads((zone.root / "assignments" / "rejected" / "bad.csv.error.json").read_text())
     assert "valid streaks" in error["problems"][0]["fix"]
-    with dg.build_sensor_context(resources=sensor_resources, cursor=first.cursor) as context:
+    with dg.build_sensor_context(resources=sensor_resources, cursor=first.cursor,
+                                 instance=dg.DagsterInstance.ephemeral()) as context:
         second = streak_assignments_sensor(context)
     assert second.run_requests == [] and second.cursor == first.cursor
+
+
+def test_a_file_whose_runs_keep_failing_is_retried_then_rejected_naming_the_run(
+    resources, tmp_path
+):
+    zone = resources["campaign_data"].landing()
+    path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
+    # A warehouse that cannot open (its path is a folder) fails every run for a reason that
+    # is not the file's fault: the file stays pending.
+    (tmp_path / "not_a_database").mkdir()
+    broken = {**resources, "warehouse": DuckDBWarehouseResource(
+        database=str(tmp_path / "not_a_database"),
+        reference_config_path=resources["warehouse"].reference_config_path)}
+    cursor, run_keys, failed = None, [], []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(MAX_ATTEMPTS + 1):
+            with dg.build_sensor_context(resources=sensor_resources, cursor=cursor,
+                                         instance=instance) as context:
+                tick = streak_assignments_sensor(context)
+            cursor = tick.cursor
+            for request in tick.run_requests:
+                run_keys.append(request.run_key)
+                result = dg.materialize(
+                    [assets.manual_assignments], resources=broken, instance=instance,
+                    raise_on_error=False, run_config=request.run_config,
+                    tags={**request.tags, "dagster/run_key": request.run_key})
+                assert not result.success and path.exists()
+                failed.append(result.run_id)
+    assert len(run_keys) == len(set(run_keys)) == MAX_ATTEMPTS
+    error = json.loads((zone.root / "assignments" / "rejected" / "moves.csv.error.json")
+                       .read_text())
+    assert failed[-1] in error["problems"][0]["problem"]
+    assert (zone.root / "assignments" / "rejected" / "moves.csv").exists()
 
 
 def test_definitions_expose_the_streak_domain():
