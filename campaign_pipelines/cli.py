@@ -144,16 +144,22 @@ def cmd_next_code(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    from datetime import date
+def _bank_today():
+    from datetime import UTC, datetime
 
+    from campaign_pipelines.core.registry import bank_date
+
+    return bank_date(datetime.now(UTC))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.registry import campaign_list
 
     registry = _location().warehouse.deployment().registry()
     _print_json(
         campaign_list(
             registry,
-            date.today(),
+            _bank_today(),
             campaign_type=args.type,
             limit=args.limit,
             offset=args.offset,
@@ -164,11 +170,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from datetime import date
-
     from campaign_pipelines.core.registry import campaign_details
 
-    found = campaign_details(_location().warehouse.deployment().registry(), args.code, date.today())
+    registry = _location().warehouse.deployment().registry()
+    found = campaign_details(registry, args.code, _bank_today())
     if found is None:
         _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
         return EXIT_BAD_REQUEST
@@ -177,12 +182,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from datetime import date
-
     from campaign_pipelines.core.registry import campaign_details
 
     deployment = _location().warehouse.deployment()
-    if campaign_details(deployment.registry(), args.code, date.today()) is None:
+    if campaign_details(deployment.registry(), args.code, _bank_today()) is None:
         _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
         return EXIT_BAD_REQUEST
     removed = deployment.delete_campaign(args.code)

@@ -216,12 +216,6 @@ def ddl(table: Table, dialect: str) -> str:
     return f"CREATE TABLE {table.qualified} (\n  {columns}\n)"
 
 
-def campaign_status(date_start: date, date_end: date, today: date) -> str:
-    if today < date_start:
-        return "Scheduled"
-    return "Active" if today <= date_end else "Finished"
-
-
 def off_limit_window(request: CampaignRequest, days: int) -> tuple[date, date]:
     """Campaigns ending on or after ``from`` and starting on or before ``to`` overlap the new
     one or ended within ``days`` before it starts."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from campaign_pipelines.core.deployment import campaign_status
+# The bank's calendar: campaign dates, daily schedules and "today" are Almaty dates.
+BANK_TIMEZONE = "Asia/Almaty"
 
 LISTED = (
     "campaign_code",
@@ -22,15 +24,22 @@ LISTED = (
 )
 
 
+def bank_date(moment: datetime) -> date:
+    """The date in the bank's time zone at ``moment`` (an aware datetime): at 02:00 in Almaty
+    it is already tomorrow while UTC still says today."""
+    return moment.astimezone(ZoneInfo(BANK_TIMEZONE)).date()
+
+
 def with_status(registry: pl.DataFrame, today: date) -> pl.DataFrame:
-    """Deleted when deleted, else Scheduled, Active or Finished from the dates."""
-    statuses = [
-        "Deleted"
-        if row["deleted_at"] is not None
-        else campaign_status(row["date_start"], row["date_end"], today)
-        for row in registry.select("deleted_at", "date_start", "date_end").iter_rows(named=True)
-    ]
-    return registry.with_columns(status=pl.Series(statuses, dtype=pl.String))
+    """Deleted when deleted, else Scheduled before date_start, Active through date_end,
+    Finished after."""
+    status = (
+        pl.when(pl.col("deleted_at").is_not_null()).then(pl.lit("Deleted"))
+        .when(pl.lit(today) < pl.col("date_start")).then(pl.lit("Scheduled"))
+        .when(pl.lit(today) <= pl.col("date_end")).then(pl.lit("Active"))
+        .otherwise(pl.lit("Finished"))
+    )
+    return registry.with_columns(status=status)
 
 
 def campaign_list(
