@@ -114,7 +114,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.streaks.engine import RunStamp
     from campaign_pipelines.core.streaks.lint import lint
     from campaign_pipelines.core.streaks.simulate import simulate
-    from campaign_pipelines.defs.streaks.resources import streak_store
+    from campaign_pipelines.defs.resources import streak_store
 
     location = _location()
     resource = location.defs.resources["journey_config"]

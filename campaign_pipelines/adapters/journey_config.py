@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ class FileJourneyConfig:
 @dataclass(frozen=True)
 class HttpJourneyConfig:
     url: str
-    token: str = ""
+    token: str = field(default="", repr=False)  # a secret: never in logs or tracebacks
     timeout_s: float = 10.0
     get_attempts: int = 3
     backoff_s: float = 0.5

@@ -12,9 +12,12 @@ from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.defs.io_manager import ParquetIOManager
-from campaign_pipelines.defs.resources import CampaignDataResource, DuckDBWarehouseResource
+from campaign_pipelines.defs.resources import (
+    CampaignDataResource,
+    DuckDBWarehouseResource,
+    JourneyConfigResource,
+)
 from campaign_pipelines.defs.streaks import assets, checks
-from campaign_pipelines.defs.streaks.resources import JourneyConfigResource
 from campaign_pipelines.defs.streaks.sensors import MAX_ATTEMPTS, streak_assignments_sensor
 from campaign_pipelines.demo.user_activity import write_user_activity
 

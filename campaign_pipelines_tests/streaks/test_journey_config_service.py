@@ -192,3 +192,7 @@ def test_file_store_registers_atomically_and_detects_a_stale_read(tmp_path, conf
     with pytest.raises(ConfigServiceError, match="changed .* nothing written"):
         store.register(existing, fresh(), with_campaign(existing, fresh()))
     assert [p.name for p in tmp_path.iterdir()] == ["journeys.yaml"]
+
+
+def test_the_token_never_shows_in_the_client_repr(service):
+    assert TOKEN not in repr(client(service))

@@ -22,8 +22,12 @@ from campaign_pipelines.core.streaks.eligibility import (
 )
 from campaign_pipelines.core.streaks.engine import RunStamp, summarize
 from campaign_pipelines.core.streaks.manual import AssignmentError, parse_assignments, plan_manual
-from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
-from campaign_pipelines.defs.streaks.resources import JourneyConfigResource, streak_store
+from campaign_pipelines.defs.resources import (
+    CampaignDataResource,
+    JourneyConfigResource,
+    WarehouseResource,
+    streak_store,
+)
 
 GROUP = "streaks"
 USER_ACTIVITY = dg.AssetKey(["sources", "user_activity"])

@@ -5,9 +5,8 @@ import polars as pl
 
 from campaign_pipelines.core.streaks.config import NA
 from campaign_pipelines.core.streaks.simulate import experiment_users_moved_by_batch
-from campaign_pipelines.defs.resources import WarehouseResource
+from campaign_pipelines.defs.resources import JourneyConfigResource, WarehouseResource, streak_store
 from campaign_pipelines.defs.streaks.assets import ASSIGNMENTS, USER_STATE
-from campaign_pipelines.defs.streaks.resources import JourneyConfigResource, streak_store
 
 
 @dg.asset_check(asset=ASSIGNMENTS, blocking=True,

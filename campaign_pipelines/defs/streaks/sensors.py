@@ -17,9 +17,8 @@ from campaign_pipelines.adapters.journey_config import ConfigServiceError
 from campaign_pipelines.adapters.landing import file_fingerprint
 from campaign_pipelines.core.streaks.config import ConfigError
 from campaign_pipelines.core.streaks.manual import AssignmentError, check_streaks, parse_assignments
-from campaign_pipelines.defs.resources import CampaignDataResource
+from campaign_pipelines.defs.resources import CampaignDataResource, JourneyConfigResource
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
-from campaign_pipelines.defs.streaks.resources import JourneyConfigResource
 
 MANUAL_OP = "streaks__manual_assignments"
 
