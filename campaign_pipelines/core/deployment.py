@@ -139,6 +139,23 @@ DEPLOYMENT_TABLES = (
 )
 
 
+# Which deploy_options flag (the legacy names) governs each table.
+DEPLOY_OPTION = {
+    MB01_CAMP_DICT: "deploy_metadata",
+    RB3_TR_CAMPAIGN_DICT: "deploy_metadata",
+    MB22_LOCAL_TARGET: "deploy_targeting",
+    MB21_LOCAL_CONTROL: "deploy_targeting",
+    FD_RB2_CAMPAIGNS_USERS: "deploy_users",
+    OFF_LIMIT_CAMPAIGNS_USERS: "deploy_offlimit",
+}
+
+
+def option_off(table: Table, request: CampaignRequest) -> str | None:
+    """Why the request's deploy_options leave ``table`` untouched, or None if it deploys."""
+    option = DEPLOY_OPTION[table]
+    return None if getattr(request.deploy_options, option) else f"deploy_options.{option} is false"
+
+
 def metadata_table(request: CampaignRequest) -> Table:
     return MB01_CAMP_DICT if request.campaign_type.value == "RB1" else RB3_TR_CAMPAIGN_DICT
 

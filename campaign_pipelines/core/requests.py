@@ -204,6 +204,16 @@ def check_blacklist_names(request: CampaignRequest, configured: list[str]) -> li
     ]
 
 
+def blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> list[str]:
+    """The blacklist sources a request filters by: those it names, or, when it names none
+    (``blacklist_tables`` absent), every configured source. RequestError for an unknown name."""
+    problems = check_blacklist_names(request, configured)
+    if problems:
+        raise RequestError(problems)
+    named = request.filter_config.blacklist_tables
+    return list(configured) if named is None else list(named)
+
+
 def unknown_name_problem(field: str, name: str, known: list[str] | set[str]) -> dict[str, str]:
     return {
         "field": field,

@@ -7,7 +7,7 @@ from campaign_pipelines.adapters.uploads import UploadError, read_upload
 from campaign_pipelines.core import audience as core
 from campaign_pipelines.core.deployment import off_limit_window
 from campaign_pipelines.core.profile import Vocabulary
-from campaign_pipelines.core.requests import CampaignRequest, RequestError, check_blacklist_names
+from campaign_pipelines.core.requests import CampaignRequest, RequestError, blacklists_to_apply
 from campaign_pipelines.core.split import split_audience, split_counts, strata
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
@@ -88,9 +88,12 @@ def filtered_audience(
     """Valid IINs through the blacklist, device, push stream, MAU and product filters; the
     funnel (legacy filter_stats names) is in the metadata."""
     names = Vocabulary(vocabulary)
-    blacklists = _blacklists_to_apply(
-        campaign_request, warehouse.reference_config().blacklist_sources
-    )
+    try:
+        blacklists = blacklists_to_apply(
+            campaign_request, warehouse.reference_config().blacklist_sources
+        )
+    except RequestError as error:
+        raise _fail(str(error), error.problems) from None
     problems = core.unknown_filter_names(campaign_request.filter_config, names)
     if problems:
         raise _fail(str(RequestError(problems)), problems)
@@ -153,14 +156,6 @@ def _held_off(
     window_from, window_to = off_limit_window(request, request.off_limit_days)
     held = deployment.off_limit_iins(window_from, window_to, own_code)
     return held.select(iin_key=pl.col("iin").cast(pl.Int64, strict=False)).drop_nulls()
-
-
-def _blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> list[str]:
-    problems = check_blacklist_names(request, configured)
-    if problems:
-        raise _fail(str(RequestError(problems)), problems)
-    named = request.filter_config.blacklist_tables
-    return configured if named is None else named
 
 
 @dg.asset(

@@ -87,8 +87,8 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
         code = campaign_codes.campaign_code
-        if not campaign_request.deploy_options.deploy_metadata:
-            return _outcome(table, code, skipped="deploy_options.deploy_metadata is false")
+        if off := tables.option_off(table, campaign_request):
+            return _outcome(table, code, skipped=off)
         applies = tables.metadata_table(campaign_request) is table
         rows = tables.metadata_rows(campaign_request, campaign_codes, _now()) if applies else None
         empty = pl.DataFrame(schema=tables.polars_schema(table))
@@ -112,12 +112,6 @@ rb3_tr_campaign_dict = _metadata_asset(tables.RB3_TR_CAMPAIGN_DICT)
 _METADATA_KEYS = [
     dg.AssetKey([t.schema, t.name]) for t in (tables.MB01_CAMP_DICT, tables.RB3_TR_CAMPAIGN_DICT)
 ]
-_OPTION = {
-    tables.MB22_LOCAL_TARGET: "deploy_targeting",
-    tables.MB21_LOCAL_CONTROL: "deploy_targeting",
-    tables.FD_RB2_CAMPAIGNS_USERS: "deploy_users",
-    tables.OFF_LIMIT_CAMPAIGNS_USERS: "deploy_offlimit",
-}
 
 
 def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
@@ -135,9 +129,8 @@ def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:
         code = campaign_codes.campaign_code
-        option = _OPTION[table]
-        if not getattr(campaign_request.deploy_options, option):
-            return _outcome(table, code, skipped=f"deploy_options.{option} is false")
+        if off := tables.option_off(table, campaign_request):
+            return _outcome(table, code, skipped=off)
         rows = tables.user_rows(table, audience_split, campaign_request, code, _now())
         written = deploy_or_fail(
             table.qualified, lambda: warehouse.deployment().replace_campaign_rows(table, code, rows)
