@@ -148,6 +148,12 @@ class JourneyConfigResource(dg.ConfigurableResource):
         return config, require_valid(config, self.target_backend, store.describe())
 
 
+def streak_state_available() -> bool:
+    """Streak state lives in the DuckDB warehouse in this version: with Oracle the streak
+    schedule and sensor start stopped instead of failing every day."""
+    return os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower() == "duckdb"
+
+
 def streak_store(warehouse: WarehouseResource) -> StreakStore:
     adapter = warehouse.adapter()
     if not isinstance(adapter, DuckDBWarehouse):

@@ -17,7 +17,11 @@ from campaign_pipelines.adapters.journey_config import ConfigServiceError
 from campaign_pipelines.adapters.landing import file_fingerprint
 from campaign_pipelines.core.streaks.config import ConfigError
 from campaign_pipelines.core.streaks.manual import AssignmentError, check_streaks, parse_assignments
-from campaign_pipelines.defs.resources import CampaignDataResource, JourneyConfigResource
+from campaign_pipelines.defs.resources import (
+    CampaignDataResource,
+    JourneyConfigResource,
+    streak_state_available,
+)
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
 
 MANUAL_OP = "streaks__manual_assignments"
@@ -31,7 +35,9 @@ def run_config_for(path: str) -> dict:
     name="streak_assignments_sensor",
     job=streak_manual_assignment_job,
     minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING
+    if streak_state_available()
+    else dg.DefaultSensorStatus.STOPPED,
     description="Each new user_id,streak CSV in landing/assignments: a well-formed one becomes a "
     "manual-assignment run, a bad one moves to rejected/ with an .error.json.",
 )
