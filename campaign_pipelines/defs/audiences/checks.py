@@ -5,7 +5,7 @@ import polars as pl
 
 from campaign_pipelines.core import audience_checks as rules
 from campaign_pipelines.core.audience import valid_iins
-from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.core.requests import CampaignRequest, blacklists_to_apply
 from campaign_pipelines.defs.audiences.assets import filtered_audience
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import WarehouseResource
@@ -51,8 +51,7 @@ def no_blacklisted_iins(
     blacklist: pl.LazyFrame,
     warehouse: WarehouseResource,
 ) -> dg.AssetCheckResult:
-    named = campaign_request.filter_config.blacklist_tables
-    sources = warehouse.reference_config().blacklist_sources if named is None else named
+    sources = blacklists_to_apply(campaign_request, warehouse.reference_config().blacklist_sources)
     offending = rules.blacklisted_iins(filtered_audience, blacklist, sources)
     return _result(offending, f"nobody listed in {sources}")
 
