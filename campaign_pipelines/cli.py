@@ -200,26 +200,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-_FUNNEL_ORDER = (
-    "initial_count",
-    "invalid_iin_removed",
-    "duplicates_removed",
-    "after_validation",
-    "after_blacklist",
-    "after_device",
-    "after_push",
-    "after_mau",
-    "after_product",
-    "final_count",
-    "target_count",
-    "control_count",
-)
-
-
 def format_funnel(name: str, body: dict) -> str:
+    from campaign_pipelines.core.audience import REPORT_ORDER
+
     lines = [f"== {name}: {'ok' if body['success'] else 'FAILED'}"]
     stats = body.get("filter_stats") or {}
-    for step in _FUNNEL_ORDER:
+    for step in REPORT_ORDER:
         if step in stats:
             lines.append(f"   {step:<22}{stats[step]:>12,}")
     deployment = body.get("deployment_result")

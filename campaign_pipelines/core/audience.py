@@ -146,6 +146,29 @@ def filter_audience(
     return audience, stats
 
 
+# Who is left after each step, in pipeline order (a step absent from a campaign is skipped).
+FUNNEL_STEPS = (
+    "initial_count",
+    "after_validation",
+    "after_blacklist",
+    "after_device",
+    "after_push",
+    "after_mau",
+    "after_product",
+    "after_off_limit",
+)
+# The order a person reads filter_stats in: what validation dropped, the funnel, the split.
+REPORT_ORDER = (
+    "initial_count",
+    "invalid_iin_removed",
+    "duplicates_removed",
+    *FUNNEL_STEPS[1:],
+    "final_count",
+    "target_count",
+    "control_count",
+)
+
+
 def funnel(validation: dict[str, int], filtering: dict[str, int], final_count: int) -> dict:
     """The legacy filter_stats names plus this project's; ``total_removed`` covers every drop."""
     return {

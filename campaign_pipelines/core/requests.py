@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from campaign_pipelines.core.problems import ProblemsError
+
 
 class CampaignType(StrEnum):
     RB1 = "RB1"
@@ -131,14 +133,11 @@ class CampaignRequest(_Strict):
         return self
 
 
-class RequestError(ValueError):
+class RequestError(ProblemsError):
     """A request that cannot run; ``problems`` lists field, problem and fix for each mistake."""
 
     def __init__(self, problems: list[dict[str, str]]):
-        self.problems = problems
-        super().__init__(
-            "; ".join(f"{p['field']}: {p['problem']} (fix: {p['fix']})" for p in problems)
-        )
+        super().__init__(problems)
 
 
 def parse_request(text: str, *, yaml_syntax: bool = False) -> CampaignRequest:

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from campaign_pipelines.core.problems import ProblemsError
+
 NA = "NA"
 BATCH, EXPERIMENT = "batch", "experiment"
 
@@ -30,14 +32,12 @@ BATCH, EXPERIMENT = "batch", "experiment"
 STATE_ATTRIBUTES = ("streak_type", "next_eligible_streak_type", "streak_status")
 
 
-class ConfigError(ValueError):
+class ConfigError(ProblemsError):
     """A journey config that cannot be used; ``problems`` name the place and the fix."""
 
     def __init__(self, source: str, problems: list[dict[str, str]]):
         self.source = source
-        self.problems = problems
-        lines = "; ".join(f"{p['field']}: {p['problem']} (fix: {p['fix']})" for p in problems)
-        super().__init__(f"{source}: {lines}")
+        super().__init__(problems, source)
 
 
 class _Strict(BaseModel):

@@ -12,6 +12,7 @@ import io
 
 import polars as pl
 
+from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.streaks.config import NA, JourneyConfig
 from campaign_pipelines.core.streaks.engine import Decision, RunStamp, decide
 
@@ -19,12 +20,12 @@ COLUMNS = ("user_id", "streak")
 _SAMPLE = 20  # an error lists at most this many offending values
 
 
-class AssignmentError(ValueError):
+class AssignmentError(ProblemsError):
+    """A manual-assignment file that cannot be applied, named by ``name``."""
+
     def __init__(self, name: str, problems: list[dict[str, object]]):
         self.name = name
-        self.problems = problems
-        text = "; ".join(f"{p['field']}: {p['problem']} (fix: {p['fix']})" for p in problems)
-        super().__init__(f"{name}: {text}")
+        super().__init__(problems, name)
 
 
 def parse_assignments(data: bytes, name: str) -> pl.DataFrame:

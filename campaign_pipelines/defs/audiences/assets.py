@@ -120,23 +120,11 @@ def filtered_audience(
     )
 
 
-_FUNNEL_STEPS = (
-    "initial_count",
-    "after_validation",
-    "after_blacklist",
-    "after_device",
-    "after_push",
-    "after_mau",
-    "after_product",
-    "after_off_limit",
-)
-
-
 def _funnel_table(stats: dict[str, int]) -> str:
     """The funnel as the UI shows it: each step, who is left, who it removed."""
     lines = ["| step | users | removed |", "|---|---:|---:|"]
     previous = None
-    for step in (s for s in _FUNNEL_STEPS if s in stats):
+    for step in (s for s in core.FUNNEL_STEPS if s in stats):
         removed = "" if previous is None else f"{previous - stats[step]:,}"
         lines.append(f"| {step} | {stats[step]:,} | {removed} |")
         previous = stats[step]
