@@ -89,12 +89,20 @@ def evaluate(frame: pl.LazyFrame, config: JourneyConfig, run: RunStamp) -> Decis
     """
     rules = [r for r in config.rules if not any(operator_problem(a) for a in r.uas_attributes)]
     stamp = pl.lit(run.at, dtype=TIMESTAMP)
+    decided = _decided(frame, config, rules)
+    return Decision(updates=_updates(decided, stamp).cast(STATE_SCHEMA),
+                    audit=_audit(decided, config, rules, run, stamp).cast(AUDIT_SCHEMA))
+
+
+def _decided(frame: pl.LazyFrame, config: JourneyConfig, rules: list[Rule]) -> pl.DataFrame:
+    """Every row with its verdict flags (``_considered``, ``_released``, ``_applied``,
+    ``_refused_hop``), the matching rule and the new values ``n_*``."""
     considered = pl.col("target").is_not_null() & (pl.col("target") != pl.col("streak_type"))
     released = considered & (pl.col("target") == NA)
     applied = considered & (pl.col("_rule").is_not_null() | released)
     refused_hop = considered & ~applied & (pl.col("source") == "chain")
     needed = [*STATE_SCHEMA.names(), "target", "source", "_dirty"]
-    decided = frame.select(needed).with_columns(_rule=_rule_index(rules)).with_columns(
+    return frame.select(needed).with_columns(_rule=_rule_index(rules)).with_columns(
         _considered=considered, _released=released, _applied=applied, _refused_hop=refused_hop,
         _new_streak=pl.when(released).then(pl.lit(NA))
         .otherwise(_by_rule(pl.col("_rule"), [r.target for r in rules])),
@@ -108,13 +116,17 @@ def evaluate(frame: pl.LazyFrame, config: JourneyConfig, run: RunStamp) -> Decis
         n_status=pl.when("_released").then(pl.lit(NONE))
         .when("_applied").then(pl.lit(ACTIVE)).otherwise("streak_status"),
     ).collect()
+
+
+def _updates(decided: pl.DataFrame, stamp: pl.Expr) -> pl.DataFrame:
+    """State rows that differ from what was read, or were dirty, or had a pending request."""
     changed = (
         pl.col("_dirty") | pl.col("assign_next_streak_type").is_not_null()
         | pl.col("n_streak_type").ne_missing(pl.col("streak_type"))
         | pl.col("n_next_eligible").ne_missing(pl.col("next_eligible_streak_type"))
         | pl.col("n_status").ne_missing(pl.col("streak_status"))
     )
-    updates = decided.filter(changed).select(
+    return decided.filter(changed).select(
         "user_id",
         streak_type="n_streak_type",
         assign_next_streak_type=pl.lit(None, dtype=pl.String),
@@ -122,7 +134,12 @@ def evaluate(frame: pl.LazyFrame, config: JourneyConfig, run: RunStamp) -> Decis
         streak_status="n_status",
         updated_at=stamp,
     )
-    audit = decided.filter("_considered").select(
+
+
+def _audit(decided: pl.DataFrame, config: JourneyConfig, rules: list[Rule], run: RunStamp,
+           stamp: pl.Expr) -> pl.DataFrame:
+    """One row per considered user: released, assigned or blocked, with rule and reason."""
+    return decided.filter("_considered").select(
         "user_id",
         from_streak="streak_type",
         to_streak="target",
@@ -137,7 +154,6 @@ def evaluate(frame: pl.LazyFrame, config: JourneyConfig, run: RunStamp) -> Decis
         run_id=pl.lit(run.run_id),
         recorded_at=stamp,
     )
-    return Decision(updates=updates.cast(STATE_SCHEMA), audit=audit.cast(AUDIT_SCHEMA))
 
 
 def _indexed(config: JourneyConfig, rules: list[Rule]) -> list[tuple[int, Rule]]:
