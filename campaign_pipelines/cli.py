@@ -58,7 +58,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def cmd_db_init(args: argparse.Namespace) -> int:
     location = _location()
     location.warehouse.deployment().init_schema()
-    print(f"schemas and tables ready in {location.warehouse.adapter()}")
+    print(f"schemas and tables ready in {location.warehouse.adapter().describe()}")
     return 0
 
 

@@ -116,3 +116,9 @@ def test_oracle_ddl_parses(capsys):
     assert len(statements) == 7
     for statement in statements:
         assert sqlglot.parse_one(statement, read="oracle") is not None
+
+
+def test_db_init_names_the_warehouse_file(data_dir, capsys):
+    assert main(["db", "init"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"schemas and tables ready in DuckDB {data_dir / 'warehouse.duckdb'}")

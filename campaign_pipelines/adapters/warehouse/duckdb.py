@@ -32,6 +32,9 @@ class DuckDBWarehouse:
     path: Path
     lock_timeout_s: float = 60.0
 
+    def describe(self) -> str:
+        return f"DuckDB {self.path}"
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,9 @@ class OracleWarehouse:
     connect_fn: Callable[..., Any] = oracledb.connect
     backoff: Backoff = Backoff()
 
+    def describe(self) -> str:
+        return f"Oracle {self.dsn} as {self.user}"
+
     @contextmanager
     def connect(self) -> Iterator[Any]:
         connection = self.connect_fn(user=self.user, password=self.password, dsn=self.dsn)
