@@ -5,14 +5,19 @@
 Builds the state and the requests in memory (demo generator, so the mix of NA, batch buckets
 and experiments is realistic), then times ``decide`` (the rule engine) and ``plan_day`` (the
 whole daily plan: new users, completions, chain hops, batch requests, engine). Prints figures;
-asserts nothing. Wall time of the warehouse read/write is not included: see the materialization
-metadata of streaks/assignments for a real run.
+asserts nothing. The engine and the daily plan run REPEATS times in one process; the best and
+the median are printed. The first run of a process also pays for the memory it touches first
+(on a VM whose host backs guest memory lazily, far more than the work itself), so the best of
+the repeats is the figure for the code, and the first run is printed as well. Wall time of
+the warehouse read/write is not included: see the materialization metadata of
+streaks/assignments for a real run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +30,20 @@ from campaign_pipelines.core.streaks.eligibility import BATCH_ELIGIBILITY, batch
 from campaign_pipelines.core.streaks.engine import RunStamp, decide
 from campaign_pipelines.demo.user_activity import generate_user_activity
 
+REPEATS = 3
 
-def _timed(label: str, action):
-    started = time.perf_counter()
-    result = action()
-    print(f"{label:<44}{time.perf_counter() - started:>8.2f} s")
+
+def _timed(label: str, action, repeats: int = 1):
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = action()
+        seconds.append(time.perf_counter() - started)
+    line = f"{label:<44}{min(seconds):>8.2f} s"
+    if repeats > 1:
+        line += (f"  (best of {repeats}; median {statistics.median(seconds):.2f} s, "
+                 f"first {seconds[0]:.2f} s)")
+    print(line)
     return result
 
 
@@ -42,7 +56,7 @@ def _engine(state: pl.DataFrame, config, run: RunStamp) -> None:
         source=pl.lit("batch"),
     )
     decision = _timed("rule engine (decide), all users pending",
-                      lambda: decide(state, requests, config, run))
+                      lambda: decide(state, requests, config, run), REPEATS)
     counts = dict(decision.audit.group_by("action").len().iter_rows())
     print(f"  audit rows {decision.audit.height:,}, state updates {decision.updates.height:,}, "
           f"by action {counts}")
@@ -61,7 +75,8 @@ def main() -> None:
     run = RunStamp(run_id="bench", at=datetime.now(UTC))
     _engine(state, config, run)  # its output is freed before the daily plan is measured
     eligible = _timed("batch eligibility", lambda: batch_eligibility(activity))
-    day = _timed("daily plan (plan_day)", lambda: plan_day(state, activity, eligible, config, run))
+    day = _timed("daily plan (plan_day)",
+                 lambda: plan_day(state, activity, eligible, config, run), REPEATS)
     print(f"  summary {day.summary}")
 
 

@@ -90,11 +90,14 @@ def evaluate(frame: pl.LazyFrame, config: JourneyConfig, run: RunStamp) -> Decis
     rules = [r for r in config.rules if not any(operator_problem(a) for a in r.uas_attributes)]
     stamp = pl.lit(run.at, dtype=TIMESTAMP)
     decided = _decided(frame, config, rules)
-    return Decision(updates=_updates(decided, stamp).cast(STATE_SCHEMA),
-                    audit=_audit(decided, config, rules, run, stamp).cast(AUDIT_SCHEMA))
+    # One plan for both outputs: polars computes the shared verdicts once and materializes
+    # only the columns each output needs (10M users: far less memory touched).
+    updates, audit = pl.collect_all(
+        [_updates(decided, stamp), _audit(decided, config, rules, run, stamp)])
+    return Decision(updates=updates.cast(STATE_SCHEMA), audit=audit.cast(AUDIT_SCHEMA))
 
 
-def _decided(frame: pl.LazyFrame, config: JourneyConfig, rules: list[Rule]) -> pl.DataFrame:
+def _decided(frame: pl.LazyFrame, config: JourneyConfig, rules: list[Rule]) -> pl.LazyFrame:
     """Every row with its verdict flags (``_considered``, ``_released``, ``_applied``,
     ``_refused_hop``), the matching rule and the new values ``n_*``."""
     considered = pl.col("target").is_not_null() & (pl.col("target") != pl.col("streak_type"))
@@ -115,10 +118,10 @@ def _decided(frame: pl.LazyFrame, config: JourneyConfig, rules: list[Rule]) -> p
         .otherwise("next_eligible_streak_type"),
         n_status=pl.when("_released").then(pl.lit(NONE))
         .when("_applied").then(pl.lit(ACTIVE)).otherwise("streak_status"),
-    ).collect()
+    )
 
 
-def _updates(decided: pl.DataFrame, stamp: pl.Expr) -> pl.DataFrame:
+def _updates(decided: pl.LazyFrame, stamp: pl.Expr) -> pl.LazyFrame:
     """State rows that differ from what was read, or were dirty, or had a pending request."""
     changed = (
         pl.col("_dirty") | pl.col("assign_next_streak_type").is_not_null()
@@ -136,8 +139,8 @@ def _updates(decided: pl.DataFrame, stamp: pl.Expr) -> pl.DataFrame:
     )
 
 
-def _audit(decided: pl.DataFrame, config: JourneyConfig, rules: list[Rule], run: RunStamp,
-           stamp: pl.Expr) -> pl.DataFrame:
+def _audit(decided: pl.LazyFrame, config: JourneyConfig, rules: list[Rule], run: RunStamp,
+           stamp: pl.Expr) -> pl.LazyFrame:
     """One row per considered user: released, assigned or blocked, with rule and reason."""
     return decided.filter("_considered").select(
         "user_id",
