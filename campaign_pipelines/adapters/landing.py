@@ -113,6 +113,18 @@ def file_fingerprint(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def fingerprint_if_present(path: Path) -> str | None:
+    """``file_fingerprint``, or None when the file is gone: another reader (the CLI, another
+    sensor tick) archived or rejected it since it was listed, so it is no longer this
+    reader's to process. Any other failure to read it is raised."""
+    try:
+        return file_fingerprint(path)
+    except FileNotFoundError:
+        if Path(path).exists():
+            raise
+        return None
+
+
 def _check_name(name: str) -> None:
     if (
         not name

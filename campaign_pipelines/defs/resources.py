@@ -105,8 +105,13 @@ def default_database() -> Path:
     return data_dir() / "warehouse.duckdb"
 
 
+def warehouse_kind() -> str:
+    """``CAMPAIGN_WAREHOUSE``: ``duckdb`` (the default) or ``oracle``."""
+    return os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower()
+
+
 def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
-    kind = os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower()
+    kind = warehouse_kind()
     if kind == "duckdb":
         return DuckDBWarehouseResource(
             database=str(directory / "warehouse.duckdb") if directory else None,
@@ -151,7 +156,7 @@ class JourneyConfigResource(dg.ConfigurableResource):
 def streak_state_available() -> bool:
     """Streak state lives in the DuckDB warehouse in this version: with Oracle the streak
     schedule and sensor start stopped instead of failing every day."""
-    return os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower() == "duckdb"
+    return warehouse_kind() == "duckdb"
 
 
 def streak_store(warehouse: WarehouseResource) -> StreakStore:

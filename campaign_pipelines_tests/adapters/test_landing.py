@@ -142,3 +142,13 @@ def test_file_fingerprint_is_sha256_of_the_content(tmp_path):
     a.write_bytes(data)
     b.write_bytes(data)
     assert file_fingerprint(a) == hashlib.sha256(data).hexdigest() == file_fingerprint(b)
+
+
+def test_fingerprint_if_present_is_none_once_another_reader_took_the_file(tmp_path):
+    from campaign_pipelines.adapters.landing import fingerprint_if_present
+
+    path = tmp_path / "taken.json"
+    path.write_bytes(b"{}")
+    assert fingerprint_if_present(path) == hashlib.sha256(b"{}").hexdigest()
+    path.unlink()
+    assert fingerprint_if_present(path) is None

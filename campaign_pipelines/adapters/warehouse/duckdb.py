@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.errors import is_transient
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, Table, ddl
 from campaign_pipelines.core.requests import CampaignRequest
@@ -104,8 +105,11 @@ class DuckDBDeployment:
             try:
                 with self._transaction() as run:
                     return statements.allocate_codes(run, key, request, now)
-            except (duckdb.ConstraintException, duckdb.TransactionException):
-                # Another writer took the same code first: read the new highest and retry.
+            except duckdb.Error as error:
+                # Another writer took the same code first (the registry's unique constraint,
+                # or a write conflict): read the new highest and retry. Anything else is real.
+                if not (isinstance(error, duckdb.ConstraintException) or is_transient(error)):
+                    raise
                 time.sleep(0.01 * (attempt + 1))
         raise RuntimeError(
             f"could not allocate a campaign code for {key!r} after "

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
-from campaign_pipelines.adapters.landing import file_fingerprint
+from campaign_pipelines.adapters.landing import fingerprint_if_present
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.deployment.jobs import campaign_job
 from campaign_pipelines.defs.partitions import campaigns_partitions
@@ -28,16 +28,14 @@ def campaign_requests_sensor(
     blacklists = warehouse.reference_config().blacklist_sources
     keys, runs, rejected = [], [], 0
     for path in landing.pending("campaigns", REQUEST_SUFFIXES):
+        fingerprint = fingerprint_if_present(path)
+        if fingerprint is None:
+            continue  # `campaigns run-pending` took it since the listing
         try:
-            fingerprint = file_fingerprint(path)
             key = campaign_key(path.name)
             request = admit(
                 path, blacklist_sources=blacklists, uploads_dir=campaign_data.uploads_dir()
             )
-        except FileNotFoundError:
-            if path.exists():
-                raise
-            continue  # `campaigns run-pending` took it since the listing: not ours any more
         except RequestError as error:
             landing.reject(path, {"problems": error.problems})
             context.log.warning(f"rejected {path.name}: {error}")

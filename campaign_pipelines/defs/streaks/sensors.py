@@ -14,7 +14,7 @@ import json
 import dagster as dg
 
 from campaign_pipelines.adapters.journey_config import ConfigServiceError
-from campaign_pipelines.adapters.landing import file_fingerprint
+from campaign_pipelines.adapters.landing import fingerprint_if_present
 from campaign_pipelines.core.streaks.config import ConfigError
 from campaign_pipelines.core.streaks.manual import AssignmentError, check_streaks, parse_assignments
 from campaign_pipelines.defs.resources import (
@@ -58,10 +58,10 @@ def streak_assignments_sensor(
     attempts = _attempts(context.cursor)
     still_pending, runs = {}, []
     for path in pending:
-        try:
-            key = f"{path.name}:{file_fingerprint(path)[:16]}"
-        except FileNotFoundError:
+        fingerprint = fingerprint_if_present(path)
+        if fingerprint is None:
             continue  # `campaigns streaks assign` took it since the listing
+        key = f"{path.name}:{fingerprint[:16]}"
         if key in attempts:
             failed = _failed_run_id(context.instance, _run_key(key, attempts[key]))
             if failed is None:  # queued, running, or done and about to move the file
