@@ -8,6 +8,7 @@ as ``mau_onyl`` silently widening an audience is the costliest kind of mistake h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import date
@@ -106,6 +107,9 @@ class CampaignRequest(_Strict):
     # before it starts) are removed; None applies no off-limit filter.
     off_limit_days: int | None = Field(default=None, ge=0, le=365)
     deploy_options: DeployOptions = DeployOptions()
+    # The campaign key or code this request replaces on purpose; without it, a request whose
+    # key belongs to a campaign with different content is refused (see adapters/admission.py).
+    replaces: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("user_iins", mode="before")
     @classmethod
@@ -131,6 +135,14 @@ class CampaignRequest(_Strict):
         if not self.user_iins and not self.user_files:
             raise ValueError("the request names no users: give user_iins or user_files")
         return self
+
+
+def request_version(request: CampaignRequest) -> str:
+    """The id of what a request builds: sha256 of its canonical JSON (``replaces`` left out,
+    it says how the request was admitted, not what it builds), 16 hex digits. The same content
+    always gives the same version, whatever the file's format, spelling or arrival."""
+    canonical = request.model_dump_json(exclude={"replaces"})
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 class RequestError(ProblemsError):
