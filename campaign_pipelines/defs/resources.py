@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from campaign_pipelines.adapters.campaign_intake import RequestStore
+from campaign_pipelines.adapters.admission import RequestStore
 from campaign_pipelines.adapters.journey_config import (
     DEFAULT_CONFIG,
     FileJourneyConfig,
@@ -43,6 +43,8 @@ class CampaignDataResource(dg.ConfigurableResource):
     ``$CAMPAIGN_DATA_DIR`` (default ``./data``) read when a run uses it."""
 
     data_dir: str | None = None
+    # A landing file modified this recently may still be being written in place: it waits.
+    landing_quiet_s: float = 5.0
 
     def root(self) -> Path:
         return Path(self.data_dir) if self.data_dir else data_dir()
@@ -58,9 +60,16 @@ class CampaignDataResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where reference data is extracted from and campaigns are deployed to."""
+    """Where reference data is extracted from and campaigns are deployed to.
+
+    ``blacklist_max_age_s``: a campaign applies the daily ``reference/blacklist`` snapshot only
+    while it is younger than this many seconds (its age is the time since its latest
+    materialization in the instance); older, the campaign extracts its blacklist sources live.
+    0 means always live. ``CAMPAIGN_BLACKLIST_MAX_AGE_S`` sets it (default 3600).
+    """
 
     reference_config_path: str
+    blacklist_max_age_s: int = 3600
 
     def reference_config(self) -> ReferenceConfig:
         return load_reference_config(Path(self.reference_config_path))
@@ -112,10 +121,20 @@ def warehouse_kind() -> str:
 
 def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
     kind = warehouse_kind()
+    settings = {}
+    max_age = os.environ.get("CAMPAIGN_BLACKLIST_MAX_AGE_S")
+    if max_age is not None:
+        if not max_age.strip().isdigit():
+            raise ValueError(
+                f"CAMPAIGN_BLACKLIST_MAX_AGE_S={max_age!r}: use a whole number of seconds "
+                "(0: always extract the blacklist live; unset: 3600)"
+            )
+        settings["blacklist_max_age_s"] = int(max_age)
     if kind == "duckdb":
         return DuckDBWarehouseResource(
             database=str(directory / "warehouse.duckdb") if directory else None,
             reference_config_path=str(default_config_path("duckdb")),
+            **settings,
         )
     if kind == "oracle":
         return OracleWarehouseResource(
@@ -123,6 +142,7 @@ def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
             user=dg.EnvVar("ORACLE_USER"),
             password=dg.EnvVar("ORACLE_PASSWORD"),
             reference_config_path=str(default_config_path("oracle")),
+            **settings,
         )
     raise ValueError(f"CAMPAIGN_WAREHOUSE={kind!r}: use 'duckdb' or 'oracle'")
 
