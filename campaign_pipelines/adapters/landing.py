@@ -1,18 +1,29 @@
 """The landing zone (DESIGN.md §3): where everything that arrives from outside lands as a file.
 
+Every file that arrives gets an answer: it moves to ``<kind>/archive/`` (processed), or to
+``<kind>/rejected/`` beside ``<name>.error.json`` (refused: field, problem, fix), or it has a
+documented reason to wait. Every sensor and the CLI follow the same steps:
+
+1. ``arrivals(kind, suffixes)`` lists every entry with its answer, looking at ``lstat`` only:
+   ready; waiting (still being written: modified within ``QUIET_SECONDS``; or a writer's temp
+   file younger than ``ABANDONED_TEMP_SECONDS``); or refused (unknown or missing extension, a
+   folder, a symlink, a fifo or socket, an abandoned temp file).
+2. A refused entry goes to ``reject(path, {"problems": [arrival.problem]})``; a folder or a
+   symlink moves itself, a link's target is never touched.
+3. A ready one is identified by its content (``arrival.identify()``: sha256 and an arrival id
+   from it and the mtime) and admitted or rejected; evaluating this twice changes nothing.
+4. The run that admitted it calls ``take(path, fingerprint)`` once it has taken the file: into
+   ``archive/`` only if the bytes are still the admitted ones, else it is a new arrival.
+
 Contract, the same on a local disk and (in production) on object storage:
 - writers write a hidden temp file in the target folder, fsync it, then ``os.replace`` it into
-  place, so a reader never sees half a file; readers ignore temp files;
-- readers never delete: a processed file moves to ``<kind>/archive/``, a bad one to
-  ``<kind>/rejected/`` beside ``<name>.error.json`` saying what was wrong;
+  place, so a reader never sees half a file; readers wait for temp files;
+- readers never delete: every move is an ``os.replace`` inside one folder tree (atomic);
 - a move never overwrites: a name already taken gets a UTC timestamp, so nothing is lost.
-
-Every move is an ``os.replace`` inside one filesystem (one folder tree), which is atomic.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -20,14 +31,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from campaign_pipelines.adapters.landing_arrivals import (
+    ABANDONED_TEMP_SECONDS,
+    ARCHIVE,
+    QUIET_SECONDS,
+    REJECTED,
+    Arrival,
+    describe_entry,
+    is_temp_name,
+    list_arrivals,
+    read_regular_file,
+    sha256_hex,
+)
+
 KINDS = frozenset({"uploads", "campaigns", "signups", "sms_events", "commands", "assignments"})
-ARCHIVE = "archive"
-REJECTED = "rejected"
-TEMP_SUFFIX = ".tmp"
-
-
-def _is_temp(name: str) -> bool:
-    return name.startswith(".") or name.endswith(TEMP_SUFFIX)
+ERROR_SUFFIX = ".error.json"
 
 
 @dataclass(frozen=True)
@@ -42,20 +60,30 @@ class LandingZone:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def arrivals(
+        self,
+        kind: str,
+        suffixes: tuple[str, ...],
+        *,
+        quiet_seconds: float = QUIET_SECONDS,
+        abandoned_seconds: float = ABANDONED_TEMP_SECONDS,
+        now: float | None = None,
+    ) -> list[Arrival]:
+        """Every entry in ``root/kind`` with its answer: ready, waiting (and why) or refused
+        (and the problem), oldest first; stat only (see ``landing_arrivals``)."""
+        return list_arrivals(
+            self.folder(kind),
+            suffixes,
+            quiet_seconds=quiet_seconds,
+            abandoned_seconds=abandoned_seconds,
+            now=now,
+        )
+
     def pending(self, kind: str, suffixes: tuple[str, ...]) -> list[Path]:
-        """Files waiting in ``root/kind``, oldest first (by mtime, then name, so that files
-        written in the same instant still come in a stable order)."""
-        wanted = tuple(s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes)
-        folder = self.folder(kind)
-        found = []
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                name = entry.name
-                if _is_temp(name) or not name.lower().endswith(wanted):
-                    continue
-                if entry.is_file(follow_symlinks=False):
-                    found.append((entry.stat(follow_symlinks=False).st_mtime_ns, name))
-        return [folder / name for _, name in sorted(found)]
+        """Regular files with an accepted extension in ``root/kind``, oldest first, without the
+        quiet period: the ready arrivals of a reader that does not wait."""
+        ready = self.arrivals(kind, suffixes, quiet_seconds=0)
+        return [arrival.path for arrival in ready if arrival.status == "ready"]
 
     def write_atomic(self, kind: str, name: str, data: bytes) -> Path:
         """Lands ``data`` as ``root/kind/name``, all or nothing.
@@ -76,32 +104,68 @@ class LandingZone:
 
     def archive(self, path: Path) -> Path:
         """Moves a processed file into ``root/kind/archive/`` and returns its new path."""
-        return _move(path, self._subfolder(path, ARCHIVE))
+        return _move(Path(path), self._subfolder(path, ARCHIVE))
+
+    def take(self, path: Path, fingerprint: str) -> Path | None:
+        """What a run calls once it has taken the file it was admitted for: moves it into
+        ``archive/`` only if it is still there with that exact sha256, and returns the archived
+        path. None when it is gone (a retried step, another reader) or its content changed:
+        then it is a new arrival, the sensor's to answer, and stays where it is."""
+        path = Path(path)
+        self._kind_folder(path)
+        read = read_regular_file(path)
+        if read is None or read[0] != fingerprint or not _still_the_same(path, read[1]):
+            return None
+        try:
+            return _move(path, self._subfolder(path, ARCHIVE))
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                raise
+            return None  # taken by another reader between the check and the move
 
     def reject(self, path: Path, error: dict) -> Path:
-        """Moves a bad file into ``root/kind/rejected/`` with ``<name>.error.json`` beside it.
+        """Moves a refused entry into ``root/kind/rejected/`` with ``<name>.error.json`` beside
+        it, and returns its new path. Any entry: a folder or a symlink moves itself (a link is
+        renamed, its target never touched); the report says what it was (``entry``).
 
-        The file moves first: if the process dies before the JSON is written, the file is safe
-        and a person still finds it in ``rejected/``.
+        The report is written first: if the move then fails, the report is removed and the
+        entry is still where it arrived, to be answered again. (If the process dies between
+        the two, a report without its entry is left in ``rejected/``; the entry itself is
+        still in the landing folder.)
         """
-        folder = self._subfolder(path, REJECTED)
-        moved = _move(path, folder, also_free=".error.json")
+        path = Path(path)
+        self._kind_folder(path)
         report = {
             **error,
-            "file": Path(path).name,
+            "file": path.name,
+            "entry": describe_entry(path, os.lstat(path)),
             "rejected_at": datetime.now(UTC).isoformat(),
         }
+        folder = self._subfolder(path, REJECTED)
+        target = _free_target(folder, path.name, also_free=ERROR_SUFFIX)
+        report_path = folder / f"{target.name}{ERROR_SUFFIX}"
         text = json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
-        _write_atomic(folder / f"{moved.name}.error.json", text.encode("utf-8"))
-        return moved
+        _write_atomic(report_path, text.encode("utf-8"))
+        try:
+            os.replace(path, target)
+        except BaseException:
+            if not os.path.lexists(target):
+                report_path.unlink(missing_ok=True)
+            raise
+        _fsync_folder(folder)
+        return target
 
-    def _subfolder(self, path: Path, sub: str) -> Path:
-        """``root/kind/sub`` for a file that sits directly in ``root/kind``."""
+    def _kind_folder(self, path: Path) -> Path:
+        """``root/kind`` for an entry that sits directly in it; ValueError for anything else."""
         kind_folder = Path(path).parent
         inside = kind_folder.parent.resolve() == Path(self.root).resolve()
         if not inside or kind_folder.name not in KINDS:
             raise ValueError(f"{path} is not a file directly inside a kind folder of {self.root}")
-        folder = kind_folder / sub
+        return kind_folder
+
+    def _subfolder(self, path: Path, sub: str) -> Path:
+        """``root/kind/sub`` for an entry of ``root/kind``, created on first use."""
+        folder = self._kind_folder(path) / sub
         folder.mkdir(exist_ok=True)
         return folder
 
@@ -110,7 +174,7 @@ def file_fingerprint(path: Path) -> str:
     """sha256 hex of the content, streamed: the same bytes give the same run key, so a file
     landed twice (or renamed) is recognised without trusting names or mtimes."""
     with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        return sha256_hex(handle)
 
 
 def fingerprint_if_present(path: Path) -> str | None:
@@ -135,7 +199,7 @@ def _check_name(name: str) -> None:
         or ".." in name
     ):
         raise ValueError(f"refusing landing file name {name!r}: it must be a plain file name")
-    if _is_temp(name):
+    if is_temp_name(name):
         raise ValueError(f"refusing landing file name {name!r}: readers skip hidden/.tmp names")
 
 
@@ -168,19 +232,36 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _move(path: Path, folder: Path, also_free: str = "") -> Path:
-    """``os.replace`` into ``folder`` under a name not taken yet (nor ``name + also_free``)."""
-    path = Path(path)
-    target = folder / path.name
-    if target.exists() or (also_free and (folder / f"{target.name}{also_free}").exists()):
-        target = _free_name(folder, path.name, also_free)
+def _still_the_same(path: Path, read: os.stat_result) -> bool:
+    """Whether ``path`` still names the very file that was read (not a new one renamed over
+    it). A check, not a lock: writers choose unique names, so a swap in between is unlikely."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    fields = ("st_dev", "st_ino", "st_mtime_ns", "st_size")
+    return all(getattr(now, name) == getattr(read, name) for name in fields)
+
+
+def _move(path: Path, folder: Path) -> Path:
+    """``os.replace`` into ``folder`` under a name not taken yet."""
+    target = _free_target(folder, path.name)
     os.replace(path, target)
     _fsync_folder(folder)
     return target
 
 
-def _free_name(folder: Path, name: str, also_free: str) -> Path:
-    """``stem.<UTC timestamp>[-n].suffix``: sorts by time and keeps the extension."""
+def _free_target(folder: Path, name: str, also_free: str = "") -> Path:
+    """``folder/name`` if neither it nor ``name + also_free`` is taken, else a timestamped
+    ``stem.<UTC timestamp>[-n].suffix`` (sorts by time, keeps the extension). ``lexists``
+    because a dangling symlink is taken too: ``os.replace`` would overwrite it."""
+
+    def free(candidate: Path) -> bool:
+        taken = os.path.lexists(folder / f"{candidate.name}{also_free}") if also_free else False
+        return not os.path.lexists(candidate) and not taken
+
+    if free(folder / name):
+        return folder / name
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     stem, dot, suffix = name.rpartition(".")
     if not stem:  # no extension (or a leading dot only)
@@ -188,6 +269,6 @@ def _free_name(folder: Path, name: str, also_free: str) -> Path:
     for attempt in range(1000):
         extra = f"-{attempt}" if attempt else ""
         candidate = folder / f"{stem}.{stamp}{extra}{dot}{suffix}"
-        if not candidate.exists() and not (folder / f"{candidate.name}{also_free}").exists():
+        if free(candidate):
             return candidate
     raise FileExistsError(f"no free name for {name} in {folder}")
