@@ -19,7 +19,9 @@ Contract, the same on a local disk and (in production) on object storage:
 - writers write a hidden temp file in the target folder, fsync it, then ``os.replace`` it into
   place, so a reader never sees half a file; readers wait for temp files;
 - readers never delete: every move is an ``os.replace`` inside one folder tree (atomic);
-- a move never overwrites: a name already taken gets a UTC timestamp, so nothing is lost.
+- a move never overwrites: a name already taken gets a UTC timestamp, so nothing is lost;
+- files the zone writes (landed files, ``.error.json``) get ``FILE_MODE`` 0o640: the operators'
+  group can read them whatever the umask; moved files keep the mode they arrived with.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ from campaign_pipelines.adapters.landing_arrivals import (
 
 KINDS = frozenset({"uploads", "campaigns", "signups", "sms_events", "commands", "assignments"})
 ERROR_SUFFIX = ".error.json"
+# Written files (landed files, .error.json reports) are readable by the owner's group, the
+# operators who inspect rejected/ (mkstemp alone makes 0600); nobody else may read customer
+# data. Give the folders that group, or the setgid bit, so new files inherit it.
+FILE_MODE = 0o640
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,7 @@ def _write_atomic(target: Path, data: bytes) -> None:
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
+            os.fchmod(file.fileno(), FILE_MODE)  # exact: the umask does not apply to fchmod
             file.write(data)
             file.flush()
             os.fsync(file.fileno())

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from campaign_pipelines.adapters.landing import LandingZone, file_fingerprint
+from campaign_pipelines.adapters.landing import FILE_MODE, LandingZone, file_fingerprint
 
 
 @pytest.fixture
@@ -152,3 +153,17 @@ def test_fingerprint_if_present_is_none_once_another_reader_took_the_file(tmp_pa
     assert fingerprint_if_present(path) == hashlib.sha256(b"{}").hexdigest()
     path.unlink()
     assert fingerprint_if_present(path) is None
+
+
+def test_written_files_and_error_reports_are_readable_by_the_operators_group(zone):
+    previous = os.umask(0o077)  # the strictest umask a service might run with
+    try:
+        landed = zone.write_atomic("uploads", "list.csv", b"iin\n")
+        mode_landed = stat.S_IMODE(os.stat(landed).st_mode)
+        rejected = zone.reject(landed, {"problem": "bad"})
+    finally:
+        os.umask(previous)
+    report = rejected.with_name("list.csv.error.json")
+    assert FILE_MODE == 0o640
+    assert mode_landed == 0o640 and stat.S_IMODE(os.stat(report).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(rejected).st_mode) == 0o640  # a move keeps the mode
