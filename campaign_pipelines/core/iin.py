@@ -1,4 +1,4 @@
-"""IIN (Kazakhstan individual identification number) normalisation and check digits.
+r"""IIN (Kazakhstan individual identification number) normalisation and check digits.
 
 An IIN is always a 12-digit string. Lists arrive from Excel and CSV exports, so the same
 number shows up as ``" 0012-3456 7890"``, ``12345678901.0`` (Excel stored it as a number and
@@ -7,9 +7,20 @@ vectorised over polars expressions so that 10M rows validate in well under a sec
 
 Check digit (the official algorithm): weights 1..11 over the first 11 digits, sum mod 11; if
 that gives 10, weights 3..11,1,2 are used instead; if that also gives 10 the number is invalid.
+
+Decisions:
+- An IIN's digits are ASCII 0-9, and every pattern here says ``[0-9]``: polars' and Python's
+  ``\d`` also match full-width (``８``) and Arabic-Indic (``٨``) digits, which would deploy
+  non-ASCII text as an IIN. Such values are invalid, not normalised: no export this bank uses
+  writes them, so they came through some copy or transformation nobody can vouch for, and the
+  list's owner should see them (``invalid_reason`` names them in the rejected sample).
+- A leading minus (``-850315300100``, an Excel negative number) is not a separator: the value
+  is a negative number, hence invalid. Dashes inside the digits remain separators.
 """
 
 from __future__ import annotations
+
+import re
 
 import polars as pl
 
@@ -22,6 +33,8 @@ _WEIGHTS_SECOND = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
 
 # Characters people and spreadsheets put inside numbers: blanks, dashes, quotes.
 _SEPARATORS = r"[\s\-\u2010-\u2015_'\"`\u00a0]"
+# A minus sign before the first digit, after any blanks or the quote Excel uses to force text.
+_NEGATIVE = r"^[\s'\"`\u00a0]*[\-\u2010-\u2015\u2212]"
 
 
 def check_digit(first_eleven: str) -> int | None:
@@ -35,7 +48,7 @@ def check_digit(first_eleven: str) -> int | None:
 
 
 def has_valid_check_digit(iin: str) -> bool:
-    if len(iin) != IIN_LENGTH or not iin.isdigit():
+    if len(iin) != IIN_LENGTH or not (iin.isascii() and iin.isdigit()):
         return False
     return check_digit(iin[:11]) == int(iin[11])
 
@@ -49,12 +62,14 @@ def with_clean_iins(frame: pl.DataFrame, raw: str = "raw_iin") -> pl.DataFrame:
     keeps 10M clean rows well under a second.
     """
     stripped = frame.with_columns(pl.col(raw).cast(pl.String).str.strip_chars().alias("iin"))
-    is_clean = pl.col("iin").str.contains(rf"^\d{{{IIN_LENGTH}}}$").fill_null(False)
+    is_clean = pl.col("iin").str.contains(rf"^[0-9]{{{IIN_LENGTH}}}$").fill_null(False)
     clean = stripped.filter(is_clean).with_columns(zeros_restored=pl.lit(False))
     messy = stripped.filter(~is_clean).with_columns(
-        pl.col("iin").str.replace(r"\.0+$", "").str.replace_all(_SEPARATORS, "")
+        pl.when(~pl.col("iin").str.contains(_NEGATIVE)).then(
+            pl.col("iin").str.replace(r"\.0+$", "").str.replace_all(_SEPARATORS, "")
+        )
     )
-    restorable = pl.col("iin").str.contains(rf"^\d{{{_SHORTEST_RESTORABLE},{IIN_LENGTH}}}$")
+    restorable = pl.col("iin").str.contains(rf"^[0-9]{{{_SHORTEST_RESTORABLE},{IIN_LENGTH}}}$")
     messy = messy.with_columns(
         zeros_restored=restorable.fill_null(False) & (pl.col("iin").str.len_chars() < IIN_LENGTH),
         iin=pl.when(restorable).then(pl.col("iin").str.zfill(IIN_LENGTH)),
@@ -100,3 +115,21 @@ def mask_iin(value: str | None) -> str:
     if len(value) <= 4:
         return "*" * len(value)
     return value[:2] + "*" * (len(value) - 4) + value[-2:]
+
+
+def invalid_reason(raw: str | None) -> str:
+    """Why a raw value stands for no IIN, in words fit for the UI: it never repeats the value.
+    Called for the few rows of a rejected sample, so plain Python is fine here."""
+    text = (raw or "").strip()
+    if not text:
+        return "empty"
+    if any(char.isdigit() and not char.isascii() for char in text):
+        return "non-ASCII digits (full-width or another script): type the number again"
+    if re.match(_NEGATIVE, text):
+        return "negative number: a minus sign is not part of an IIN"
+    if re.search(r"[0-9][eE][+-]?[0-9]", text):
+        return "scientific notation: Excel rounded the number and lost digits"
+    digits = re.sub(_SEPARATORS, "", re.sub(r"\.0+$", "", text))
+    if not digits.isascii() or not digits.isdigit():
+        return "not a number"
+    return f"{len(digits)} digits, not {IIN_LENGTH}"

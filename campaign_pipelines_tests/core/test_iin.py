@@ -4,6 +4,7 @@ import pytest
 from campaign_pipelines.core.iin import (
     check_digit,
     has_valid_check_digit,
+    invalid_reason,
     mask_iin,
     with_check_digit_flag,
     with_clean_iins,
@@ -30,6 +31,27 @@ def test_valid_and_invalid_check_digits():
     bad = good[:11] + str((int(good[11]) + 1) % 10)
     assert has_valid_check_digit(good) and not has_valid_check_digit(bad)
     assert not has_valid_check_digit("12345")
+    full_width = good.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    assert not has_valid_check_digit(full_width)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (None, "empty"),
+        ("  ", "empty"),
+        ("８５０３１５３００１００", "non-ASCII digits"),
+        ("-850315300100", "negative number"),
+        ("1.23457E+11", "scientific notation"),
+        ("n/a", "not a number"),
+        ("12345", "5 digits"),
+        ("1234567890123", "13 digits"),
+    ],
+)
+def test_invalid_reason_says_why_without_the_value(raw, reason):
+    assert invalid_reason(raw).startswith(reason)
+    if raw and raw.strip():
+        assert raw.strip() not in invalid_reason(raw)
 
 
 @pytest.mark.parametrize(
@@ -47,6 +69,14 @@ def test_valid_and_invalid_check_digits():
         ("", None, False),
         (None, None, False),
         ("1234567890123", None, False),
+        ("８５０３１５３００１００", None, False),  # full-width digits
+        ("٨٥٠٣١٥٣٠٠١٠٠", None, False),  # Arabic-Indic digits
+        ("85031530010٠", None, False),  # one non-ASCII digit among ASCII ones
+        ("１０２０３５０１２３４", None, False),  # full-width, would be zero-restored
+        ("-850315300100", None, False),  # Excel shows a negative number
+        ("-10203501234", None, False),
+        (" −850315300100", None, False),  # the Unicode minus sign
+        ("'-850315300100", None, False),
     ],
 )
 def test_clean_iins(raw, iin, restored):
