@@ -21,7 +21,10 @@ Contract, the same on a local disk and (in production) on object storage:
 - readers never delete: every move is an ``os.replace`` inside one folder tree (atomic);
 - a move never overwrites: a name already taken gets a UTC timestamp, so nothing is lost;
 - files the zone writes (landed files, ``.error.json``) get ``FILE_MODE`` 0o640: the operators'
-  group can read them whatever the umask; moved files keep the mode they arrived with.
+  group can read them whatever the umask; moved files keep the mode they arrived with;
+- a write the OS refuses (an unwritable folder, a full disk) raises ``LandingError``, an
+  ``OSError`` naming the folder, the errno and the fix; the arrived file stays where it was,
+  never half moved, and no temp file or lone report is left behind.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,11 +44,18 @@ from campaign_pipelines.adapters.landing_arrivals import (
     REJECTED,
     Arrival,
     describe_entry,
+    is_still,
     is_temp_name,
     list_arrivals,
     read_regular_file,
     sha256_hex,
 )
+from campaign_pipelines.adapters.landing_errors import LandingError, landing_errors
+
+__all__ = [
+    "ABANDONED_TEMP_SECONDS", "FILE_MODE", "KINDS", "QUIET_SECONDS", "Arrival", "LandingError",
+    "LandingZone", "file_fingerprint", "fingerprint_if_present",
+]
 
 KINDS = frozenset({"uploads", "campaigns", "signups", "sms_events", "commands", "assignments"})
 ERROR_SUFFIX = ".error.json"
@@ -63,7 +74,9 @@ class LandingZone:
         if kind not in KINDS:
             raise ValueError(f"unknown landing kind {kind!r}; expected one of {sorted(KINDS)}")
         path = Path(self.root) / kind
-        path.mkdir(parents=True, exist_ok=True)
+        doing = f"create the landing folder {path}"
+        with landing_errors(doing, (Path(self.root),), "Nothing was written."):
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     def arrivals(
@@ -105,12 +118,16 @@ class LandingZone:
             if target.read_bytes() == data:
                 return target
             raise FileExistsError(f"{target} already exists with different content")
-        _write_atomic(target, data)
+        left = f"Nothing was landed: no part of {name} is in {target.parent}."
+        with landing_errors(f"land {name} in {target.parent}", (target.parent,), left):
+            _write_atomic(target, data)
         return target
 
     def archive(self, path: Path) -> Path:
         """Moves a processed file into ``root/kind/archive/`` and returns its new path."""
-        return _move(Path(path), self._subfolder(path, ARCHIVE))
+        path = Path(path)
+        with _moving("archive", path, ARCHIVE):
+            return _move(path, self._subfolder(path, ARCHIVE))
 
     def take(self, path: Path, fingerprint: str) -> Path | None:
         """What a run calls once it has taken the file it was admitted for: moves it into
@@ -120,10 +137,11 @@ class LandingZone:
         path = Path(path)
         self._kind_folder(path)
         read = read_regular_file(path)
-        if read is None or read[0] != fingerprint or not _still_the_same(path, read[1]):
+        if read is None or read[0] != fingerprint or not is_still(path, read[1]):
             return None
         try:
-            return _move(path, self._subfolder(path, ARCHIVE))
+            with _moving("take", path, ARCHIVE):
+                return _move(path, self._subfolder(path, ARCHIVE))
         except FileNotFoundError:
             if os.path.lexists(path):
                 raise
@@ -147,17 +165,18 @@ class LandingZone:
             "entry": describe_entry(path, os.lstat(path)),
             "rejected_at": datetime.now(UTC).isoformat(),
         }
-        folder = self._subfolder(path, REJECTED)
-        target = _free_target(folder, path.name, also_free=ERROR_SUFFIX)
-        report_path = folder / f"{target.name}{ERROR_SUFFIX}"
         text = json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
-        _write_atomic(report_path, text.encode("utf-8"))
-        try:
-            os.replace(path, target)
-        except BaseException:
-            if not os.path.lexists(target):
-                report_path.unlink(missing_ok=True)
-            raise
+        with _moving("reject", path, REJECTED):
+            folder = self._subfolder(path, REJECTED)
+            target = _free_target(folder, path.name, also_free=ERROR_SUFFIX)
+            report_path = folder / f"{target.name}{ERROR_SUFFIX}"
+            _write_atomic(report_path, text.encode("utf-8"))
+            try:
+                os.replace(path, target)
+            except BaseException:
+                if not os.path.lexists(target):
+                    report_path.unlink(missing_ok=True)
+                raise
         _fsync_folder(folder)
         return target
 
@@ -239,15 +258,10 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _still_the_same(path: Path, read: os.stat_result) -> bool:
-    """Whether ``path`` still names the very file that was read (not a new one renamed over
-    it). A check, not a lock: writers choose unique names, so a swap in between is unlikely."""
-    try:
-        now = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    fields = ("st_dev", "st_ino", "st_mtime_ns", "st_size")
-    return all(getattr(now, name) == getattr(read, name) for name in fields)
+def _moving(doing: str, path: Path, sub: str) -> AbstractContextManager[None]:
+    """``LandingError`` for a move of ``path`` into ``sub/`` that the OS refused."""
+    left = f"Nothing was moved: {path} is still where it arrived."
+    return landing_errors(f"{doing} {path} into {sub}/", (path.parent, path.parent / sub), left)
 
 
 def _move(path: Path, folder: Path) -> Path:

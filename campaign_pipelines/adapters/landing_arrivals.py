@@ -130,6 +130,17 @@ def read_regular_file(path: Path) -> tuple[str, os.stat_result] | None:
     return digest, after
 
 
+def is_still(path: Path, read: os.stat_result) -> bool:
+    """Whether ``path`` still names the very file that was read (not a new one renamed over
+    it). A check, not a lock: writers choose unique names, so a swap in between is unlikely."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    fields = ("st_dev", "st_ino", "st_mtime_ns", "st_size")
+    return all(getattr(now, name) == getattr(read, name) for name in fields)
+
+
 def sha256_hex(handle) -> str:
     """sha256 of an open binary file, streamed so a large upload does not fill memory."""
     return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from campaign_pipelines.core.iin import mask_iin, with_clean_iins
+from campaign_pipelines.core.iin import invalid_reason, mask_iin, with_clean_iins
 from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import FilterConfig, unknown_name_problem
 
@@ -186,8 +186,15 @@ def rows_from_request_iins(user_iins: list[str]) -> pl.DataFrame:
     )
 
 
+_REASONS = {
+    BAD_CHECK_DIGIT: "the check digit does not match",
+    DUPLICATE: "an earlier row gave the same IIN",
+}
+
+
 def rejected_sample(rows: pl.DataFrame, limit: int = 10) -> list[dict[str, object]]:
-    """The first rejected rows, masked, for the UI: where they are and why."""
+    """The first rejected rows, masked, for the UI: where they are and why (an invalid value's
+    reason in words, e.g. non-ASCII digits or a negative number, never the value itself)."""
     rejected = rows.filter(pl.col("status") != OK).head(limit)
     return [
         {
@@ -195,6 +202,7 @@ def rejected_sample(rows: pl.DataFrame, limit: int = 10) -> list[dict[str, objec
             "row": r["row"],
             "value": mask_iin(r["raw_iin"]),
             "status": r["status"],
+            "reason": _REASONS.get(r["status"]) or invalid_reason(r["raw_iin"]),
         }
         for r in rejected.iter_rows(named=True)
     ]

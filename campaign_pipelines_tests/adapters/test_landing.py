@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import itertools
 import json
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -167,3 +172,140 @@ def test_written_files_and_error_reports_are_readable_by_the_operators_group(zon
     assert FILE_MODE == 0o640
     assert mode_landed == 0o640 and stat.S_IMODE(os.stat(report).st_mode) == 0o640
     assert stat.S_IMODE(os.stat(rejected).st_mode) == 0o640  # a move keeps the mode
+
+
+# --- an unwritable landing folder and a full disk, for real -------------------------------
+
+OPERATIONS = ["write_atomic", "archive", "reject", "take"]
+CHILD = """
+import json, sys
+from pathlib import Path
+from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines_tests.adapters.test_landing import attempt
+print(json.dumps(attempt(LandingZone(Path(sys.argv[1])), sys.argv[2])))
+"""
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def attempt(zone: LandingZone, operation: str) -> dict | None:
+    """One landing-zone write on ``campaigns/a.json``; the OSError it raised, if any, as
+    type, errno and message (a child process prints it as JSON)."""
+    path = zone.root / "campaigns" / "a.json"
+    try:
+        if operation == "write_atomic":
+            zone.write_atomic("campaigns", "b.json", b'{"b": 1}' * 4096)
+        elif operation == "new_kind":  # its folder must be created first
+            zone.write_atomic("signups", "s.json", b"{}")
+        elif operation == "archive":
+            zone.archive(path)
+        elif operation == "reject":
+            zone.reject(path, {"problems": [{"field": "x", "problem": "y", "fix": "z"}]})
+        else:
+            zone.take(path, hashlib.sha256(b"{}").hexdigest())
+    except OSError as error:
+        return {"type": type(error).__name__, "errno": error.errno, "message": str(error)}
+    return None
+
+
+def assert_left_as_it_arrived(zone, error, code: str, fix: str, folder: str = "campaigns"):
+    assert error is not None, "the write should have failed"
+    assert error["type"] == "LandingError" and error["errno"] == getattr(errno, code)
+    message = error["message"]
+    assert code in message and f"{fix} {zone.root / folder}".rstrip("/") in message
+    assert (zone.root / "campaigns" / "a.json").read_bytes() == b"{}"
+    assert every_file(zone.root) == ["campaigns/a.json"]  # no temp file, no lone report
+
+
+def unprivileged(command: list[str]) -> list[str]:
+    """``command`` run so that permission bits apply. Root ignores them through
+    CAP_DAC_OVERRIDE; dropping that capability (and not the uid: tmp_path lies in a 0700
+    folder of root's that another user could not even reach) makes a 0500 folder refuse
+    writes exactly as it refuses the service user it belongs to."""
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("tests run as root and setpriv (util-linux) is missing: no way to drop "
+                    "CAP_DAC_OVERRIDE, so a 0500 folder would not refuse the write")
+    wrapped = [setpriv, "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+    probe = subprocess.run([*wrapped, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"setpriv cannot drop CAP_DAC_OVERRIDE here: {probe.stderr.strip()}")
+    return [*wrapped, *command]
+
+
+@pytest.mark.parametrize("operation", [*OPERATIONS, "new_kind"])
+def test_a_read_only_landing_folder_raises_landing_error_and_moves_nothing(zone, operation):
+    folder = zone.folder("campaigns")
+    (folder / "a.json").write_bytes(b"{}")
+    if operation in ("reject", "take"):  # the report or the move itself must fail then
+        (folder / ("rejected" if operation == "reject" else "archive")).mkdir()
+    read_only = zone.root if operation == "new_kind" else folder
+    command = unprivileged([sys.executable, "-c", CHILD, str(zone.root), operation])
+    read_only.chmod(0o500)
+    try:
+        child = subprocess.run(
+            command, capture_output=True, text=True, timeout=60, cwd=REPOSITORY
+        )
+    finally:
+        read_only.chmod(0o755)
+    assert child.returncode == 0, child.stderr
+    named = "" if operation == "new_kind" else "campaigns"
+    assert_left_as_it_arrived(zone, json.loads(child.stdout), "EACCES", "write access to", named)
+
+
+@pytest.fixture
+def small_volume(tmp_path: Path, request: pytest.FixtureRequest):
+    """A real 64 KiB tmpfs at ``tmp_path/volume`` (``request.param``: extra mount options)."""
+    if shutil.which("mount") is None:
+        pytest.skip("a real full disk needs a small tmpfs, and the mount command is missing")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    options = ",".join(["size=64k", "mode=0755", *request.param])
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(volume)],
+        capture_output=True, text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"a real full disk needs a small tmpfs, and mounting one failed (needs root "
+                    f"with CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        yield volume
+    finally:
+        if subprocess.run(["umount", str(volume)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(volume)])
+
+
+def fill(folder: Path, what: str) -> None:
+    """Uses up the volume's data blocks, or its inodes, until the kernel says ENOSPC."""
+    folder.mkdir()
+    with pytest.raises(OSError) as full:
+        if what == "inodes":
+            for number in itertools.count():
+                (folder / str(number)).touch()
+        with open(folder / "blocks", "wb", buffering=0) as file:
+            while True:
+                file.write(b"\0" * 4096)
+    assert full.value.errno == errno.ENOSPC
+
+
+def attempt_on_a_full_volume(volume: Path, operation: str, what: str) -> None:
+    zone = LandingZone(volume / "landing")
+    (zone.folder("campaigns") / "a.json").write_bytes(b"{}")
+    fill(volume / "filler", what)
+    error = attempt(zone, operation)
+    assert_left_as_it_arrived(zone, error, "ENOSPC", "free space on the volume holding")
+
+
+@pytest.mark.parametrize("small_volume", [[]], indirect=True, ids=["tmpfs-64k"])
+@pytest.mark.parametrize("operation", ["write_atomic", "reject"])
+def test_a_full_disk_raises_landing_error_and_moves_nothing(small_volume, operation):
+    """ENOSPC for real, no data block left: a landed file or a report cannot be written."""
+    attempt_on_a_full_volume(small_volume, operation, "blocks")
+
+
+@pytest.mark.parametrize("small_volume", [["nr_inodes=16"]], indirect=True, ids=["16-inodes"])
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_a_disk_out_of_inodes_raises_landing_error_and_moves_nothing(small_volume, operation):
+    """ENOSPC for real, no inode left: not even archive/ or rejected/ can be made."""
+    attempt_on_a_full_volume(small_volume, operation, "inodes")

@@ -144,8 +144,26 @@ def test_rejected_sample_is_masked():
     )
     sample = core.rejected_sample(rows)
     assert sample == [
-        {"source": "user_iins", "row": 1, "value": "12***67", "status": "invalid_iin"}
+        {
+            "source": "user_iins",
+            "row": 1,
+            "value": "12***67",
+            "status": "invalid_iin",
+            "reason": "7 digits, not 12",
+        }
     ]
+
+
+def test_non_ascii_digits_and_negative_numbers_are_rejected_with_their_reason():
+    plain = CUSTOMERS["plain"].iin
+    full_width = plain.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    rows = core.rows_from_request_iins([full_width, f"-{plain}", plain, plain])
+    classified = core.classify_rows(rows, strict_checksum=False)
+    assert classified["status"].to_list() == ["invalid_iin", "invalid_iin", "ok", "duplicate"]
+    assert core.validation_counts(classified)["invalid_iin_removed"] == 2
+    reasons = [r["reason"] for r in core.rejected_sample(classified)]
+    assert reasons[0].startswith("non-ASCII digits") and reasons[1].startswith("negative")
+    assert reasons[2] == "an earlier row gave the same IIN"
 
 
 def test_checks_catch_broken_audiences():
