@@ -49,6 +49,8 @@ def normalise_suffixes(suffixes: tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Arrival:
+    """One entry of a landing folder as listed (``lstat`` only) and the answer it gets."""
+
     path: Path
     name: str
     mtime_ns: int
@@ -97,14 +99,23 @@ def list_arrivals(
     return sorted(found, key=lambda arrival: (arrival.mtime_ns, arrival.name))
 
 
-def describe_entry(path: Path, status: os.stat_result) -> str:
-    """What an entry is, in words for a person; a link's target is read, never followed."""
-    mode = status.st_mode
-    if stat.S_ISLNK(mode):
-        return f"symlink to {os.readlink(path)!r}"
-    kinds = [(stat.S_ISREG, "file"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "fifo"),
-             (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device")]
+def entry_kind(mode: int) -> str:
+    """What an entry is, in a word for a person, from its ``lstat`` mode alone."""
+    kinds = [(stat.S_ISREG, "file"), (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symlink"),
+             (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"),
+             (stat.S_ISBLK, "device")]
     return next((word for test, word in kinds if test(mode)), "special file")
+
+
+def describe_entry(path: Path, status: os.stat_result) -> str:
+    """``entry_kind``, and for a symlink its target, read from the link, never followed."""
+    kind = entry_kind(status.st_mode)
+    if kind == "symlink":
+        try:
+            return f"symlink to {os.readlink(path)!r}"
+        except OSError:  # removed or replaced since it was looked at
+            return kind
+    return kind
 
 
 def read_regular_file(path: Path) -> tuple[str, os.stat_result] | None:
@@ -157,7 +168,7 @@ class _Rule:
         name, mtime_ns = path.name, status.st_mtime_ns
         age = (self.now_ns - mtime_ns) / 1e9
         if not stat.S_ISREG(status.st_mode):
-            problem = _not_a_file(path, describe_entry(path, status))
+            problem = _not_a_file(path, entry_kind(status.st_mode))
             return Arrival(path, name, mtime_ns, "refused", problem=problem)
         if is_temp_name(name):
             if age < self.abandoned_seconds:
@@ -191,7 +202,7 @@ class _Rule:
 
 def _not_a_file(path: Path, what: str) -> dict:
     name = path.name
-    if what.startswith("symlink"):
+    if what == "symlink":
         return {
             "field": "file",
             "problem": f"{name} is a {what}: symlinks are not accepted in the landing zone",
