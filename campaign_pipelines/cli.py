@@ -20,6 +20,7 @@ from campaign_pipelines.cli_streaks import add_streak_commands
 from campaign_pipelines.core.requests import RequestError
 
 EXIT_BAD_REQUEST, EXIT_RUN_FAILED = 2, 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def _location():
@@ -81,8 +82,9 @@ def cmd_reference_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
+def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple[int, dict]:
     from campaign_pipelines.service import (
+        InFlight,
         audience_response,
         campaign_response,
         register,
@@ -90,7 +92,7 @@ def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
     )
 
     try:
-        key, request = register(location, path, consume=not dry_run)
+        registered = register(location, path, dry_run=dry_run, replace=replace)
     except RequestError as error:
         return EXIT_BAD_REQUEST, {
             "success": False,
@@ -98,9 +100,17 @@ def _create(location, path: Path, dry_run: bool) -> tuple[int, dict]:
             "errors": error.problems,
             "message": f"{path.name}: the request cannot run: {error}",
         }
+    except InFlight as error:
+        return EXIT_BAD_REQUEST, {"success": False, "file": str(path), "message": str(error)}
+    admitted = registered.admitted
     job = "audience_job" if dry_run else "campaign_job"
-    result = run_job(location, job, key, tags={"campaign/request_file": path.name})
-    body = (audience_response if dry_run else campaign_response)(key, request, result)
+    result = run_job(
+        location, job, admitted.key, tags=registered.tags, run_config=registered.run_config
+    )
+    respond = audience_response if dry_run else campaign_response
+    body = respond(admitted.key, admitted.request, result)
+    body["request_version"] = admitted.version
+    body["admitted_as"] = admitted.outcome.value
     return (0 if body["success"] else EXIT_RUN_FAILED), body
 
 
@@ -109,22 +119,35 @@ def cmd_create(args: argparse.Namespace) -> int:
     if not path.is_file():
         _print_json({"success": False, "message": f"{path} does not exist: give a request file"})
         return EXIT_BAD_REQUEST
-    code, body = _create(_location(), path, args.dry_run)
+    code, body = _create(_location(), path, args.dry_run, args.replace)
     _print_json(body)
     return code
 
 
 def cmd_run_pending(args: argparse.Namespace) -> int:
+    """What the sensor does, here and now: every file in landing/campaigns gets an answer."""
     from campaign_pipelines.service import pending_requests
 
     location = _location()
     worst = 0
-    pending = pending_requests(location)
-    if not pending:
+    arrivals = pending_requests(location)
+    if not arrivals:
         print("no pending request in landing/campaigns")
-    for path in pending:
-        code, body = _create(location, path, args.dry_run)
-        print(format_funnel(path.name, body))
+    for arrival in arrivals:
+        if arrival.status == "waiting":
+            print(f"== {arrival.name}: waiting ({arrival.reason})")
+            continue
+        if arrival.status == "refused":
+            if not args.dry_run:
+                location.campaign_data.landing().reject(
+                    arrival.path, {"problems": [arrival.problem]}
+                )
+            print(format_funnel(arrival.name, {"success": False, "errors": [arrival.problem],
+                                               "message": "refused"}))
+            worst = max(worst, EXIT_BAD_REQUEST)
+            continue
+        code, body = _create(location, arrival.path, args.dry_run)
+        print(format_funnel(arrival.name, body))
         worst = max(worst, code)
     return worst
 
@@ -239,6 +262,11 @@ def parser() -> argparse.ArgumentParser:
     create = sub.add_parser("create", help="create a campaign from a request file")
     create.add_argument("file")
     create.add_argument("--dry-run", action="store_true", help="build the audience, deploy nothing")
+    create.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the campaign that holds this file's key, even with different content",
+    )
     create.set_defaults(run=cmd_create)
     pending = sub.add_parser("run-pending", help="process every request in landing/campaigns")
     pending.add_argument("--dry-run", action="store_true", help="build the audiences only")
@@ -263,8 +291,45 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command. A setting that is missing (exit 2), an unreachable warehouse or config
+    service (exit 1) and Ctrl-C (exit 130) end in one sentence on stderr, not a traceback."""
+    from campaign_pipelines.service import SettingMissing
+
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt as stop:  # runs.RunInterrupted says which run stopped
+        print(f"campaigns: {str(stop) or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _outside_errors() as error:
+        command = " ".join(filter(None, [args.command, getattr(args, args.command, None)]))
+        print(f"campaigns {command}: {_described(error)}", file=sys.stderr)
+        return EXIT_BAD_REQUEST if isinstance(error, SettingMissing) else EXIT_RUN_FAILED
+
+
+def _outside_errors() -> tuple[type[BaseException], ...]:
+    """What the environment, not this program, gets wrong: settings, warehouse, services."""
+    import duckdb
+    import oracledb
+
+    from campaign_pipelines.adapters.journey_config import ConfigServiceError
+    from campaign_pipelines.adapters.streak_store import StreakStoreError
+    from campaign_pipelines.service import SettingMissing
+
+    return (SettingMissing, oracledb.Error, duckdb.Error, ConfigServiceError, StreakStoreError)
+
+
+def _described(error: BaseException) -> str:
+    """The error's own lines and notes, minus python-oracledb's help links, minus any secret."""
+    lines = [*str(error).strip().splitlines(), *getattr(error, "__notes__", [])]
+    text = " ".join(line.strip() for line in lines if not line.startswith("Help: "))
+    for name in _SECRET_VARIABLES:
+        if secret := os.environ.get(name):
+            text = text.replace(secret, "***")
+    return text
+
+
+_SECRET_VARIABLES = ("ORACLE_PASSWORD", "JOURNEY_CONFIG_TOKEN")
 
 
 if __name__ == "__main__":

@@ -6,17 +6,25 @@ command line appears in the UI's run history like the ones the sensor starts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from campaign_pipelines.adapters.campaign_intake import REQUEST_SUFFIXES, admit, campaign_key
+from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
+from campaign_pipelines.adapters.landing_arrivals import Arrival
 from campaign_pipelines.core.deployment import DEPLOYMENT_TABLES, deployment_result
 from campaign_pipelines.core.requests import CampaignRequest, RequestError
+from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
+from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
 from campaign_pipelines.defs.partitions import campaigns_partitions
-from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
+from campaign_pipelines.defs.resources import (
+    CampaignDataResource,
+    JourneyConfigResource,
+    WarehouseResource,
+)
 
 if TYPE_CHECKING:
     from dagster._core.execution.job_execution_result import JobExecutionResult
@@ -31,42 +39,113 @@ class Location:
 
     @property
     def campaign_data(self) -> CampaignDataResource:
-        return self.defs.resources["campaign_data"]
+        return self.resource("campaign_data")
 
     @property
     def warehouse(self) -> WarehouseResource:
-        return self.defs.resources["warehouse"]
+        return self.resource("warehouse")
+
+    @property
+    def journey_config(self) -> JourneyConfigResource:
+        return self.resource("journey_config")
+
+    def resource(self, key: str) -> Any:
+        """The resource as a run receives it: config processed by Dagster, so ``dg.EnvVar``
+        fields hold the variable's value, read now. SettingMissing names an unset variable."""
+        try:
+            with dg.build_resources({key: self.defs.resources[key]}) as built:
+                return getattr(built, key)
+        except dg.DagsterInvalidConfigError as error:
+            raise SettingMissing(key, error) from None
+
+
+class SettingMissing(RuntimeError):
+    """A resource's setting could not be resolved, typically an environment variable not set."""
+
+    def __init__(self, key: str, error: dg.DagsterInvalidConfigError):
+        texts = [e.message for e in error.errors] or [str(error)]
+        unset = [m for t in texts for m in _UNSET_VARIABLE.findall(t)]
+        if unset:
+            names = list(dict.fromkeys(unset))
+            them = "it" if len(names) == 1 else "them"
+            problems = "; ".join(f"{name} is not set" for name in names)
+            message = f"{problems}: the {key} resource reads {them} through dg.EnvVar; set {them}"
+        else:  # Dagster appends its own stack trace to each message: keep the sentence
+            message = f"the {key} resource's settings: " + "; ".join(
+                t.split("\n\nStack Trace")[0].strip() for t in texts
+            )
+        super().__init__(message)
+
+
+_UNSET_VARIABLE = re.compile(r'environment variable "([^"]+)" which is not set')
+
+
+@dataclass(frozen=True)
+class Registered:
+    """An admitted request and what its run must carry (adapters/admission.py)."""
+
+    admitted: Admitted
+    run_config: dict
+    tags: dict[str, str]
 
 
 def register(
-    location: Location, path: Path, *, consume: bool = True
-) -> tuple[str, CampaignRequest]:
+    location: Location, path: Path, *, dry_run: bool = False, replace: bool = False
+) -> Registered:
     """Admits the request file and adds its campaign partition; RequestError if it cannot run.
 
-    With ``consume`` (a real create), a file inside landing/campaigns is archived or rejected
-    exactly as the sensor would, so the sensor never processes it a second time. A dry run
-    passes ``consume=False``: the file stays pending, and the sensor (or a later create)
-    still deploys it.
+    The same admission as the sensor. For a file inside landing/campaigns, a refusal moves it
+    to rejected/ and the run takes it into archive/. A dry run claims nothing and leaves the
+    file pending: the sensor (or a later create) still deploys it.
     """
     data = location.campaign_data
     landing = data.landing()
-    in_landing = consume and path.resolve().parent == landing.folder("campaigns").resolve()
+    in_landing = not dry_run and path.resolve().parent == landing.folder("campaigns").resolve()
+    identity = _identify(path) if in_landing else None
     try:
-        key = campaign_key(path.name)
-        request = admit(
+        if identity is not None:
+            _refuse_if_in_flight(location, path, identity[1])
+        admitted = admit_file(
             path,
+            store=data.requests(),
             blacklist_sources=location.warehouse.reference_config().blacklist_sources,
             uploads_dir=data.uploads_dir(),
+            replace=replace,
+            dry_run=dry_run,
         )
     except RequestError as error:
         if in_landing:
             landing.reject(path, {"problems": error.problems})
         raise
-    data.requests().save(key, request)
-    if in_landing:
-        landing.archive(path)
-    location.instance.add_dynamic_partitions(campaigns_partitions.name, [key])
-    return key, request
+    location.instance.add_dynamic_partitions(campaigns_partitions.name, [admitted.key])
+    fingerprint, arrival_id = identity or ("", "")
+    return Registered(
+        admitted=admitted,
+        run_config=campaign_run_config(admitted, path if identity else None, fingerprint),
+        tags=campaign_run_tags(admitted, path.name, arrival_id),
+    )
+
+
+def _identify(path: Path) -> tuple[str, str] | None:
+    """(sha256, arrival id) of a landing file, as the sensor names the same arrival."""
+    arrival = Arrival(path=path, name=path.name, mtime_ns=path.stat().st_mtime_ns, status="ready")
+    return arrival.identify()
+
+
+def _refuse_if_in_flight(location: Location, path: Path, arrival_id: str) -> None:
+    runs = location.instance.get_runs(filters=dg.RunsFilter(tags={ARRIVAL_TAG: arrival_id}))
+    going = [run for run in runs if not run.is_finished]
+    if going:
+        raise InFlight(path.name, going[0].run_id)
+
+
+class InFlight(RuntimeError):
+    """The sensor already started a run for this very file."""
+
+    def __init__(self, name: str, run_id: str):
+        super().__init__(f"{name} is already being built by run {run_id} (started by the "
+                         "campaign_requests_sensor): follow it in the Dagster UI")
+        self.run_id = run_id
 
 
 def run_job(
@@ -233,5 +312,9 @@ def _step_failure(result: JobExecutionResult, step_key: str) -> str | None:
     return None
 
 
-def pending_requests(location: Location) -> list[Path]:
-    return location.campaign_data.landing().pending("campaigns", REQUEST_SUFFIXES)
+def pending_requests(location: Location) -> list:
+    """Every arrival in landing/campaigns with its status (ready, waiting or refused)."""
+    data = location.campaign_data
+    return data.landing().arrivals(
+        "campaigns", REQUEST_SUFFIXES, quiet_seconds=data.landing_quiet_s
+    )

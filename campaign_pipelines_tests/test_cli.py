@@ -1,7 +1,9 @@
 """`campaigns` end to end through a real Dagster instance in DAGSTER_HOME."""
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -47,6 +49,9 @@ def test_dry_run_leaves_landing_requests_pending_for_the_real_run(home, data_dir
     landing = data_dir / "landing" / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / "preview.json").write_text(request_text(), encoding="utf-8")
+    assert main(["run-pending"]) == 0  # written just now: it may still be being written
+    assert "preview.json: waiting (still being written" in capsys.readouterr().out
+    os.utime(landing / "preview.json", (time.time() - 60, time.time() - 60))
     assert main(["run-pending", "--dry-run"]) == 0
     assert (landing / "preview.json").exists()
     assert not (landing / "archive" / "preview.json").exists()

@@ -1,14 +1,24 @@
 """Campaign audiences: request → received rows → filtered audience → target/control split."""
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
 from campaign_pipelines.adapters.uploads import UploadError, read_upload
 from campaign_pipelines.core import audience as core
+from campaign_pipelines.core import blacklist
 from campaign_pipelines.core.deployment import off_limit_window
 from campaign_pipelines.core.profile import Vocabulary
-from campaign_pipelines.core.requests import CampaignRequest, RequestError, blacklists_to_apply
+from campaign_pipelines.core.requests import (
+    CampaignRequest,
+    RequestError,
+    blacklists_to_apply,
+    request_version,
+)
 from campaign_pipelines.core.split import split_audience, split_counts, strata
+from campaign_pipelines.defs.audiences.admission import CampaignRequestConfig
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 
@@ -26,23 +36,36 @@ def _fail(problem: str, problems: list[dict] | None = None) -> dg.Failure:
 
 @dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"python"})
 def campaign_request(
-    context: dg.AssetExecutionContext, campaign_data: CampaignDataResource
+    context: dg.AssetExecutionContext,
+    config: CampaignRequestConfig,
+    campaign_data: CampaignDataResource,
 ) -> dg.Output[CampaignRequest]:
-    """The accepted request of this campaign, as the sensor or `campaigns create` stored it."""
+    """The admitted request version this run builds (the run's config names it; by default
+    the version the campaign key holds). A run started for a landing file takes that file
+    into archive/ here, once it is certain to build what was admitted."""
     try:
-        request = campaign_data.requests().load(context.partition_key)
+        request = campaign_data.requests().load(context.partition_key, config.version or None)
     except FileNotFoundError as error:
         raise _fail(str(error)) from None
+    taken = None
+    if config.landing_file:
+        try:
+            taken = campaign_data.landing().take(Path(config.landing_file), config.landing_sha256)
+        except OSError as error:
+            raise _fail(f"{Path(config.landing_file).name} cannot be moved to archive/, so this "
+                        f"run builds nothing: {error}") from None
     meta = request.metadata
     return dg.Output(
         request,
         metadata={
+            "request_version": request_version(request),
             "campaign_type": request.campaign_type.value,
             "campaign_name": meta.campaign_name,
             "period": f"{meta.date_start} .. {meta.date_end}",
             "user_files": dg.MetadataValue.json(request.user_files),
             "user_iins_given": len(request.user_iins),
             "control_share": request.control_group.share if request.control_group else 0.0,
+            "landing_file_archived_as": taken.name if taken else "",
         },
     )
 
@@ -76,7 +99,88 @@ def raw_audience(
     )
 
 
-@dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"polars"}, ins=PROFILE_INS)
+BLACKLIST_SNAPSHOT = dg.AssetKey(["reference", "blacklist"])
+CAMPAIGN_BLACKLIST = dg.AssetKey("campaign_blacklist")
+
+
+@dg.asset(
+    key=CAMPAIGN_BLACKLIST,
+    partitions_def=campaigns_partitions,
+    group_name=GROUP,
+    kinds={"polars"},
+    ins={"snapshot": dg.AssetIn(key=BLACKLIST_SNAPSHOT)},
+)
+def campaign_blacklist(
+    context: dg.AssetExecutionContext,
+    campaign_request: CampaignRequest,
+    snapshot: pl.LazyFrame,
+    warehouse: WarehouseResource,
+) -> dg.Output[pl.DataFrame]:
+    """The blacklist rows (``iin_key``, ``source``) this campaign applies, as they stand when it
+    is built: the daily reference/blacklist while it is younger than the warehouse's
+    ``blacklist_max_age_s``, else extracted live for the applied sources with the snapshot's
+    own SQL and keying. filtered_audience removes, and its blocking check verifies, these rows.
+    """
+    sources = _applied_sources(campaign_request, warehouse)
+    max_age, now = warehouse.blacklist_max_age_s, datetime.now(UTC)
+    recorded = _snapshot_record(context.instance)
+    kind, reason = blacklist.choose(recorded, sources, max_age, now)
+    if kind == blacklist.SNAPSHOT:
+        rows, as_of = blacklist.applied_rows(snapshot, sources), recorded.as_of
+    else:
+        sqls = warehouse.reference_config().blacklists
+        fetch = warehouse.adapter().fetch
+        rows, _, _ = blacklist.extract_blacklists(fetch, {s: sqls[s] for s in sources})
+        as_of = now
+    per_source = blacklist.rows_per_source(rows, sources)
+    applied = blacklist.provenance(kind, as_of, now, per_source, max_age, reason)
+    context.log.info(f"blacklist applied: {applied}")
+    return dg.Output(
+        rows,
+        metadata={
+            "blacklist_snapshot": dg.MetadataValue.json(applied),
+            "dagster/row_count": rows.height,
+        },
+    )
+
+
+def _applied_sources(request: CampaignRequest, warehouse: WarehouseResource) -> list[str]:
+    try:
+        return blacklists_to_apply(request, warehouse.reference_config().blacklist_sources)
+    except RequestError as error:
+        raise _fail(str(error), error.problems) from None
+
+
+def _snapshot_record(instance: dg.DagsterInstance) -> blacklist.Snapshot | None:
+    """When the daily blacklist was last materialized, and for which sources."""
+    event = instance.get_latest_materialization_event(BLACKLIST_SNAPSHOT)
+    if event is None or event.asset_materialization is None:
+        return None
+    counted = event.asset_materialization.metadata.get("rows_per_source")
+    return blacklist.Snapshot(
+        as_of=datetime.fromtimestamp(event.timestamp, UTC),
+        sources=frozenset(counted.value if counted else ()),
+    )
+
+
+def applied_blacklist(instance: dg.DagsterInstance, partition_key: str) -> dict:
+    """The ``blacklist_snapshot`` of this campaign's latest campaign_blacklist: which blacklist
+    its filter and its blocking check applied, and how old it was."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=CAMPAIGN_BLACKLIST, asset_partitions=[partition_key]),
+        limit=1,
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    recorded = materialization.metadata.get("blacklist_snapshot") if materialization else None
+    return recorded.value if recorded else {}
+
+
+@dg.asset(
+    partitions_def=campaigns_partitions,
+    group_name=GROUP,
+    kinds={"polars"},
+    ins={**PROFILE_INS, "campaign_blacklist": dg.AssetIn(key=CAMPAIGN_BLACKLIST)},
+)
 def filtered_audience(
     context: dg.AssetExecutionContext,
     campaign_request: CampaignRequest,
@@ -84,16 +188,13 @@ def filtered_audience(
     warehouse: WarehouseResource,
     customer_profile: pl.LazyFrame,
     vocabulary: pl.DataFrame,
+    campaign_blacklist: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
-    """Valid IINs through the blacklist, device, push stream, MAU and product filters; the
-    funnel (legacy filter_stats names) is in the metadata."""
+    """Valid IINs through the blacklist (campaign_blacklist: current as of this build, not as
+    of the daily refresh), device, push stream, MAU and product filters; the funnel (legacy
+    filter_stats names) and the blacklist applied are in the metadata."""
     names = Vocabulary(vocabulary)
-    try:
-        blacklists = blacklists_to_apply(
-            campaign_request, warehouse.reference_config().blacklist_sources
-        )
-    except RequestError as error:
-        raise _fail(str(error), error.problems) from None
+    blacklists = _applied_sources(campaign_request, warehouse)
     problems = core.unknown_filter_names(campaign_request.filter_config, names)
     if problems:
         raise _fail(str(RequestError(problems)), problems)
@@ -105,6 +206,7 @@ def filtered_audience(
         names,
         blacklists,
         held_off=_held_off(context.partition_key, campaign_request, warehouse),
+        blacklisted=campaign_blacklist,
     )
     stats = core.funnel(core.validation_counts(raw_audience), filtering, audience.height)
     context.log.info(f"funnel: {stats}")
@@ -113,6 +215,9 @@ def filtered_audience(
         metadata={
             **stats,
             "blacklists_applied": dg.MetadataValue.json(blacklists),
+            "blacklist_snapshot": dg.MetadataValue.json(
+                applied_blacklist(context.instance, context.partition_key)
+            ),
             "filter_stats": dg.MetadataValue.json(stats),
             "funnel": dg.MetadataValue.md(_funnel_table(stats)),
             "dagster/row_count": audience.height,

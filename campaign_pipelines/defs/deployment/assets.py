@@ -17,7 +17,7 @@ from campaign_pipelines.core.requests import CampaignRequest
 from campaign_pipelines.core.split import CONTROL, TARGET
 from campaign_pipelines.defs.deployment.errors import deploy_or_fail
 from campaign_pipelines.defs.partitions import campaigns_partitions
-from campaign_pipelines.defs.resources import WarehouseResource
+from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 
 GROUP = "deployment"
 # Transient warehouse errors are retried with backoff; permanent ones raise Failure without.
@@ -36,6 +36,7 @@ def campaign_codes(
     campaign_request: CampaignRequest,
     audience_split: pl.LazyFrame,
     warehouse: WarehouseResource,
+    campaign_data: CampaignDataResource,
 ) -> dg.Output[CampaignCodes]:
     """CAMPAIGNCODE (and XLS_OW_ID for RB3), allocated once per campaign under the registry's
     unique constraints and kept on every re-materialization."""
@@ -44,6 +45,8 @@ def campaign_codes(
         "campaign_ops.campaign_registry",
         lambda: deployment.allocate_codes(context.partition_key, campaign_request),
     )
+    # Admission names the code when it refuses a request that would replace this campaign.
+    campaign_data.requests().record_code(context.partition_key, codes.campaign_code)
     groups = dict(audience_split.group_by("group").len().collect().iter_rows())
     deploy_or_fail(
         "campaign_ops.campaign_registry",

@@ -1,0 +1,44 @@
+"""What a campaign run carries from admission: the version it builds and the file it takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from campaign_pipelines.adapters.admission import Admitted
+from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
+
+REQUEST_OP = "campaign_request"
+
+
+class CampaignRequestConfig(dg.Config):
+    """Which admitted version of the campaign this run builds, and the landing file it takes.
+
+    Runs started by the sensor or `campaigns create` fill these in. Left empty (a run started
+    from the UI's Materialize button), the run builds the version the campaign key holds now.
+    """
+
+    version: str = ""
+    landing_file: str = ""
+    landing_sha256: str = ""
+
+
+def campaign_run_config(
+    admitted: Admitted, landing_file: Path | None = None, fingerprint: str = ""
+) -> dict:
+    config = {"version": admitted.version}
+    if landing_file is not None:
+        config |= {"landing_file": str(landing_file), "landing_sha256": fingerprint}
+    return {"ops": {REQUEST_OP: {"config": config}}}
+
+
+def campaign_run_tags(admitted: Admitted, file_name: str, arrival_id: str = "") -> dict[str, str]:
+    tags = {
+        "campaign/request_file": file_name,
+        "campaign/request_version": admitted.version,
+        "campaign/admitted_as": admitted.outcome.value,
+    }
+    if arrival_id:
+        tags[ARRIVAL_TAG] = arrival_id
+    return tags
