@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from campaign_pipelines.adapters.landing import _write_atomic
+from campaign_pipelines.adapters.landing import write_file_atomic
 from campaign_pipelines.core.admission import Claim, Outcome, decide
 from campaign_pipelines.core.requests import (
     MAX_REQUEST_BYTES,
@@ -123,7 +123,7 @@ class RequestStore:
             path = self.version_path(key, version)
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                _write_atomic(path, request.model_dump_json(indent=2).encode("utf-8"))
+                write_file_atomic(path, request.model_dump_json(indent=2).encode("utf-8"))
             if not dry_run and outcome is not Outcome.SAME:
                 self._write_claim(key, current, Claim(
                     key=key,
@@ -146,7 +146,7 @@ class RequestStore:
         path = self.version_path(key, version)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, request.model_dump_json(indent=2).encode("utf-8"))
+            write_file_atomic(path, request.model_dump_json(indent=2).encode("utf-8"))
         stamp = datetime.fromtimestamp(legacy.stat().st_mtime, UTC).isoformat(timespec="seconds")
         return Claim(key=key, version=version, campaign_name=request.metadata.campaign_name,
                      source_file=f"requests/{legacy.name}", admitted_at=stamp)
@@ -168,7 +168,7 @@ class RequestStore:
             history.append({"version": claim.version, "outcome": outcome.value,
                             "source_file": claim.source_file, "admitted_at": claim.admitted_at})
         body = {**asdict(claim), "history": history}
-        _write_atomic(path, (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode())
+        write_file_atomic(path, (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode())
 
     @contextmanager
     def _locked(self, key: str) -> Iterator[None]:

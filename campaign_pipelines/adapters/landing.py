@@ -54,7 +54,7 @@ from campaign_pipelines.adapters.landing_errors import LandingError, landing_err
 
 __all__ = [
     "ABANDONED_TEMP_SECONDS", "FILE_MODE", "KINDS", "QUIET_SECONDS", "Arrival", "LandingError",
-    "LandingZone", "file_fingerprint", "fingerprint_if_present",
+    "LandingZone", "file_fingerprint", "fingerprint_if_present", "write_file_atomic",
 ]
 
 KINDS = frozenset({"uploads", "campaigns", "signups", "sms_events", "commands", "assignments"})
@@ -120,7 +120,7 @@ class LandingZone:
             raise FileExistsError(f"{target} already exists with different content")
         left = f"Nothing was landed: no part of {name} is in {target.parent}."
         with landing_errors(f"land {name} in {target.parent}", (target.parent,), left):
-            _write_atomic(target, data)
+            write_file_atomic(target, data)
         return target
 
     def archive(self, path: Path) -> Path:
@@ -170,7 +170,7 @@ class LandingZone:
             folder = self._subfolder(path, REJECTED)
             target = _free_target(folder, path.name, also_free=ERROR_SUFFIX)
             report_path = folder / f"{target.name}{ERROR_SUFFIX}"
-            _write_atomic(report_path, text.encode("utf-8"))
+            write_file_atomic(report_path, text.encode("utf-8"))
             try:
                 os.replace(path, target)
             except BaseException:
@@ -228,7 +228,9 @@ def _check_name(name: str) -> None:
         raise ValueError(f"refusing landing file name {name!r}: readers skip hidden/.tmp names")
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
+def write_file_atomic(target: Path, data: bytes) -> None:
+    """``target`` holds ``data`` whole or not at all: temp file in the same folder, fsync,
+    rename, fsync of the folder. The project's one way to write a file others read."""
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
