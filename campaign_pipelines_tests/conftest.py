@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from campaign_pipelines_tests.bank import write_bank
+from campaign_pipelines_tests.volumes import small_volume  # noqa: F401 - a fixture
 
 
 @pytest.fixture

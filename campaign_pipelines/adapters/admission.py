@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from campaign_pipelines.adapters.landing import write_file_atomic
+from campaign_pipelines.adapters.landing_errors import landing_errors
 from campaign_pipelines.core.admission import Claim, Outcome, decide
 from campaign_pipelines.core.requests import (
     MAX_REQUEST_BYTES,
@@ -115,7 +116,9 @@ class RequestStore:
         version the key holds; AdmissionRefused when that would replace a campaign by
         accident. A dry run stores the version (a run must read it) but claims nothing."""
         version = request_version(request)
-        with self._locked(key):
+        stored = landing_errors(f"store the request of campaign {key!r}", (self.root,),
+                                "Nothing was admitted; the request file is where it was.")
+        with stored, self._locked(key):
             current = self.claim(key)
             outcome = decide(
                 key, version, current=current, replaces=request.replaces, replace=replace

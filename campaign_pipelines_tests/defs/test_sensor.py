@@ -4,6 +4,7 @@ answer. Runs are queued in a real instance and executed as the daemon's worker w
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
 from campaign_pipelines.defs.resources import build_resources
 from campaign_pipelines.service import campaign_job, materialization_metadata
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
+from campaign_pipelines_tests.volumes import fill
 
 # The executor is not what these tests are about: one process keeps them quick.
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
@@ -228,3 +230,36 @@ def test_a_bad_request_moves_to_rejected_with_field_and_fix(location, data_dir, 
     error = json.loads((data_dir / "landing/campaigns/rejected/bad.yaml.error.json").read_text())
     assert error["problems"][0]["fix"]
     assert (data_dir / "landing/campaigns/rejected/bad.yaml").read_text() == text
+
+
+@pytest.mark.parametrize("small_volume", [[]], indirect=True, ids=["tmpfs-64k"])
+def test_a_full_disk_fails_the_file_clearly_and_the_next_tick_admits_it(
+    location, data_dir, instance, small_volume
+):
+    (data_dir / "requests").symlink_to(small_volume)
+    fill(small_volume / "filler", "blocks")
+    path = _arrive(data_dir, "promo.json", request_text())
+
+    full = _tick(data_dir, instance)
+
+    assert full.run_requests == []
+    assert "ENOSPC" in full.skip_reason.skip_message
+    assert "free space on the volume holding" in full.skip_reason.skip_message
+    assert path.exists() and not _files(data_dir, "rejected")
+    shutil.rmtree(small_volume / "filler")
+    assert [r.partition_key for r in _tick(data_dir, instance).run_requests] == ["promo"]
+
+
+def test_a_run_that_cannot_archive_its_file_fails_at_once_naming_it(location, data_dir,
+                                                                    instance):
+    path = _arrive(data_dir, "promo.json", request_text())
+    [request] = _tick(data_dir, instance).run_requests
+    (path.parent / "archive").write_text("a file where a folder goes")
+
+    outcome = _dequeue_and_run(instance, _queue(instance, request))
+
+    assert not outcome.success
+    assert instance.get_run_by_id(outcome.run_id).status == dg.DagsterRunStatus.FAILURE
+    failure = next(e for e in outcome.all_events if e.is_step_failure).step_failure_data
+    assert "promo.json cannot be moved to archive/" in failure.user_failure_data.description
+    assert path.exists()
