@@ -1,4 +1,4 @@
-"""Reading the customer lists bank staff upload (CSV/TXT, XLSX, Parquet) into raw IIN text.
+r"""Reading the customer lists bank staff upload (CSV/TXT, XLSX, Parquet) into raw IIN text.
 
 Only the IIN column is returned, as the cell text exactly as given (cleaning, zero restoring
 and check digits are core's job, see ``core/iin.py``), together with the row number a person
@@ -15,13 +15,32 @@ Decisions:
   text editor and Excel, except after a quoted field that spans lines (one record, one row).
   Parquet has no visible header, so its rows are numbered as its CSV export would be (from 2).
 - A row whose IIN cell alone is empty is kept with a null ``raw_iin``: core counts it.
+- Digits are ASCII ``[0-9]`` in every pattern (Python's ``\d`` also matches full-width and
+  Arabic-Indic digits); values are returned as written and core/iin.py rejects such digits.
+- An error never shows cell text: every header candidate and data cell appears as its first
+  character and length (an IIN-like one as mask_iin shows it), and a library's parse message
+  keeps only its own words and positions. Only a header that matched an IIN column name is
+  shown as written.
+- A Parquet IIN column must hold text or numbers; a list, struct, boolean or date is refused.
+- XLSX: a formula cell in the IIN column is refused, cached value or not: a program that
+  writes a workbook may cache 0, and Excel's cache may be stale. Hidden rows that hold cells
+  (filtered out by an AutoFilter, or hidden by hand) are refused too: deploying them would
+  reach people whoever prepared the list could not see, and dropping them silently would lose
+  people they may want; unhiding or deleting them is their call. A hidden first sheet is
+  refused for the same reason. Formulas and hidden rows are found by scanning the first
+  sheet's XML in the .xlsx zip in chunks with byte patterns: about 0.5 s for a million rows,
+  a third of what reading the cells takes.
+- ``upload_path`` is how a named upload is found: a plain name inside landing/uploads, a
+  regular file, reached by symlinks only while they stay inside the folder.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import posixpath
 import re
+import zipfile
 from pathlib import Path
 
 import fastexcel
@@ -36,10 +55,12 @@ ACCEPTED_SUFFIXES = (*TEXT_SUFFIXES, ".xlsx", ".parquet")
 _SEPARATORS = (",", ";", "\t", "|")
 _NO_SEPARATOR = "\x1f"  # a single-column file still needs one; the unit separator never occurs
 _NAME_JUNK = " \t\r\n\u00a0\ufeff\"'"
-_IIN_LIKE = re.compile(r"^\d{9,12}(\.0)?$")
+_IIN_LIKE = re.compile(r"^[0-9]{9,12}(\.0)?$")
 _NON_BLANK = re.compile(rb"\S")
 _SAVE_AS_UTF8 = 'open it in Excel and use "Save As" → "CSV UTF-8 (Comma delimited) (*.csv)"'
 _MAX_LISTED_COLUMNS = 20
+_MAX_LISTED_NAMES = 20
+_MAX_LISTED_CELLS = 10
 
 
 class UploadError(ValueError):
@@ -50,6 +71,37 @@ class UploadError(ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{file}: {problem}. Fix: {fix}")
+
+
+def upload_path(uploads_dir: Path, name: str) -> Path:
+    """The upload ``name`` inside ``uploads_dir``, or UploadError saying why it cannot be read:
+    missing (naming what is there), not a plain name, not a regular file, or reached through a
+    symlink that leads outside the folder."""
+    uploads_dir = Path(uploads_dir)
+    if not name or Path(name).name != name or name in (".", ".."):
+        fix = "name a file directly inside landing/uploads, without folders"
+        raise UploadError(name or "(no name)", "is not a plain file name", fix)
+    path = uploads_dir / name
+    if not path.exists():  # a dangling or looping symlink is missing too
+        names = sorted(
+            p.name for p in uploads_dir.glob("*") if p.is_file() and not p.name.startswith(".")
+        )
+        shown = ", ".join(names[:_MAX_LISTED_NAMES]) or "none"
+        if len(names) > _MAX_LISTED_NAMES:
+            shown += f" and {len(names) - _MAX_LISTED_NAMES} more"
+        raise UploadError(
+            name, f"is not in {uploads_dir}", f"upload the file first, or use one of: {shown}"
+        )
+    if not path.resolve().is_relative_to(uploads_dir.resolve()):
+        raise UploadError(
+            name,
+            f"leads outside {uploads_dir} (a symlink)",
+            "symlinks pointing outside landing/uploads are refused: copy the file in",
+        )
+    if not path.is_file():
+        fix = "upload the list itself as one .csv, .txt, .xlsx or .parquet file"
+        raise UploadError(name, "is not a regular file (a folder or a device)", fix)
+    return path
 
 
 def read_upload(path: Path) -> pl.DataFrame:
@@ -111,14 +163,10 @@ def _iin_column(file: str, names: list[str | None], headerless_ok: bool = True) 
         )
     if headerless_ok and len(names) == 1 and _looks_like_iin(names[0]):
         return None
-    # When the first row is data (an IIN among the "names"), every cell of it may be personal
-    # (IIN, phone, email, name): all are masked, since errors end up in logs and the UI.
+    # The first row may be data (a name, phone, email or IIN), not a header: errors end up in
+    # logs and the UI, so every cell of it is masked.
     first_row_is_data = any(_looks_like_iin(name) for name in names)
-    shown = [
-        f'"{_masked_cell(name) if first_row_is_data else name}"'
-        for name in names[:_MAX_LISTED_COLUMNS]
-        if name is not None
-    ]
+    shown = [f'"{_masked_cell(name)}"' for name in names[:_MAX_LISTED_COLUMNS] if name is not None]
     if len(names) > _MAX_LISTED_COLUMNS:
         shown.append(f"and {len(names) - _MAX_LISTED_COLUMNS} more")
     raise UploadError(
@@ -127,6 +175,14 @@ def _iin_column(file: str, names: list[str | None], headerless_ok: bool = True) 
         ("add a header row above the data and " if first_row_is_data else "")
         + f"name the column that holds the IINs one of {', '.join(IIN_COLUMN_NAMES)} (any case)",
     )
+
+
+def _scrubbed(error: Exception) -> str:
+    """A library's message without the cell text it may quote: quoted spans go, long digit
+    runs (IINs, phone numbers) are masked; its words and positions stay."""
+    first = (str(error).strip().splitlines() or ["no detail"])[0]
+    first = re.sub(r"`[^`]*`?|\"[^\"]*\"?|'[^']*'?", "…", first)
+    return re.sub(r"\+?[0-9]{9,}", lambda m: mask_iin(m.group()), first)
 
 
 def _finish(raw: pl.Expr, row: pl.Expr) -> list[pl.Expr]:
@@ -232,7 +288,7 @@ def _csv(file: str, data: bytes, **options) -> pl.DataFrame:
         )
         raise UploadError(
             file,
-            f"could not be read as {shown} text ({str(error).strip().splitlines()[0]})",
+            f"could not be read as {shown} text ({_scrubbed(error)})",
             f"check the quotes around fields that contain the separator, or {_SAVE_AS_UTF8}",
         ) from error
 
@@ -257,33 +313,133 @@ def _read_xlsx(path: Path) -> pl.DataFrame:
     """First worksheet, every cell as text: fastexcel writes number cells as integer digits
     (12345678901.0 → "12345678901", no exponent), checked by the tests."""
     try:
-        sheet = pl.read_excel(
-            path,
-            engine="calamine",
-            sheet_id=1,
-            has_header=False,
-            # header_row=None with skip_rows=0 keeps leading empty rows: index + 1 = Excel row.
-            read_options={"header_row": None, "skip_rows": 0, "dtypes": "string"},
-            drop_empty_rows=False,
-            raise_if_empty=False,
+        # header_row=None with skip_rows=0 keeps leading empty rows: index + 1 = Excel row.
+        sheet = fastexcel.read_excel(path).load_sheet(
+            0, header_row=None, skip_rows=0, dtypes="string"
         )
+        frame = sheet.to_polars()
     except (fastexcel.FastExcelError, pl.exceptions.PolarsError, OSError) as error:
-        reason = str(error).strip().splitlines()[0]
         raise UploadError(
             path.name,
-            f"is not a readable .xlsx workbook ({reason})",
+            f"is not a readable .xlsx workbook ({_scrubbed(error)})",
             "open it in Excel, remove any password and save it again as .xlsx",
         ) from error
     cells = pl.all().exclude("row")
-    rows = sheet.with_row_index("row", offset=1).filter(
+    rows = frame.with_row_index("row", offset=1).filter(
         ~pl.all_horizontal(cells.is_null() | (cells.str.strip_chars() == ""))
     )
     if rows.is_empty():
         raise _no_rows(path.name)
     names = list(rows.row(0))[1:]
     index = _iin_column(path.name, names)
+    if sheet.visible != "visible":  # Excel opens on another sheet: nobody would see this one
+        fix = "unhide the first sheet, or move the list to the first sheet and delete this one"
+        raise UploadError(path.name, "has its first sheet, the one read, hidden", fix)
+    # The frame starts at the first used column; the sheet's XML names cells by Excel column.
+    _refuse_formulas_and_hidden_rows(path, sheet.selected_columns[index or 0].absolute_index)
     body = rows if index is None else rows.slice(1)
     return body.select(_finish(pl.nth((index or 0) + 1), pl.col("row")))
+
+
+_ROW_REF = re.compile(rb'\sr="([0-9]+)"')
+_HIDDEN = re.compile(rb'hidden="(?:1|true)"')  # a literal first: searched as fast as a find
+_CHUNK = 1 << 22
+
+
+class _Found:
+    """The first few places of one kind, and how many there are."""
+
+    def __init__(self, what: str):
+        self.what, self.first, self.count = what, [], 0
+
+    def add(self, place: str) -> None:
+        self.count += 1
+        if len(self.first) < _MAX_LISTED_CELLS:
+            self.first.append(place)
+
+    def __str__(self) -> str:
+        more = self.count - len(self.first)
+        return f"{self.what} {', '.join(self.first)}" + (f" and {more} more" if more else "")
+
+
+def _refuse_formulas_and_hidden_rows(path: Path, column: int) -> None:
+    try:
+        formulas, hidden = _sheet_marks(path, column)
+    except (KeyError, zipfile.BadZipFile, OSError) as error:
+        raise UploadError(
+            path.name,
+            f"could not be checked for formulas and hidden rows ({_scrubbed(error)})",
+            "open it in Excel and save it again as .xlsx",
+        ) from error
+    if formulas.count:
+        raise UploadError(
+            path.name,
+            f"has formulas in its IIN column ({formulas}): a formula cell holds whatever was "
+            "last computed, and a generated workbook may hold 0",
+            "select the IIN column, copy it and paste as values (Paste Special → Values), "
+            "then upload again",
+        )
+    if hidden.count:
+        raise UploadError(
+            path.name,
+            f"has hidden {hidden} (hidden by hand or by a filter): they would be deployed "
+            "although nobody sees them",
+            "unhide them (clear the filter) to include them, or delete them to exclude them, "
+            "then upload again",
+        )
+
+
+def _sheet_marks(path: Path, column: int) -> tuple[_Found, _Found]:
+    """Formula cells of ``column`` (0-based) and hidden rows holding cells, from the first
+    sheet's XML read in chunks. Both patterns start with a literal (``r="A``, ``hidden=``), which
+    the regex engine scans for as fast as a find. Each chunk is cut where its last row starts,
+    so every cell and row before the cut is whole; the rest is searched with the next chunk."""
+    formulas, hidden = _Found("cells"), _Found("rows")
+    with zipfile.ZipFile(path) as book, book.open(_first_sheet(book)) as xml:
+        buffer, done, prefix = b"", False, None
+        while not done:
+            chunk = xml.read(_CHUNK)
+            done = not chunk
+            buffer += chunk
+            if prefix is None:  # some writers qualify every element, e.g. <x:c>, <x:f>
+                root = re.search(rb"<(\w+:)?worksheet\b", buffer)
+                prefix = b"<" + (root.group(1) or b"" if root else b"")
+                cell = b'r="(' + _column_letters(column) + rb'[0-9]+)"[^>]*>\s*'
+                formula = re.compile(cell + re.escape(prefix) + rb"f[\s>/]")
+            cut = len(buffer) if done else max(buffer.rfind(prefix + b"row"), 0)
+            for match in formula.finditer(buffer, 0, cut):
+                formulas.add(match.group(1).decode())
+            for match in _HIDDEN.finditer(buffer, 0, cut):
+                tag = buffer[buffer.rfind(b"<", 0, match.start()) : buffer.find(b">", match.end())]
+                if tag.startswith(prefix + b"row") and not tag.endswith(b"/"):  # <row/>: empty
+                    number = _ROW_REF.search(tag)
+                    hidden.add(number.group(1).decode() if number else "(unnumbered)")
+            buffer = buffer[cut:]
+    return formulas, hidden
+
+
+def _first_sheet(book: zipfile.ZipFile) -> str:
+    """The zip member of the workbook's first sheet, the one calamine reads as sheet 0."""
+    workbook = book.read("xl/workbook.xml")
+    rel = re.search(rb'<(?:\w+:)?sheet\b[^>]*?\s\w+:id="([^"]+)"', workbook)
+    rels = book.read("xl/_rels/workbook.xml.rels")
+    for element in re.finditer(rb"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        attributes = dict(re.findall(rb'(\w+)="([^"]*)"', element.group()))
+        if rel and attributes.get(b"Id") == rel.group(1):
+            target = attributes.get(b"Target", b"").decode()
+            absolute = target.startswith("/")
+            return target[1:] if absolute else posixpath.normpath(f"xl/{target}")
+    raise KeyError("the first sheet of xl/workbook.xml")
+
+
+def _column_letters(index: int) -> bytes:
+    """Excel's name of a 0-based column: 0 → A, 25 → Z, 26 → AA."""
+    letters = b""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = bytes([ord("A") + remainder]) + letters
+    return letters
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
@@ -291,14 +447,24 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         schema = pl.read_parquet_schema(path)
         # A Parquet column always has a name: a lone IIN-like one is not a headerless list.
         name = list(schema)[_iin_column(path.name, list(schema), headerless_ok=False) or 0]
+        _refuse_non_scalar(path.name, name, schema[name])
         column = pl.read_parquet(path, columns=[name]).to_series()
     except (pl.exceptions.PolarsError, OSError) as error:
-        reason = str(error).strip().splitlines()[0]
         raise UploadError(
-            path.name, f"is not a readable Parquet file ({reason})", "export the list again"
+            path.name, f"is not a readable Parquet file ({_scrubbed(error)})", "export it again"
         ) from error
     return pl.DataFrame({"raw_iin": column}).select(
         _finish(_digits(pl.col("raw_iin"), column.dtype), pl.int_range(2, pl.len() + 2))
+    )
+
+
+def _refuse_non_scalar(file: str, name: str, dtype: pl.DataType) -> None:
+    if dtype.is_numeric() or isinstance(dtype, pl.String | pl.Categorical | pl.Enum | pl.Null):
+        return
+    raise UploadError(
+        file,
+        f'has the IIN column "{name}" of type {dtype}, which holds no IIN per row',
+        "store one IIN per row, as text (12 digits) or as an integer, and export again",
     )
 
 

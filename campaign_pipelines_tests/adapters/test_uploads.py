@@ -115,7 +115,7 @@ def test_single_column_with_header_is_not_headerless(tmp_path):
 
 def test_missing_iin_column_lists_the_columns_found(tmp_path):
     error = refused(write(tmp_path, "list.csv", "name;phone\nAsel;+77011234567\n"))
-    assert '"name", "phone"' in error.problem
+    assert '"n*** (4 chars)", "p*** (5 chars)"' in error.problem  # a header may be data
     assert all(name in error.fix for name in ("iin", "иин", "client_iin"))
 
 
@@ -129,7 +129,8 @@ def test_headerless_multi_column_file_asks_for_a_header_and_masks_every_cell(tmp
 
 
 def test_lone_column_that_is_not_iin_like_is_not_guessed(tmp_path):
-    assert '"phone"' in refused(write(tmp_path, "list.csv", "phone\n123456789012\n")).problem
+    error = refused(write(tmp_path, "list.csv", "phone\n123456789012\n"))
+    assert '"p*** (5 chars)"' in error.problem
 
 
 def test_two_iin_columns_are_refused_naming_both(tmp_path):
@@ -215,7 +216,7 @@ def test_xlsx_single_column_without_header(tmp_path):
 
 def test_xlsx_without_iin_column_lists_columns(tmp_path):
     error = refused(xlsx(tmp_path, [["Name", "Phone"], ["A", 77011234567]]))
-    assert '"Name", "Phone"' in error.problem
+    assert '"N*** (4 chars)", "P*** (5 chars)"' in error.problem
 
 
 def test_xlsx_empty_first_sheet_has_no_rows(tmp_path):
@@ -246,7 +247,7 @@ def test_parquet_string_and_float_iins(tmp_path):
 def test_parquet_without_iin_column_lists_columns(tmp_path):
     path = tmp_path / "list.parquet"
     pl.DataFrame({"customer": ["012345678901"]}).write_parquet(path)
-    assert '"customer"' in refused(path).problem
+    assert '"c*** (8 chars)"' in refused(path).problem
 
 
 def test_parquet_empty_and_corrupt(tmp_path):
