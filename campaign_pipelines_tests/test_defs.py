@@ -13,6 +13,7 @@ def loaded():
 def test_asset_keys(loaded):
     assert sorted(k.to_user_string() for k in loaded.resolve_all_asset_keys()) == [
         "audience_split",
+        "campaign_blacklist",
         "campaign_codes",
         "campaign_request",
         "dssb_ocds/mb01_camp_dict",

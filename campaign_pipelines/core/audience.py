@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from campaign_pipelines.core.blacklist import remove_blacklisted
 from campaign_pipelines.core.iin import invalid_reason, mask_iin, with_clean_iins
 from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import FilterConfig, unknown_name_problem
@@ -101,13 +102,18 @@ def filter_audience(
     vocabulary: Vocabulary,
     blacklists: list[str],
     held_off: pl.DataFrame | None = None,
+    *,
+    blacklisted: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Blacklist, device, push stream, MAU, product: in that order, each step counted.
 
     ``valid`` holds one row per IIN (``iin``, ``iin_key``); ``blacklists`` are the sources to
     apply, already checked against the configuration; ``held_off`` (``iin_key``), when given,
-    are users other campaigns hold off-limit, removed last. The result keeps the profile
-    columns, which the split stratifies on.
+    are users other campaigns hold off-limit, removed last. ``blacklisted`` (``iin_key``), when
+    given, is the blacklist as it stands for this campaign (core/blacklist.py): it replaces the
+    profile's blacklist bits, which are only as fresh as the daily refresh, and the funnel's
+    blacklist step counts exactly whom it removed. The result keeps the profile columns, which
+    the split stratifies on.
     """
     keys = valid.select("iin", "iin_key")
     audience = (
@@ -123,7 +129,10 @@ def filter_audience(
         wanted = pl.lit(vocabulary.mask(dataset, names), dtype=pl.UInt64)
         return (pl.col(column) & wanted) != 0
 
-    audience = audience.filter(~any_bit("blacklist_mask", "blacklist", blacklists))
+    if blacklisted is None:
+        audience = audience.filter(~any_bit("blacklist_mask", "blacklist", blacklists))
+    else:
+        audience = remove_blacklisted(audience, blacklisted)
     stats["after_blacklist"] = audience.height
     stats["blacklist_removed"] = valid.height - audience.height
     if filters.devices:

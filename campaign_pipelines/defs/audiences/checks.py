@@ -6,17 +6,21 @@ import polars as pl
 from campaign_pipelines.core import audience_checks as rules
 from campaign_pipelines.core.audience import valid_iins
 from campaign_pipelines.core.requests import CampaignRequest, blacklists_to_apply
-from campaign_pipelines.defs.audiences.assets import filtered_audience
+from campaign_pipelines.defs.audiences.assets import (
+    CAMPAIGN_BLACKLIST,
+    applied_blacklist,
+    filtered_audience,
+)
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import WarehouseResource
 
 _REQUEST = {"campaign_request": dg.AssetIn(key="campaign_request")}
 
 
-def _result(offending: int, what: str) -> dg.AssetCheckResult:
+def _result(offending: int, what: str, **more: dg.MetadataValue) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=offending == 0,
-        metadata={"offending_rows": offending, "rule": what},
+        metadata={"offending_rows": offending, "rule": what, **more},
     )
 
 
@@ -43,17 +47,25 @@ def no_duplicate_iins(filtered_audience: pl.DataFrame) -> dg.AssetCheckResult:
     asset=filtered_audience,
     blocking=True,
     partitions_def=campaigns_partitions,
-    additional_ins={**_REQUEST, "blacklist": dg.AssetIn(key=["reference", "blacklist"])},
+    additional_ins={**_REQUEST, "blacklist": dg.AssetIn(key=CAMPAIGN_BLACKLIST)},
 )
 def no_blacklisted_iins(
+    context: dg.AssetCheckExecutionContext,
     filtered_audience: pl.DataFrame,
     campaign_request: CampaignRequest,
     blacklist: pl.LazyFrame,
     warehouse: WarehouseResource,
 ) -> dg.AssetCheckResult:
+    """Against campaign_blacklist, the blacklist as it stood when this campaign was built (not
+    the daily snapshot when that was older than the warehouse's blacklist_max_age_s)."""
     sources = blacklists_to_apply(campaign_request, warehouse.reference_config().blacklist_sources)
     offending = rules.blacklisted_iins(filtered_audience, blacklist, sources)
-    return _result(offending, f"nobody listed in {sources}")
+    applied = applied_blacklist(context.instance, context.partition_key)
+    return _result(
+        offending,
+        f"nobody listed in {sources}",
+        blacklist_snapshot=dg.MetadataValue.json(applied),
+    )
 
 
 @dg.asset_check(

@@ -1,9 +1,12 @@
 """Reference datasets extracted from the warehouse once a day and stored as Parquet, so that
-filtering a campaign never queries the source again."""
+filtering a campaign never queries the source again; the one exception is the blacklist, which
+a campaign re-extracts live when this snapshot is older than ``blacklist_max_age_s``
+(``campaign_blacklist``)."""
 
 import dagster as dg
 import polars as pl
 
+from campaign_pipelines.core.blacklist import extract_blacklists
 from campaign_pipelines.core.profile import build_profile, vocabulary_frame
 from campaign_pipelines.core.reference import keyed_reference, values_of
 from campaign_pipelines.defs.resources import WarehouseResource
@@ -15,17 +18,11 @@ GROUP = "reference"
     key=["reference", "blacklist"], group_name=GROUP, kinds={"polars", "parquet"}, pool="warehouse"
 )
 def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
-    """Every configured blacklist source, labelled with its name (``iin_key``, ``source``)."""
-    config = warehouse.reference_config()
-    adapter = warehouse.adapter()
-    parts, per_source, dropped = [], {}, 0
-    for source, sql in config.blacklists.items():
-        extracted = adapter.fetch(sql).with_columns(source=pl.lit(source))
-        keyed, unusable = keyed_reference(extracted, "blacklist")
-        parts.append(keyed)
-        per_source[source] = keyed.height
-        dropped += unusable
-    frame = pl.concat(parts)
+    """Every configured blacklist source, labelled with its name (``iin_key``, ``source``).
+    A campaign applies this snapshot while it is young enough, else extracts its sources live
+    with the same function (``campaign_blacklist``)."""
+    sqls = warehouse.reference_config().blacklists
+    frame, per_source, dropped = extract_blacklists(warehouse.adapter().fetch, sqls)
     return dg.Output(
         frame,
         metadata={
