@@ -284,7 +284,9 @@ def _load_json(text: str) -> Any:
 
 
 class _RequestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """Safe YAML with the 1.2 core schema's implicit types and nothing else."""
+    """Safe YAML with the 1.2 core schema's implicit types and nothing else. libyaml's parser
+    when installed (the same safe constructors as SafeLoader): a 16 MiB list of IINs parses in
+    seconds instead of minutes."""
 
     yaml_implicit_resolvers: dict = {}
 
