@@ -273,6 +273,10 @@ def _load_json(text: str) -> Any:
     except json.JSONDecodeError as error:
         fix = "fix the syntax at that position (JSON)"
         raise RequestError([{"field": "<document>", "problem": str(error), "fix": fix}]) from None
+    except RecursionError:  # libyaml stops at the same depth with its own message
+        problem = "the document nests lists or objects too deeply for a request"
+        fix = "send one object of request fields, as the README shows"
+        raise RequestError([{"field": "<document>", "problem": problem, "fix": fix}]) from None
     except _DuplicateKey as duplicate:
         if len(text) < _LOCATE_DUPLICATES_BELOW:
             try:  # JSON is YAML: the composed nodes' marks give the path and both lines

@@ -184,6 +184,12 @@ def test_oversized_request_is_refused_before_parsing():
     assert "landing/uploads" in problem["fix"] and "user_files" in problem["fix"]
 
 
+@pytest.mark.parametrize("yaml_syntax", [False, True], ids=["json", "yaml"])
+def test_deep_nesting_is_refused_not_a_crash(yaml_syntax):
+    (problem,) = _problems("[" * 100_000 + "]" * 100_000, yaml_syntax=yaml_syntax)
+    assert problem["field"] == "<document>" and "nest" in problem["problem"]
+
+
 def test_size_counts_utf8_bytes_not_characters():
     text = "я" * (MAX_REQUEST_BYTES // 2 + 1)  # fewer characters than the limit, more bytes
     assert "more than" in _problems(text, yaml_syntax=True)[0]["problem"]
