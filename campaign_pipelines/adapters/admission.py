@@ -36,6 +36,7 @@ from pathlib import Path
 
 from campaign_pipelines.adapters.landing import write_file_atomic
 from campaign_pipelines.adapters.landing_errors import landing_errors
+from campaign_pipelines.adapters.uploads import UploadError, upload_path
 from campaign_pipelines.core.admission import Claim, Outcome, decide
 from campaign_pipelines.core.requests import (
     MAX_REQUEST_BYTES,
@@ -225,11 +226,11 @@ def admit_file(
 def _upload_problems(request: CampaignRequest, uploads_dir: Path) -> list[dict[str, str]]:
     problems = []
     for i, name in enumerate(request.user_files):
-        if not (uploads_dir / name).is_file():
-            available = sorted(p.name for p in uploads_dir.glob("*") if p.is_file())[:20]
-            problems.append(_problem(
-                f"user_files[{i}]", f"upload {name!r} is not in {uploads_dir}",
-                "upload the file first, or use one of: " + (", ".join(available) or "none")))
+        try:
+            upload_path(uploads_dir, name)
+        except UploadError as error:
+            problems.append(_problem(f"user_files[{i}]", f"{error.file} {error.problem}",
+                                     error.fix))
     return problems
 
 

@@ -122,3 +122,18 @@ def test_a_request_file_over_the_size_bound_is_refused_before_it_is_read(tmp_pat
         read_request(request)
     assert "over the 1,000" in refused.value.problems[0]["problem"]
     assert "landing/uploads" in refused.value.problems[0]["fix"]
+
+
+def test_an_upload_symlinked_from_outside_uploads_is_refused_at_admission(tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text("iin\n850315300100\n", encoding="utf-8")
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "list.csv").symlink_to(outside)
+    request = tmp_path / "promo.json"
+    request.write_text(request_text(user_files=["list.csv"]), encoding="utf-8")
+    with pytest.raises(RequestError) as refused:
+        admit_file(request, store=RequestStore(tmp_path / "requests"),
+                   blacklist_sources=[], uploads_dir=uploads)
+    assert refused.value.problems[0]["field"] == "user_files[0]"
+    assert "copy the file in" in refused.value.problems[0]["fix"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from campaign_pipelines.adapters.uploads import UploadError, read_upload
+from campaign_pipelines.adapters.uploads import UploadError, read_upload, upload_path
 from campaign_pipelines.core import audience as core
 from campaign_pipelines.core import blacklist
 from campaign_pipelines.core.deployment import off_limit_window
@@ -80,7 +80,7 @@ def raw_audience(
     uploads = campaign_data.uploads_dir()
     for name in campaign_request.user_files:
         try:
-            upload = read_upload(uploads / name)
+            upload = read_upload(upload_path(uploads, name))
         except UploadError as error:
             raise _fail(str(error)) from None
         parts.append(upload.select(pl.lit(name).alias("source"), "row", "raw_iin"))
