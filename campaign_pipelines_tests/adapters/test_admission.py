@@ -131,7 +131,7 @@ def test_an_upload_symlinked_from_outside_uploads_is_refused_at_admission(tmp_pa
     uploads.mkdir()
     (uploads / "list.csv").symlink_to(outside)
     request = tmp_path / "promo.json"
-    request.write_text(request_text(user_files=["list.csv"]), encoding="utf-8")
+    request.write_text(request_text(user_files=["list.csv"], filter_config={}), encoding="utf-8")
     with pytest.raises(RequestError) as refused:
         admit_file(request, store=RequestStore(tmp_path / "requests"),
                    blacklist_sources=[], uploads_dir=uploads)
