@@ -15,7 +15,12 @@ import dagster as dg
 
 from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
 from campaign_pipelines.adapters.landing_arrivals import Arrival
-from campaign_pipelines.core.deployment import DEPLOYMENT_TABLES, deployment_result
+from campaign_pipelines.core.deployment import (
+    CAMPAIGN_REGISTRY,
+    DEPLOYMENT_TABLES,
+    created_message,
+    deployment_result,
+)
 from campaign_pipelines.core.requests import CampaignRequest, RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
@@ -263,26 +268,13 @@ def campaign_response(key: str, request: CampaignRequest, result: JobExecutionRe
     body = audience_response(key, request, result)
     codes = materialization_metadata(result, "campaign_codes")
     code = codes.get("campaign_code")
-    deployed, errors = [], {}
-    for table in DEPLOYMENT_TABLES:
-        node = f"{table.schema}__{table.name}"
-        meta = materialization_metadata(result, node)
-        if meta.get("deployed"):
-            deployed.append(table.qualified)
-        failure = _step_failure(result, node)
-        if failure:
-            errors[table.qualified] = failure
-    total = body["filter_stats"].get("target_count", 0)
-    deployment = deployment_result(code, deployed, errors, total)
+    stats = body["filter_stats"]
+    total = stats.get("target_count", 0)
+    deployment = deployment_result(code, request, total_users=total, **_deployment_facts(result))
     success = result.success and deployment["success"]
     kind = request.campaign_type.value
-    if success and total == 0:
-        message = (
-            f"Created {kind} campaign {code} with 0 users: every user was filtered out "
-            "(see filter_stats)"
-        )
-    elif success:
-        message = f"Successfully created {kind} campaign {code}"
+    if success:
+        message = created_message(kind, code, total, stats.get("control_count", 0))
     elif code:
         message = f"{kind} campaign {code} deployed with errors: " + "; ".join(
             deployment["errors"] or failure_messages(result)
@@ -318,3 +310,28 @@ def pending_requests(location: Location) -> list:
     return data.landing().arrivals(
         "campaigns", REQUEST_SUFFIXES, quiet_seconds=data.landing_quiet_s
     )
+
+
+def _deployment_facts(result: JobExecutionResult) -> dict[str, Any]:
+    """What the run did to each table: written (rows or none), deployed (rows), or failed with
+    its reason; a registry failure under the registry's name; and the first failed step, which
+    is why the tables after it were not written."""
+    deployed, written, failures = [], [], {}
+    for table in DEPLOYMENT_TABLES:
+        node = f"{table.schema}__{table.name}"
+        meta = materialization_metadata(result, node)
+        if meta:
+            written.append(table.qualified)
+        if meta.get("deployed"):
+            deployed.append(table.qualified)
+        if failure := _step_failure(result, node):
+            failures[table.qualified] = failure
+    if failure := _step_failure(result, "campaign_codes"):
+        failures[CAMPAIGN_REGISTRY.qualified] = failure
+    failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    return {
+        "deployed": deployed,
+        "written": written,
+        "failures": failures,
+        "blocked_by": f"{failed[0]} failed" if failed else None,
+    }

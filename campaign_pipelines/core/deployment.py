@@ -242,17 +242,60 @@ def off_limit_window(request: CampaignRequest, days: int) -> tuple[date, date]:
     return meta.date_start - timedelta(days=days), meta.date_end
 
 
+def tables_to_write(request: CampaignRequest) -> list[Table]:
+    """Every table a deployment of ``request`` writes: each one its deploy_options leave on.
+    The other campaign type's dictionary, and the control table of a request without a control
+    group, are written too: with no rows, which removes the campaign's earlier ones."""
+    return [table for table in DEPLOYMENT_TABLES if option_off(table, request) is None]
+
+
 def deployment_result(
     campaign_code: str | None,
+    request: CampaignRequest,
+    *,
     deployed: list[str],
-    errors: dict[str, str],
+    written: list[str],
+    failures: dict[str, str],
+    blocked_by: str | None,
     total_users: int,
 ) -> dict:
-    """The legacy deployment_result: tables written, one error per failed table."""
+    """The legacy deployment_result. ``failures``: the reason of each failed table (and of the
+    registry, under its own name); ``written``: the tables this run wrote, rows or none;
+    ``blocked_by``: what stopped the run before the tables. Every table the request writes
+    that was not written is an error with its reason, so success means fully deployed."""
+    errors = dict(failures)
+    why = f"not written: {blocked_by}" if blocked_by else "not written: its step did not run"
+    for table in tables_to_write(request):
+        if table.qualified not in written and table.qualified not in errors:
+            errors[table.qualified] = why
+    order = [CAMPAIGN_REGISTRY.qualified, *(t.qualified for t in DEPLOYMENT_TABLES)]
+    named = sorted(errors, key=lambda name: order.index(name) if name in order else len(order))
     return {
         "campaign_code": campaign_code,
         "tables_updated": [t.qualified for t in DEPLOYMENT_TABLES if t.qualified in deployed],
         "total_users": total_users,
-        "errors": [f"{table.split('.')[-1]}: {message}" for table, message in errors.items()],
+        "errors": [f"{_error_label(name)}: {errors[name]}" for name in named],
         "success": not errors,
     }
+
+
+def _error_label(name: str) -> str:
+    """The six tables by their bare names, as the legacy service did; anything else in full."""
+    short = {t.qualified: t.name for t in DEPLOYMENT_TABLES}
+    return short.get(name, name)
+
+
+def created_message(kind: str, code: str | None, target: int, control: int) -> str:
+    """What a fully deployed campaign's response says."""
+    if target == 0 and control > 0:
+        return (
+            f"Created {kind} campaign {code} with 0 target users and {control} in the control "
+            "group: the control share took everyone left after filtering (lower "
+            "control_group.share or widen the audience; see filter_stats)"
+        )
+    if target == 0:
+        return (
+            f"Created {kind} campaign {code} with 0 users: every user was filtered out "
+            "(see filter_stats)"
+        )
+    return f"Successfully created {kind} campaign {code}"

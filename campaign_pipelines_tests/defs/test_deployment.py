@@ -18,9 +18,17 @@ USER_TABLES = (
 
 
 def _deploy(location, name: str, text: str) -> dict:
-    path = location.campaign_data.landing().write_atomic("campaigns", name, text.encode())
-    key, request = register(location, path)
-    return campaign_response(key, request, run_job(location, "campaign_job", key))
+    # Outside the landing zone, as `campaigns create FILE` is mostly used.
+    folder = location.campaign_data.root().parent / "incoming"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    registered = register(location, path)
+    key, request = registered.admitted.key, registered.admitted.request
+    result = run_job(
+        location, "campaign_job", key, tags=registered.tags, run_config=registered.run_config
+    )
+    return campaign_response(key, request, result)
 
 
 def _rows(data_dir, table: tables.Table, code: str) -> int:
@@ -71,12 +79,12 @@ def test_switching_rb3_to_rb1_moves_the_metadata_and_keeps_the_xls_id_reserved(
     location, data_dir
 ):
     rb3 = _deploy(location, "switch.json", request_text(campaign_type="RB3"))
-    rb1 = _deploy(location, "switch.json", request_text(campaign_type="RB1"))
+    rb1 = _deploy(location, "switch.json", request_text(campaign_type="RB1", replaces="switch"))
     code = rb3["campaign_code"]
     assert rb1["campaign_code"] == code and rb1.get("xls_ow_id") is None
     assert _rows(data_dir, tables.RB3_TR_CAMPAIGN_DICT, code) == 0
     assert _rows(data_dir, tables.MB01_CAMP_DICT, code) == 1
-    back = _deploy(location, "switch.json", request_text(campaign_type="RB3"))
+    back = _deploy(location, "switch.json", request_text(campaign_type="RB3", replaces="switch"))
     assert back["xls_ow_id"] == rb3["xls_ow_id"]  # its own id again, not the next one
 
 
@@ -169,3 +177,42 @@ def test_an_audience_filtered_to_nobody_says_so(location, data_dir):
     assert body["deployment_result"]["total_users"] == 0
     assert "0 users" in body["message"]
     assert all(_rows(data_dir, t, body["campaign_code"]) == 0 for t in USER_TABLES)
+
+
+def test_a_registry_failure_fails_the_deployment_and_names_every_table_left_unwritten(
+    location, data_dir
+):
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+        connection.execute("ALTER TABLE campaign_ops.campaign_registry DROP COLUMN channel")
+    body = _deploy(location, "no_registry.json", request_text())
+    result = body["deployment_result"]
+    assert not body["success"] and not result["success"]
+    assert result["tables_updated"] == []
+    registry, *tables_left = result["errors"]
+    assert registry.startswith("campaign_ops.campaign_registry: ")
+    assert "channel" in registry
+    assert [line.split(":")[0] for line in tables_left] == [
+        t.name for t in tables.DEPLOYMENT_TABLES
+    ]
+    assert all("not written: campaign_codes failed" in line for line in tables_left)
+
+
+def test_a_switched_off_table_is_not_an_error_when_the_registry_fails(location, data_dir):
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+        connection.execute("ALTER TABLE campaign_ops.campaign_registry DROP COLUMN channel")
+    options = {"deploy_users": False, "deploy_offlimit": False}
+    result = _deploy(location, "off.json", request_text(deploy_options=options))
+    named = [line.split(":")[0] for line in result["deployment_result"]["errors"]]
+    assert "fd_rb2_campaigns_users" not in named and "off_limit_campaigns_users" not in named
+    assert "mb22_local_target" in named
+
+
+def test_everyone_left_in_the_control_group_is_not_called_filtered_out(location, data_dir):
+    text = request_text(user_iins=[CUSTOMERS["seed_3"].iin], control_group={"share": 0.6})
+    body = _deploy(location, "all_control.json", text)
+    stats = body["filter_stats"]
+    assert (stats["final_count"], stats["target_count"], stats["control_count"]) == (1, 0, 1)
+    assert body["success"], body["message"]
+    assert "filtered out" not in body["message"]
+    assert "0 target users and 1 in the control group" in body["message"]
+    assert _rows(data_dir, tables.MB21_LOCAL_CONTROL, body["campaign_code"]) == 1

@@ -2,8 +2,9 @@
 
 DuckDB lets one process write a file at a time, and Dagster runs each run, the daemon and the
 webserver in their own processes. So a connection lives for one unit of work: ``connect()``
-opens it (retrying while another process holds the lock), the caller does its work, and it is
-closed. Nothing here keeps a connection between calls.
+opens it (waiting, within one bounded budget per operation, while another process holds the
+lock: see ``duckdb_lock``), the caller does its work, and it is closed. Nothing here keeps a
+connection between calls.
 """
 
 from __future__ import annotations
@@ -20,44 +21,54 @@ import duckdb
 import polars as pl
 
 from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.duckdb_lock import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    LockWait,
+    WarehouseLockedError,
+    parse_lock_timeout,
+)
 from campaign_pipelines.adapters.warehouse.errors import is_transient
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, Table, ddl
 from campaign_pipelines.core.requests import CampaignRequest
+
+__all__ = [
+    "DuckDBDeployment",
+    "DuckDBWarehouse",
+    "WarehouseLockedError",
+    "parse_lock_timeout",
+    "transaction",
+]
 
 _SOURCES_DDL = Path(__file__).with_name("duckdb_sources.sql")
 
 
 @dataclass(frozen=True)
 class DuckDBWarehouse:
+    """``lock_timeout_s``: how long one operation may wait, in total, for another process to
+    release the file (``CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S``); ``lock_progress_s``: how often the
+    wait is logged."""
+
     path: Path
-    lock_timeout_s: float = 60.0
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
+    lock_progress_s: float = 10.0
 
     def describe(self) -> str:
         return f"DuckDB {self.path}"
 
+    def lock_wait(self) -> LockWait:
+        """A fresh lock budget: pass one to every ``connect`` of a multi-step operation."""
+        return LockWait(self.path, self.lock_timeout_s, self.lock_progress_s)
+
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._open_with_retry()
+        connection = (wait or self.lock_wait()).open(lambda: duckdb.connect(str(self.path)))
         try:
+            connection.execute("SET enable_progress_bar = false")
             yield connection
         finally:
             connection.close()
-
-    def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
-        while True:
-            try:
-                connection = duckdb.connect(str(self.path))
-                connection.execute("SET enable_progress_bar = false")
-                return connection
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         with self.connect() as connection:
@@ -101,9 +112,10 @@ class DuckDBDeployment:
 
     def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
         now = datetime.now(UTC).replace(tzinfo=None)
+        wait = self.warehouse.lock_wait()  # one lock budget for every attempt
         for attempt in range(_ALLOCATION_ATTEMPTS):
             try:
-                with self._transaction() as run:
+                with self._transaction(wait) as run:
                     return statements.allocate_codes(run, key, request, now)
             except duckdb.Error as error:
                 # Another writer took the same code first (the registry's unique constraint,
@@ -176,8 +188,8 @@ class DuckDBDeployment:
         return removed
 
     @contextmanager
-    def _transaction(self) -> Iterator[statements.Run]:
-        with self.warehouse.connect() as connection:
+    def _transaction(self, wait: LockWait | None = None) -> Iterator[statements.Run]:
+        with self.warehouse.connect(wait) as connection:
 
             def run(sql: str, params: dict[str, Any]) -> list[tuple]:
                 cursor = connection.execute(statements.as_dollar_binds(sql), params)
