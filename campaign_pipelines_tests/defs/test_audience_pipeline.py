@@ -28,9 +28,11 @@ def _upload(location, name: str, data: bytes) -> Path:
 
 
 def _create(location, name: str, text: str) -> dict:
-    key, request = register(location, _landing_file(location, name, text))
-    result = run_job(location, "audience_job", key)
-    return audience_response(key, request, result)
+    registered = register(location, _landing_file(location, name, text))
+    admitted = registered.admitted
+    result = run_job(location, "audience_job", admitted.key, tags=registered.tags,
+                     run_config=registered.run_config)
+    return audience_response(admitted.key, admitted.request, result)
 
 
 def _iins(*names: str) -> list[str]:
