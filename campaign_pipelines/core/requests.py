@@ -5,25 +5,14 @@ deploy_options) plus what this project adds: ``user_files`` (uploads by name), `
 and ``strict_iin_checksum``. Unknown fields are refused rather than ignored, because a typo such
 as ``mau_onyl`` silently widening an audience is the costliest kind of mistake here.
 
-Decisions about the request text (parse_request):
-- At most MAX_REQUEST_BYTES (16 MiB of UTF-8), checked before parsing; long IIN lists belong in
-  an upload named in ``user_files``.
-- A key given twice anywhere (JSON or YAML) is refused naming its path and both lines: a
-  parser would silently keep the last one, e.g. an empty ``blacklist_tables`` after the list.
-- YAML is typed by the YAML 1.2 core schema, not PyYAML's 1.1: booleans are only true/false,
-  integers are decimal (``050000`` is 50000, never octal), ``0o``/``0x`` are explicit, and
-  there are no sexagesimals (``1:30``) or timestamps. Dates stay text, which the model reads
-  as YYYY-MM-DD exactly as before; a date inside ``characteristic_json`` stays text too.
-- ``user_iins`` items in YAML are the scalar text as written (``010203040506`` keeps its zero):
-  the composed node's text is used instead of any typed value, so no YAML rule touches an IIN.
-  In JSON an item must be text or a whole number; a float is refused, it may have lost digits.
-- YAML anchors and aliases are refused: a request never needs them, and refusing the first
-  reuse of a node stops an alias bomb before anything is built. Python tags stay refused.
+parse_request reads the text with core/request_text.py, which decides its size, duplicate keys,
+YAML typing and aliases, then validates the values here. Decisions about the values:
+- A ``user_iins`` item in JSON must be text or a whole number; a float is refused, it may have
+  lost digits. (In YAML every item is already the text as written.)
 - Every stored field is bounded as its warehouse column is (core/deployment.py TYPES): names
   200 and texts 4000 UTF-8 bytes (VARCHAR2 counts bytes; a Cyrillic letter is 2), camp_cnt
   0..999999999999 (NUMBER(12)), dates 2000-01-01..2100-12-31; control_group.seed 64 characters.
-- A problem never quotes the document's text: YAML errors give line and column, not a snippet,
-  and no refused value is echoed (it may be an IIN).
+- No refused value is echoed in a problem (it may be an IIN).
 """
 
 from __future__ import annotations
@@ -35,7 +24,6 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -49,8 +37,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from campaign_pipelines.core.problems import ProblemsError
+from campaign_pipelines.core.request_text import (
+    MAX_REQUEST_BYTES as MAX_REQUEST_BYTES,  # re-exported: admission refuses big files unread
+)
+from campaign_pipelines.core.request_text import load_request_text, unique_keys
 
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
 CAMP_CNT_MAX = 999_999_999_999  # NUMBER(12)
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 NAME_BYTES, TEXT_BYTES = 200, 4000  # VARCHAR2 sizes of deployment TYPES "name" and "text"
@@ -141,7 +132,7 @@ class CampaignMetadata(_Strict):
         if isinstance(value, dict | list):
             return json.dumps(value, ensure_ascii=False)
         if isinstance(value, str):  # ValueError names the JSON mistake's position or key
-            json.loads(value, object_pairs_hook=_unique_keys)
+            json.loads(value, object_pairs_hook=unique_keys)
         return value
 
     @model_validator(mode="after")
@@ -233,12 +224,10 @@ class RequestError(ProblemsError):
 
 def parse_request(text: str, *, yaml_syntax: bool = False) -> CampaignRequest:
     """A request from JSON (or YAML) text, or RequestError naming every bad field."""
-    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_REQUEST_BYTES:
-        problem = f"the request is {size} bytes, more than the {MAX_REQUEST_BYTES} allowed"
-        fix = "put long IIN lists in a file in landing/uploads and name it in user_files"
-        raise RequestError([{"field": "<document>", "problem": problem, "fix": fix}])
-    body = _load_yaml(text) if yaml_syntax else _load_json(text)
+    try:
+        body = load_request_text(text, yaml_syntax=yaml_syntax)
+    except ProblemsError as error:
+        raise RequestError(error.problems) from None
     if not isinstance(body, dict):
         problem = f"the document is a {type(body).__name__}, not an object of request fields"
         raise RequestError([{"field": "<document>", "problem": problem, "fix": _SHAPE_FIX}])
@@ -249,148 +238,6 @@ def parse_request(text: str, *, yaml_syntax: bool = False) -> CampaignRequest:
 
 
 _SHAPE_FIX = "send an object with campaign_type, metadata and user_iins or user_files"
-# Finding the lines of a JSON duplicate means composing the text once more: small texts only.
-_LOCATE_DUPLICATES_BELOW = 1024 * 1024
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str):
-        self.key = key
-        super().__init__(f"the key {key!r} is given twice")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    body = dict(pairs)
-    if len(body) < len(pairs):
-        seen: set[str] = set()
-        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
-    return body
-
-
-def _load_json(text: str) -> Any:
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as error:
-        fix = "fix the syntax at that position (JSON)"
-        raise RequestError([{"field": "<document>", "problem": str(error), "fix": fix}]) from None
-    except RecursionError:  # libyaml stops at the same depth with its own message
-        problem = "the document nests lists or objects too deeply for a request"
-        fix = "send one object of request fields, as the README shows"
-        raise RequestError([{"field": "<document>", "problem": problem, "fix": fix}]) from None
-    except _DuplicateKey as duplicate:
-        if len(text) < _LOCATE_DUPLICATES_BELOW:
-            try:  # JSON is YAML: the composed nodes' marks give the path and both lines
-                _check_nodes(_RequestLoader(text).get_single_node())
-            except yaml.YAMLError:
-                pass
-        field, problem = duplicate.key, str(duplicate)
-        raise RequestError([{"field": field, "problem": problem, "fix": "keep one"}]) from None
-
-
-class _RequestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """Safe YAML with the 1.2 core schema's implicit types and nothing else. libyaml's parser
-    when installed (the same safe constructors as SafeLoader): a 16 MiB list of IINs parses in
-    seconds instead of minutes."""
-
-    yaml_implicit_resolvers: dict = {}
-
-
-for _tag, _pattern, _first in (
-    ("null", r"^(?:~|null|Null|NULL|)$", "~nN"),
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    (
-        "float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+.0123456789",
-    ),
-):
-    _first_chars = [*_first, ""] if _tag == "null" else list(_first)
-    _RequestLoader.add_implicit_resolver(
-        f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), _first_chars
-    )
-
-
-def _yaml12_int(loader: _RequestLoader, node: yaml.ScalarNode) -> int:
-    text = loader.construct_scalar(node)
-    if text.startswith(("0o", "0x")):
-        return int(text[2:], 8 if text[1] == "o" else 16)
-    return int(text, 10)
-
-
-_RequestLoader.add_constructor("tag:yaml.org,2002:int", _yaml12_int)
-
-
-def _load_yaml(text: str) -> Any:
-    loader = _RequestLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return None
-        _check_nodes(root)
-        body = loader.construct_document(root)
-    except RequestError:
-        raise
-    except (yaml.YAMLError, ValueError) as error:  # a bad explicit tag such as !!int x
-        problem = _yaml_problem(error)
-        fix = "fix the syntax at that position (YAML)"
-        raise RequestError([{"field": "<document>", "problem": problem, "fix": fix}]) from None
-    finally:
-        loader.dispose()
-    if isinstance(body, dict) and isinstance(body.get("user_iins"), list):
-        for key, value in root.value:
-            if key.value == "user_iins" and isinstance(value, yaml.SequenceNode):
-                body["user_iins"] = [
-                    node.value if isinstance(node, yaml.ScalarNode) else built
-                    for node, built in zip(value.value, body["user_iins"], strict=True)
-                ]
-    return body
-
-
-def _yaml_problem(error: Exception) -> str:
-    """The parser's words and position, without the snippet of text it would quote."""
-    if not isinstance(error, yaml.MarkedYAMLError):
-        return "a value does not fit the !!tag written before it"  # its text may be an IIN
-    words = " ".join(filter(None, [error.context, error.problem]))
-    mark = error.problem_mark or error.context_mark
-    return f"{words} (line {mark.line + 1}, column {mark.column + 1})" if mark else words
-
-
-def _check_nodes(root: yaml.Node) -> None:
-    """Refuses a node met twice (an alias) and a key given twice, in document order, before
-    anything is built: an alias bomb stops at its first alias, in time linear in its text."""
-    seen: set[int] = set()
-    stack: list[tuple[yaml.Node, str]] = [(root, "")]
-    while stack:
-        node, path = stack.pop()
-        if id(node) in seen:
-            problem = (
-                "anchors and aliases are not accepted in a request (this reuses the value "
-                f"anchored at line {node.start_mark.line + 1})"
-            )
-            raise RequestError([{"field": path, "problem": problem, "fix": "write the values out"}])
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            items = [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-            stack.extend(reversed(items))
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend(reversed(_mapping_children(node, path)))
-
-
-def _mapping_children(node: yaml.MappingNode, path: str) -> list[tuple[yaml.Node, str]]:
-    lines: dict[str, int] = {}
-    children = []
-    for key, value in node.value:
-        name = key.value if isinstance(key, yaml.ScalarNode) else "<key>"
-        field = f"{path}.{name}" if path else name
-        line = key.start_mark.line + 1
-        if isinstance(key, yaml.ScalarNode) and name in lines:
-            problem = f"the key {name!r} is given twice (lines {lines[name]} and {line})"
-            raise RequestError([{"field": field, "problem": problem, "fix": "keep one"}])
-        lines[name] = line
-        children += [(key, field), (value, field)]
-    return children
 
 
 def describe_validation_error(error: ValidationError) -> list[dict[str, str]]:
