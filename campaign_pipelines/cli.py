@@ -64,9 +64,9 @@ def cmd_db_init(args: argparse.Namespace) -> int:
 
 
 def cmd_db_ddl(args: argparse.Namespace) -> int:
-    from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, ddl
+    from campaign_pipelines.core.deployment import PROJECT_TABLES, ddl
 
-    for table in (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY):
+    for table in PROJECT_TABLES:
         print(ddl(table, args.dialect) + ";\n")
     return 0
 
@@ -178,15 +178,16 @@ def _bank_today():
 def cmd_list(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.registry import campaign_list
 
-    registry = _location().warehouse.deployment().registry()
+    deployment = _location().warehouse.deployment()
     _print_json(
         campaign_list(
-            registry,
+            deployment.registry(),
             _bank_today(),
             campaign_type=args.type,
             limit=args.limit,
             offset=args.offset,
             include_deleted=args.include_deleted,
+            ledger=deployment.deployments(),
         )
     )
     return 0
@@ -195,8 +196,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.registry import campaign_details
 
-    registry = _location().warehouse.deployment().registry()
-    found = campaign_details(registry, args.code, _bank_today())
+    deployment = _location().warehouse.deployment()
+    found = campaign_details(
+        deployment.registry(), args.code, _bank_today(), ledger=deployment.deployments()
+    )
     if found is None:
         _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
         return EXIT_BAD_REQUEST

@@ -15,12 +15,8 @@ import dagster as dg
 
 from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
 from campaign_pipelines.adapters.landing_arrivals import Arrival
-from campaign_pipelines.core.deployment import (
-    CAMPAIGN_REGISTRY,
-    DEPLOYMENT_TABLES,
-    created_message,
-    deployment_result,
-)
+from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES
+from campaign_pipelines.core.registry import created_message, deployment_result
 from campaign_pipelines.core.requests import CampaignRequest, RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags

@@ -1,8 +1,12 @@
 """The bank's six deployment tables and the rows a campaign puts in each.
 
 Every table carries CAMPAIGNCODE, so "replace this campaign's rows" is one DELETE and one
-INSERT in a transaction, in either dialect. The table and column lists here are the one source
-of the DDL for DuckDB and Oracle (``campaigns db ddl``).
+INSERT in a transaction, in either dialect. The same transaction records the load in the
+deployment ledger (campaign_ops.campaign_deployments: the request version the table now holds
+for the campaign, its rows, when) and, for the target and control tables, the registry's
+counts: a load that dies leaves the ledger, the counts and the table as they were together.
+The table and column lists here are the one source of the DDL for DuckDB and Oracle
+(``campaigns db ddl``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ TYPES = {
     "date": ("DATE", "DATE"),
     "int": ("BIGINT", "NUMBER(12)"),
     "time": ("TIMESTAMP", "TIMESTAMP"),
+    "version": ("VARCHAR", "VARCHAR2(16)"),
 }
 
 
@@ -121,6 +126,10 @@ CAMPAIGN_REGISTRY = Table(
         ("deleted_at", "time"),
         ("created_at", "time"),
         ("updated_at", "time"),
+        # The request version the row describes and the tables that version writes (comma-
+        # separated): what "deployed" is measured against.
+        ("request_version", "version"),
+        ("deploy_tables", "text"),
     ),
     # Named, so a refused insert names the rule it broke in either database.
     constraints=(
@@ -128,6 +137,18 @@ CAMPAIGN_REGISTRY = Table(
         "CONSTRAINT campaign_registry_code_uk UNIQUE (campaign_code)",
         "CONSTRAINT campaign_registry_xls_uk UNIQUE (xls_ow_id)",
     ),
+)
+CAMPAIGN_DEPLOYMENTS = Table(
+    "campaign_ops",
+    "campaign_deployments",
+    (
+        ("campaign_code", "code"),
+        ("table_name", "name"),
+        ("request_version", "version"),
+        ("row_count", "int"),
+        ("loaded_at", "time"),
+    ),
+    constraints=("CONSTRAINT campaign_deployments_pk PRIMARY KEY (campaign_code, table_name)",),
 )
 DEPLOYMENT_TABLES = (
     MB01_CAMP_DICT,
@@ -137,6 +158,10 @@ DEPLOYMENT_TABLES = (
     FD_RB2_CAMPAIGNS_USERS,
     OFF_LIMIT_CAMPAIGNS_USERS,
 )
+# Everything `campaigns db init` creates and deployment needs, in creation order.
+PROJECT_TABLES = (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY, CAMPAIGN_DEPLOYMENTS)
+# The registry column that mirrors a table's rows for the campaign, loaded with them.
+REGISTRY_COUNT = {MB22_LOCAL_TARGET: "user_count", MB21_LOCAL_CONTROL: "control_count"}
 
 
 # Which deploy_options flag (the legacy names) governs each table.
@@ -247,55 +272,3 @@ def tables_to_write(request: CampaignRequest) -> list[Table]:
     The other campaign type's dictionary, and the control table of a request without a control
     group, are written too: with no rows, which removes the campaign's earlier ones."""
     return [table for table in DEPLOYMENT_TABLES if option_off(table, request) is None]
-
-
-def deployment_result(
-    campaign_code: str | None,
-    request: CampaignRequest,
-    *,
-    deployed: list[str],
-    written: list[str],
-    failures: dict[str, str],
-    blocked_by: str | None,
-    total_users: int,
-) -> dict:
-    """The legacy deployment_result. ``failures``: the reason of each failed table (and of the
-    registry, under its own name); ``written``: the tables this run wrote, rows or none;
-    ``blocked_by``: what stopped the run before the tables. Every table the request writes
-    that was not written is an error with its reason, so success means fully deployed."""
-    errors = dict(failures)
-    why = f"not written: {blocked_by}" if blocked_by else "not written: its step did not run"
-    for table in tables_to_write(request):
-        if table.qualified not in written and table.qualified not in errors:
-            errors[table.qualified] = why
-    order = [CAMPAIGN_REGISTRY.qualified, *(t.qualified for t in DEPLOYMENT_TABLES)]
-    named = sorted(errors, key=lambda name: order.index(name) if name in order else len(order))
-    return {
-        "campaign_code": campaign_code,
-        "tables_updated": [t.qualified for t in DEPLOYMENT_TABLES if t.qualified in deployed],
-        "total_users": total_users,
-        "errors": [f"{_error_label(name)}: {errors[name]}" for name in named],
-        "success": not errors,
-    }
-
-
-def _error_label(name: str) -> str:
-    """The six tables by their bare names, as the legacy service did; anything else in full."""
-    short = {t.qualified: t.name for t in DEPLOYMENT_TABLES}
-    return short.get(name, name)
-
-
-def created_message(kind: str, code: str | None, target: int, control: int) -> str:
-    """What a fully deployed campaign's response says."""
-    if target == 0 and control > 0:
-        return (
-            f"Created {kind} campaign {code} with 0 target users and {control} in the control "
-            "group: the control share took everyone left after filtering (lower "
-            "control_group.share or widen the audience; see filter_stats)"
-        )
-    if target == 0:
-        return (
-            f"Created {kind} campaign {code} with 0 users: every user was filtered out "
-            "(see filter_stats)"
-        )
-    return f"Successfully created {kind} campaign {code}"

@@ -20,12 +20,15 @@ from campaign_pipelines.adapters.warehouse.oracle import (
 )
 from campaign_pipelines.adapters.warehouse.oracle_errors import Backoff, is_transient
 from campaign_pipelines.core.deployment import (
+    CAMPAIGN_DEPLOYMENTS,
     CAMPAIGN_REGISTRY,
     DEPLOYMENT_TABLES,
+    FD_RB2_CAMPAIGNS_USERS,
     MB22_LOCAL_TARGET,
+    PROJECT_TABLES,
     ddl,
 )
-from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.core.requests import CampaignRequest, request_version
 from campaign_pipelines_tests.adapters.oracle_fake import (
     FakeOracle,
     connection_closed,
@@ -34,6 +37,8 @@ from campaign_pipelines_tests.adapters.oracle_fake import (
 )
 
 UNIQUE = "unique constraint (CAMPAIGN_OPS.SYS_C008123) violated"
+VERSION = "0123456789abcdef"
+LEDGER = "campaign_ops.campaign_deployments"
 NUMBERED_BIND = re.compile(r"(?<![:\w]):\d+")
 
 
@@ -96,7 +101,7 @@ def _target_rows(count: int) -> pl.DataFrame:
 # --- statements and DDL -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", [*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY], ids=lambda t: t.name)
+@pytest.mark.parametrize("table", PROJECT_TABLES, ids=lambda t: t.name)
 def test_every_oracle_ddl_statement_parses(table):
     tree = sqlglot.parse_one(ddl(table, "oracle"), read="oracle")
     assert isinstance(tree, sqlglot.exp.Create)
@@ -113,7 +118,7 @@ def test_init_schema_creates_every_table_and_skips_existing_ones(deployment, db)
     db.fails("CREATE TABLE dssb_ocds.mb01_camp_dict", ora_error(955, "name is already used"))
     deployment.init_schema()
     created = db.executed("CREATE TABLE")
-    assert len(created) == len(DEPLOYMENT_TABLES) + 1
+    assert len(created) == len(PROJECT_TABLES) == len(DEPLOYMENT_TABLES) + 2
     assert db.events()[0] == "connect" and db.events()[-1] == "close"
 
 
@@ -133,6 +138,9 @@ def test_new_campaign_gets_the_code_after_the_highest(deployment, db):
     assert (codes.campaign_code, codes.xls_ow_id) == ("C000000042", None)
     (insert,) = db.executed("INSERT INTO campaign_ops.campaign_registry")
     assert insert[2]["campaign_code"] == "C000000042" and insert[2]["campaign_key"] == "spring-push"
+    # the registry names the version it describes and the tables that version writes
+    assert insert[2]["request_version"] == request_version(_request())
+    assert insert[2]["deploy_tables"].split(",") == [t.qualified for t in DEPLOYMENT_TABLES]
     assert db.events().count("commit") == 1 and "rollback" not in db.events()
 
 
@@ -185,10 +193,15 @@ def test_preview_reads_without_writing(deployment, db):
 
 
 def test_replace_deletes_then_inserts_in_batches_in_one_transaction(deployment, db):
-    written = deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(5))
+    written = deployment.replace_campaign_rows(
+        MB22_LOCAL_TARGET, "C000000042", _target_rows(5), request_version=VERSION
+    )
     assert written == 5
     kinds = [e for e in db.events() if e != "batch"]
-    assert kinds == ["connect", "execute", *["executemany"] * 3, "commit", "close"]
+    # rows, then the ledger row and the registry's target count, then one commit
+    ledger_and_count = ["execute"] * 3
+    assert kinds == ["connect", "execute", *["executemany"] * 3, *ledger_and_count, "commit",
+                     "close"]
     assert [e[1] for e in db.log if e[0] == "batch"] == [2, 2, 1]
     delete, *inserts = db.executed("dssb_ocds.mb22_local_target")
     assert delete[1] == statements.delete_campaign_rows(MB22_LOCAL_TARGET)
@@ -200,8 +213,40 @@ def test_replace_deletes_then_inserts_in_batches_in_one_transaction(deployment, 
 
 def test_replace_with_no_rows_only_deletes(deployment, db):
     assert deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(0)) == 0
-    assert [e for e in db.events() if e.startswith("execute")] == ["execute"]
+    assert not db.executed("INSERT INTO dssb_ocds.mb22_local_target")
+    assert db.executed(f"INSERT INTO {LEDGER}")[0][2]["row_count"] == 0
     assert db.events().count("commit") == 1
+
+
+def test_the_ledger_row_is_replaced_in_the_loads_own_transaction(deployment, db):
+    deployment.replace_campaign_rows(
+        MB22_LOCAL_TARGET, "C000000042", _target_rows(3), request_version=VERSION
+    )
+    (clear,) = db.executed("DELETE FROM campaign_ops.campaign_deployments")
+    assert clear[2] == {"campaign_code": "C000000042", "table_name": MB22_LOCAL_TARGET.qualified}
+    (row,) = db.executed(f"INSERT INTO {LEDGER}")
+    assert row[2]["request_version"] == VERSION and row[2]["row_count"] == 3
+    (count,) = db.executed("UPDATE campaign_ops.campaign_registry SET user_count")
+    assert count[2]["row_count"] == 3 and count[2]["campaign_code"] == "C000000042"
+    commit = db.events().index("commit")
+    assert all(db.log.index(e) < commit for e in (clear, row, count))
+    assert db.events().count("connect") == 1
+
+
+def test_a_failed_load_leaves_the_ledger_alone(deployment, db):
+    db.fails("INSERT INTO dssb_ocds.mb22_local_target", ora_error(942, "no such table"))
+    with pytest.raises(oracledb.DatabaseError):
+        deployment.replace_campaign_rows(
+            MB22_LOCAL_TARGET, "C000000042", _target_rows(2), request_version=VERSION
+        )
+    assert not db.executed(LEDGER) and "commit" not in db.events()
+
+
+def test_a_table_without_a_registry_count_leaves_the_registry_alone(deployment, db):
+    rows = pl.DataFrame(schema=dict.fromkeys(FD_RB2_CAMPAIGNS_USERS.column_names, pl.String))
+    deployment.replace_campaign_rows(FD_RB2_CAMPAIGNS_USERS, "C000000042", rows)
+    assert not db.executed("campaign_ops.campaign_registry")
+    assert db.executed(f"INSERT INTO {LEDGER}")[0][2]["request_version"] is None
 
 
 def test_error_mid_batch_rolls_back_and_names_the_table(deployment, db):
@@ -254,11 +299,9 @@ def test_transient_error_gives_up_after_bounded_attempts(deployment, db, sleeps)
 
 
 def test_permanent_error_fails_at_once_with_the_database_message(deployment, db, sleeps):
-    db.fails(
-        "UPDATE campaign_ops.campaign_registry", ora_error(942, "table or view does not exist")
-    )
+    db.fails("MAX(code)", ora_error(942, "table or view does not exist"))
     with pytest.raises(oracledb.DatabaseError, match="ORA-00942: table or view does not exist"):
-        deployment.record_counts("C000000042", 10, 2)
+        deployment.preview_codes("RB1")
     assert sleeps == [] and db.events().count("connect") == 1
 
 
@@ -272,15 +315,22 @@ def test_delete_campaign_is_one_transaction(deployment, db):
     assert removed["dssb_ocds.mb22_local_target"] == 5
     assert removed["spss.off_limit_campaigns_users"] == 6
     assert set(removed) == {t.qualified for t in DEPLOYMENT_TABLES}
-    assert len(db.executed("DELETE FROM")) == 6
+    assert len(db.executed("DELETE FROM")) == 7  # the six tables and the ledger
+    (clear,) = db.executed("DELETE FROM campaign_ops.campaign_deployments")
+    assert clear[2] == {"campaign_code": "C000000042"}
+    assert LEDGER not in removed
     assert db.executed("SET deleted_at")[0][2]["campaign_code"] == "C000000042"
     assert db.events().count("connect") == 1 and db.events().count("commit") == 1
 
 
-def test_record_counts_binds_by_name(deployment, db):
-    deployment.record_counts("C000000042", 10, 2)
-    (update,) = db.executed("SET user_count")
-    assert update[2]["user_count"] == 10 and update[2]["control_count"] == 2
+def test_deployments_have_lower_case_columns_and_duckdb_types(deployment, db):
+    names = [name.upper() for name in CAMPAIGN_DEPLOYMENTS.column_names]
+    row = dict(zip(names, ["C000000042", "dssb_ocds.mb22_local_target", VERSION, 5,
+                           datetime(2026, 3, 1, 9)], strict=True))
+    db.returns(f"FROM {LEDGER}", pa.Table.from_pylist([row]))
+    ledger = deployment.deployments()
+    assert ledger.columns == CAMPAIGN_DEPLOYMENTS.column_names
+    assert ledger["row_count"].dtype == pl.Int64 and ledger["row_count"].to_list() == [5]
 
 
 def test_off_limit_iins_without_an_own_campaign_binds_null_explicitly(deployment, db):

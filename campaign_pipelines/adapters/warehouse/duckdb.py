@@ -29,7 +29,14 @@ from campaign_pipelines.adapters.warehouse.duckdb_lock import (
 )
 from campaign_pipelines.adapters.warehouse.errors import is_transient
 from campaign_pipelines.core.codes import CampaignCodes
-from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, Table, ddl
+from campaign_pipelines.core.deployment import (
+    CAMPAIGN_REGISTRY,
+    DEPLOYMENT_TABLES,
+    PROJECT_TABLES,
+    TYPES,
+    Table,
+    ddl,
+)
 from campaign_pipelines.core.requests import CampaignRequest
 
 __all__ = [
@@ -107,8 +114,7 @@ class DuckDBDeployment:
     def init_schema(self) -> None:
         self.warehouse.init_sources()
         with self.warehouse.connect() as connection:
-            for table in (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY):
-                connection.execute(ddl(table, "duckdb"))
+            _create_project_tables(connection)
 
     def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -132,45 +138,46 @@ class DuckDBDeployment:
         with self._transaction() as run:
             return statements.preview_codes(run, campaign_type)
 
-    def replace_campaign_rows(self, table: Table, campaign_code: str, rows: pl.DataFrame) -> int:
-        """Deletes the campaign's rows and inserts ``rows`` in one transaction."""
+    def replace_campaign_rows(
+        self,
+        table: Table,
+        campaign_code: str,
+        rows: pl.DataFrame,
+        request_version: str | None = None,
+    ) -> int:
+        """Deletes the campaign's rows and inserts ``rows`` in one transaction, which also
+        records the load (``request_version``, row count) in the deployment ledger."""
         arrow_rows = rows.select(table.column_names).to_arrow()
-        with self.warehouse.connect() as connection, transaction(connection):
-            connection.execute(
-                statements.as_dollar_binds(statements.delete_campaign_rows(table)),
-                {"campaign_code": campaign_code},
-            )
+        with self._connect() as connection, transaction(connection):
+            run = _runner(connection)
+            run(statements.delete_campaign_rows(table), {"campaign_code": campaign_code})
             connection.register("campaign_rows", arrow_rows)
             connection.execute(
                 f"INSERT INTO {table.qualified} BY NAME SELECT * FROM campaign_rows"  # noqa: S608
             )
-        return rows.height
-
-    def record_counts(self, campaign_code: str, user_count: int, control_count: int) -> None:
-        with self._transaction() as run:
-            run(
-                statements.REGISTRY_COUNTS,
-                {
-                    "campaign_code": campaign_code,
-                    "user_count": user_count,
-                    "control_count": control_count,
-                    "now": datetime.now(UTC).replace(tzinfo=None),
-                },
+            statements.record_load(
+                run, table, campaign_code, request_version, rows.height, _now()
             )
+        return rows.height
 
     def off_limit_iins(
         self, window_from: date, window_to: date, own_code: str | None
     ) -> pl.DataFrame:
-        return self.warehouse.fetch(
-            statements.as_dollar_binds(statements.OFF_LIMIT_IINS),
+        return self._fetch(
+            statements.OFF_LIMIT_IINS,
             {"window_from": window_from, "window_to": window_to, "own_code": own_code},
         )
 
     def registry(self) -> pl.DataFrame:
-        return self.warehouse.fetch(statements.REGISTRY_ALL)
+        return self._fetch(statements.REGISTRY_ALL)
+
+    def deployments(self) -> pl.DataFrame:
+        """The deployment ledger: which request version each table holds for each campaign."""
+        return self._fetch(statements.LEDGER_ALL)
 
     def delete_campaign(self, campaign_code: str) -> dict[str, int]:
-        """Removes the campaign's rows from all six tables and marks it Deleted, atomically."""
+        """Removes the campaign's rows from all six tables and its ledger rows, and marks it
+        Deleted, atomically; the counts are the rows removed from each of the six tables."""
         removed = {}
         with self._transaction() as run:
             for table in DEPLOYMENT_TABLES:
@@ -181,22 +188,54 @@ class DuckDBDeployment:
                 )
                 run(statements.delete_campaign_rows(table), {"campaign_code": campaign_code})
                 removed[table.qualified] = count[0][0]
-            run(
-                statements.REGISTRY_MARK_DELETED,
-                {"campaign_code": campaign_code, "now": datetime.now(UTC).replace(tzinfo=None)},
-            )
+            run(statements.LEDGER_CLEAR, {"campaign_code": campaign_code})
+            run(statements.REGISTRY_MARK_DELETED, {"campaign_code": campaign_code, "now": _now()})
         return removed
 
     @contextmanager
-    def _transaction(self, wait: LockWait | None = None) -> Iterator[statements.Run]:
+    def _connect(self, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.warehouse.connect(wait) as connection:
+            yield connection
 
-            def run(sql: str, params: dict[str, Any]) -> list[tuple]:
-                cursor = connection.execute(statements.as_dollar_binds(sql), params)
-                return cursor.fetchall() if cursor.description else []
+    @contextmanager
+    def _transaction(self, wait: LockWait | None = None) -> Iterator[statements.Run]:
+        with self._connect(wait) as connection, transaction(connection):
+            yield _runner(connection)
 
-            with transaction(connection):
-                yield run
+    def _fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        with self._connect() as connection:
+            relation = connection.sql(statements.as_dollar_binds(sql), params=params or None)
+            return pl.from_arrow(relation.to_arrow_table())
+
+
+def _runner(connection: duckdb.DuckDBPyConnection) -> statements.Run:
+    """The ``run(sql, params) -> rows`` callable ``statements`` works through."""
+
+    def run(sql: str, params: dict[str, Any]) -> list[tuple]:
+        cursor = connection.execute(statements.as_dollar_binds(sql), params)
+        return cursor.fetchall() if cursor.description else []
+
+    return run
+
+
+def _create_project_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    """The schemas, deployment tables, registry and ledger, where missing (idempotent); a
+    registry from before the ledger gains its two columns."""
+    for schema in sorted({table.schema for table in PROJECT_TABLES}):
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for table in PROJECT_TABLES:
+        connection.execute(ddl(table, "duckdb"))
+    kinds = dict(CAMPAIGN_REGISTRY.columns)
+    for column in ("request_version", "deploy_tables"):
+        kind = kinds[column]
+        connection.execute(
+            f"ALTER TABLE {CAMPAIGN_REGISTRY.qualified} "
+            f"ADD COLUMN IF NOT EXISTS {column} {TYPES[kind][0]}"
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 _ALLOCATION_ATTEMPTS = 20

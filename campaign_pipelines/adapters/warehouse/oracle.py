@@ -29,8 +29,10 @@ from campaign_pipelines.adapters.warehouse.oracle_errors import (
 )
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import (
+    CAMPAIGN_DEPLOYMENTS,
     CAMPAIGN_REGISTRY,
     DEPLOYMENT_TABLES,
+    PROJECT_TABLES,
     Table,
     ddl,
     polars_schema,
@@ -107,14 +109,15 @@ class OracleDeployment:
         self.allocation_attempts = allocation_attempts
 
     def init_schema(self) -> None:
-        """Creates the deployment tables and the registry; existing ones are left alone. The
+        """Creates the deployment tables, the registry and the ledger; existing ones are left
+        alone. The
         schemas (Oracle users) dssb_ocds, spss and campaign_ops must exist already. Oracle
         commits each CREATE on its own, so this is no transaction: rerunning it is the remedy."""
 
         def create() -> None:
             with self.warehouse.connect() as connection:
                 cursor = connection.cursor()
-                for table in (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY):
+                for table in PROJECT_TABLES:
                     _create_table(cursor, table)
 
         self.warehouse.backoff.run(create, "creating the deployment tables")
@@ -144,9 +147,16 @@ class OracleDeployment:
             "previewing the next codes",
         )
 
-    def replace_campaign_rows(self, table: Table, campaign_code: str, rows: pl.DataFrame) -> int:
+    def replace_campaign_rows(
+        self,
+        table: Table,
+        campaign_code: str,
+        rows: pl.DataFrame,
+        request_version: str | None = None,
+    ) -> int:
         """Deletes the campaign's rows and inserts ``rows`` in one transaction, in Arrow batches
-        of ``batch_size``; on any error the campaign's previous rows stay as they were."""
+        of ``batch_size``, and records the load in the ledger in that transaction; on any error
+        the campaign's previous rows and ledger row stay as they were."""
         arrow_rows = rows.select(table.column_names).to_arrow()
         total = arrow_rows.num_rows
 
@@ -165,6 +175,9 @@ class OracleDeployment:
                         f" of {total} for campaign {campaign_code} failed"
                     )
                     raise
+            now = datetime.now(UTC).replace(tzinfo=None)
+            run = _runner(connection)
+            statements.record_load(run, table, campaign_code, request_version, total, now)
 
         what = f"replacing campaign {campaign_code}'s rows in {table.qualified}"
         try:
@@ -174,18 +187,6 @@ class OracleDeployment:
                 raise duplicate_rows(error, table.qualified) from error
             raise
         return total
-
-    def record_counts(self, campaign_code: str, user_count: int, control_count: int) -> None:
-        params = {
-            "campaign_code": campaign_code,
-            "user_count": user_count,
-            "control_count": control_count,
-            "now": datetime.now(UTC).replace(tzinfo=None),
-        }
-        self.warehouse.in_transaction(
-            lambda connection: _runner(connection)(statements.REGISTRY_COUNTS, params),
-            f"recording counts of campaign {campaign_code}",
-        )
 
     def off_limit_iins(
         self, window_from: date, window_to: date, own_code: str | None
@@ -204,9 +205,14 @@ class OracleDeployment:
         frame = self.warehouse.fetch(statements.REGISTRY_ALL).rename(str.lower)
         return frame.cast(polars_schema(CAMPAIGN_REGISTRY))
 
+    def deployments(self) -> pl.DataFrame:
+        """The deployment ledger, with the registry's conventions."""
+        frame = self.warehouse.fetch(statements.LEDGER_ALL).rename(str.lower)
+        return frame.cast(polars_schema(CAMPAIGN_DEPLOYMENTS))
+
     def delete_campaign(self, campaign_code: str) -> dict[str, int]:
-        """Removes the campaign's rows from all six tables and marks it deleted, atomically; the
-        counts are the rows each DELETE removed."""
+        """Removes the campaign's rows from all six tables and its ledger rows, and marks it
+        deleted, atomically; the counts are the rows each table's DELETE removed."""
         binds = {"campaign_code": campaign_code}
 
         def delete(connection: Any) -> dict[str, int]:
@@ -215,6 +221,7 @@ class OracleDeployment:
             for table in DEPLOYMENT_TABLES:
                 cursor.execute(statements.delete_campaign_rows(table), binds)
                 removed[table.qualified] = cursor.rowcount
+            cursor.execute(statements.LEDGER_CLEAR, binds)
             now = datetime.now(UTC).replace(tzinfo=None)
             cursor.execute(statements.REGISTRY_MARK_DELETED, {**binds, "now": now})
             return removed

@@ -19,8 +19,8 @@ from campaign_pipelines.core.codes import (
     next_campaign_code,
     next_xls_ow_id,
 )
-from campaign_pipelines.core.deployment import Table
-from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.core.deployment import REGISTRY_COUNT, Table, tables_to_write
+from campaign_pipelines.core.requests import CampaignRequest, request_version
 
 # The legacy series: codes of length 10 starting C0000, in both dictionaries and the registry.
 HIGHEST_CAMPAIGN_CODE = """
@@ -42,23 +42,37 @@ WHERE campaign_key = :campaign_key
 """
 REGISTRY_INSERT = """
 INSERT INTO campaign_ops.campaign_registry (campaign_key, campaign_code, xls_ow_id,
-  campaign_type, campaign_name, stream, channel, date_start, date_end, created_at, updated_at)
+  campaign_type, campaign_name, stream, channel, date_start, date_end, created_at, updated_at,
+  request_version, deploy_tables)
 VALUES (:campaign_key, :campaign_code, :xls_ow_id, :campaign_type, :campaign_name, :stream,
-  :channel, :date_start, :date_end, :now, :now)
+  :channel, :date_start, :date_end, :now, :now, :request_version, :deploy_tables)
 """
 REGISTRY_UPDATE = """
 UPDATE campaign_ops.campaign_registry SET xls_ow_id = :xls_ow_id, campaign_type = :campaign_type,
   campaign_name = :campaign_name, stream = :stream, channel = :channel,
-  date_start = :date_start, date_end = :date_end, deleted_at = NULL, updated_at = :now
+  date_start = :date_start, date_end = :date_end, deleted_at = NULL, updated_at = :now,
+  request_version = :request_version, deploy_tables = :deploy_tables
 WHERE campaign_key = :campaign_key
 """
-REGISTRY_COUNTS = """
-UPDATE campaign_ops.campaign_registry SET user_count = :user_count, control_count = :control_count,
-  updated_at = :now WHERE campaign_code = :campaign_code
-"""
+# Deleted: the tables hold nothing of it any more, and the counts say so.
 REGISTRY_MARK_DELETED = """
-UPDATE campaign_ops.campaign_registry SET deleted_at = :now, updated_at = :now
+UPDATE campaign_ops.campaign_registry SET deleted_at = :now, updated_at = :now,
+  user_count = 0, control_count = 0
 WHERE campaign_code = :campaign_code
+"""
+LEDGER_DELETE = """
+DELETE FROM campaign_ops.campaign_deployments
+WHERE campaign_code = :campaign_code AND table_name = :table_name
+"""
+LEDGER_INSERT = """
+INSERT INTO campaign_ops.campaign_deployments (campaign_code, table_name, request_version,
+  row_count, loaded_at)
+VALUES (:campaign_code, :table_name, :request_version, :row_count, :loaded_at)
+"""
+LEDGER_CLEAR = "DELETE FROM campaign_ops.campaign_deployments WHERE campaign_code = :campaign_code"
+LEDGER_ALL = """
+SELECT campaign_code, table_name, request_version, row_count, loaded_at
+FROM campaign_ops.campaign_deployments
 """
 REGISTRY_ALL = "SELECT * FROM campaign_ops.campaign_registry"
 OFF_LIMIT_IINS = """
@@ -78,12 +92,34 @@ def insert_rows(table: Table) -> str:
     return f"INSERT INTO {table.qualified} ({', '.join(names)}) VALUES ({binds})"  # noqa: S608
 
 
+def registry_count(column: str) -> str:
+    """``column`` is one of ``core.deployment.REGISTRY_COUNT``'s values, never input."""
+    return (
+        f"UPDATE campaign_ops.campaign_registry SET {column} = :row_count, "  # noqa: S608
+        "updated_at = :loaded_at WHERE campaign_code = :campaign_code"
+    )
+
+
 def as_dollar_binds(sql: str) -> str:
     """DuckDB spells named parameters ``$name``."""
     return re.sub(r"(?<![:\w]):(\w+)", r"$\1", sql)
 
 
 Run = Callable[[str, dict[str, Any]], list[tuple]]
+
+
+def record_load(
+    run: Run, table: Table, campaign_code: str, version: str | None, rows: int, now: datetime
+) -> None:
+    """Inside the load's own transaction: the ledger row saying which request version
+    ``table`` now holds for the campaign, and, for the target and control tables, the
+    registry's count of them. A load that never commits changes neither."""
+    key = {"campaign_code": campaign_code, "table_name": table.qualified}
+    run(LEDGER_DELETE, key)
+    run(LEDGER_INSERT, {**key, "request_version": version, "row_count": rows, "loaded_at": now})
+    if column := REGISTRY_COUNT.get(table):
+        binds = {"campaign_code": campaign_code, "row_count": rows, "loaded_at": now}
+        run(registry_count(column), binds)
 
 
 def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) -> CampaignCodes:
@@ -115,6 +151,8 @@ def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) 
         "date_start": meta.date_start,
         "date_end": meta.date_end,
         "now": now,
+        "request_version": request_version(request),
+        "deploy_tables": ",".join(t.qualified for t in tables_to_write(request)),
     }
     if existing:
         params.pop("campaign_code")

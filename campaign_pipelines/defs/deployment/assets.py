@@ -1,9 +1,10 @@
 """The campaign's codes and its six warehouse tables, one asset per table.
 
 Each table asset replaces exactly this campaign's rows in one transaction, so deploying twice
-never duplicates and a failure leaves the previous rows as they were. Metadata tables deploy
-first; the user tables wait for them and do not wait for each other, so one broken table does
-not stop the others.
+never duplicates and a failure leaves the previous rows as they were. That transaction also
+records which request version the table now holds (the deployment ledger) and, for the target
+and control tables, the registry's counts. Metadata tables deploy first; the user tables wait
+for them and do not wait for each other, so one broken table does not stop the others.
 """
 
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ import polars as pl
 
 from campaign_pipelines.core import deployment as tables
 from campaign_pipelines.core.codes import CampaignCodes
-from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.core.requests import CampaignRequest, request_version
 from campaign_pipelines.core.split import CONTROL, TARGET
 from campaign_pipelines.defs.deployment.errors import deploy_or_fail
 from campaign_pipelines.defs.partitions import campaigns_partitions
@@ -39,7 +40,8 @@ def campaign_codes(
     campaign_data: CampaignDataResource,
 ) -> dg.Output[CampaignCodes]:
     """CAMPAIGNCODE (and XLS_OW_ID for RB3), allocated once per campaign under the registry's
-    unique constraints and kept on every re-materialization."""
+    unique constraints and kept on every re-materialization. The registry row names the request
+    version it describes; its counts are written by the target and control loads."""
     deployment = warehouse.deployment()
     codes = deploy_or_fail(
         "campaign_ops.campaign_registry",
@@ -48,17 +50,12 @@ def campaign_codes(
     # Admission names the code when it refuses a request that would replace this campaign.
     campaign_data.requests().record_code(context.partition_key, codes.campaign_code)
     groups = dict(audience_split.group_by("group").len().collect().iter_rows())
-    deploy_or_fail(
-        "campaign_ops.campaign_registry",
-        lambda: deployment.record_counts(
-            codes.campaign_code, groups.get(TARGET, 0), groups.get(CONTROL, 0)
-        ),
-    )
     return dg.Output(
         codes,
         metadata={
             "campaign_code": codes.campaign_code,
             "xls_ow_id": codes.xls_ow_id or "",
+            "request_version": request_version(campaign_request),
             "target_count": groups.get(TARGET, 0),
             "control_count": groups.get(CONTROL, 0),
         },
@@ -98,7 +95,7 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
         written = deploy_or_fail(
             table.qualified,
             lambda: warehouse.deployment().replace_campaign_rows(
-                table, code, rows if applies else empty
+                table, code, rows if applies else empty, request_version(campaign_request)
             ),
         )
         if not applies:
@@ -135,8 +132,10 @@ def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
         if off := tables.option_off(table, campaign_request):
             return _outcome(table, code, skipped=off)
         rows = tables.user_rows(table, audience_split, campaign_request, code, _now())
+        version = request_version(campaign_request)
         written = deploy_or_fail(
-            table.qualified, lambda: warehouse.deployment().replace_campaign_rows(table, code, rows)
+            table.qualified,
+            lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
         )
         if table is tables.MB21_LOCAL_CONTROL and campaign_request.control_group is None:
             return _outcome(table, code, skipped="the request has no control group")
