@@ -9,6 +9,7 @@ connection between calls.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -195,6 +196,7 @@ class DuckDBDeployment:
     @contextmanager
     def _connect(self, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.warehouse.connect(wait) as connection:
+            _ensure_project_tables(connection, self.warehouse.path)
             yield connection
 
     @contextmanager
@@ -216,6 +218,25 @@ def _runner(connection: duckdb.DuckDBPyConnection) -> statements.Run:
         return cursor.fetchall() if cursor.description else []
 
     return run
+
+
+# Warehouse files (path, device, inode) whose project tables this process has ensured.
+_READY: set[tuple[str, int, int]] = set()
+_READY_LOCK = threading.Lock()
+
+
+def _ensure_project_tables(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A fresh embedded warehouse works the first time: the first use of a file in a process
+    creates the schemas and tables deployment needs, if missing (the reference sources are the
+    user's data and are left alone). Later uses cost one stat of the file."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_dev, stat.st_ino)
+    if key in _READY:
+        return
+    with _READY_LOCK:
+        if key not in _READY:
+            _create_project_tables(connection)
+            _READY.add(key)
 
 
 def _create_project_tables(connection: duckdb.DuckDBPyConnection) -> None:

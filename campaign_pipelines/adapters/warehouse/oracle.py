@@ -39,9 +39,26 @@ from campaign_pipelines.core.deployment import (
 )
 from campaign_pipelines.core.requests import CampaignRequest
 
-__all__ = ["DuplicateRowsError", "OracleDeployment", "OracleWarehouse"]
+__all__ = ["DuplicateRowsError", "MissingTablesError", "OracleDeployment", "OracleWarehouse"]
 
 T = TypeVar("T")
+
+# The tables this adapter needs, as Oracle's catalog names them (owners bound by name).
+_OWNERS = {schema: schema.upper() for schema in sorted({t.schema for t in PROJECT_TABLES})}
+_OWNER_BINDS = ", ".join(f":{schema}" for schema in _OWNERS)
+TABLES_PRESENT = f"SELECT owner, table_name FROM all_tables WHERE owner IN ({_OWNER_BINDS})"  # noqa: S608
+
+
+class MissingTablesError(RuntimeError):
+    """Tables deployment needs are missing; they are created on purpose, never implicitly."""
+
+    def __init__(self, missing: list[str], warehouse: str):
+        self.missing = missing
+        verb = "does not exist" if len(missing) == 1 else "do not exist"
+        super().__init__(
+            f"{', '.join(missing)} {verb} in the Oracle warehouse ({warehouse}): run "
+            "`campaigns db init` (or apply `campaigns db ddl --dialect oracle`)"
+        )
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,19 @@ class OracleDeployment:
         self.warehouse = warehouse
         self.batch_size = batch_size
         self.allocation_attempts = allocation_attempts
+        self._tables_present = False
+
+    def require_tables(self) -> None:
+        """Checks once per adapter, in ALL_TABLES, that every table deployment uses exists;
+        MissingTablesError names the missing ones. Nothing is ever created implicitly here."""
+        if self._tables_present:
+            return
+        found = self.warehouse.fetch(TABLES_PRESENT, _OWNERS)
+        present = {f"{owner}.{name}".lower() for owner, name in found.iter_rows()}
+        missing = [t.qualified for t in PROJECT_TABLES if t.qualified not in present]
+        if missing:
+            raise MissingTablesError(missing, self.warehouse.describe())
+        self._tables_present = True
 
     def init_schema(self) -> None:
         """Creates the deployment tables, the registry and the ledger; existing ones are left
@@ -123,6 +153,7 @@ class OracleDeployment:
         self.warehouse.backoff.run(create, "creating the deployment tables")
 
     def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
+        self.require_tables()
         now = datetime.now(UTC).replace(tzinfo=None)
 
         def allocate(connection: Any) -> CampaignCodes:
@@ -142,6 +173,7 @@ class OracleDeployment:
         )
 
     def preview_codes(self, campaign_type: str) -> CampaignCodes:
+        self.require_tables()
         return self.warehouse.in_transaction(
             lambda connection: statements.preview_codes(_runner(connection), campaign_type),
             "previewing the next codes",
@@ -157,6 +189,7 @@ class OracleDeployment:
         """Deletes the campaign's rows and inserts ``rows`` in one transaction, in Arrow batches
         of ``batch_size``, and records the load in the ledger in that transaction; on any error
         the campaign's previous rows and ledger row stay as they were."""
+        self.require_tables()
         arrow_rows = rows.select(table.column_names).to_arrow()
         total = arrow_rows.num_rows
 
@@ -191,6 +224,7 @@ class OracleDeployment:
     def off_limit_iins(
         self, window_from: date, window_to: date, own_code: str | None
     ) -> pl.DataFrame:
+        self.require_tables()
         params = {
             "window_from": window_from,
             "window_to": window_to,
@@ -202,17 +236,20 @@ class OracleDeployment:
     def registry(self) -> pl.DataFrame:
         """Lower-case names and DuckDB's types: Oracle reports unquoted names in upper case and
         its DATE columns as timestamps."""
+        self.require_tables()
         frame = self.warehouse.fetch(statements.REGISTRY_ALL).rename(str.lower)
         return frame.cast(polars_schema(CAMPAIGN_REGISTRY))
 
     def deployments(self) -> pl.DataFrame:
         """The deployment ledger, with the registry's conventions."""
+        self.require_tables()
         frame = self.warehouse.fetch(statements.LEDGER_ALL).rename(str.lower)
         return frame.cast(polars_schema(CAMPAIGN_DEPLOYMENTS))
 
     def delete_campaign(self, campaign_code: str) -> dict[str, int]:
         """Removes the campaign's rows from all six tables and its ledger rows, and marks it
         deleted, atomically; the counts are the rows each table's DELETE removed."""
+        self.require_tables()
         binds = {"campaign_code": campaign_code}
 
         def delete(connection: Any) -> dict[str, int]:
