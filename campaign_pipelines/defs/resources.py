@@ -3,6 +3,8 @@
 ``CAMPAIGN_WAREHOUSE`` chooses the warehouse (``duckdb``, the default, or ``oracle``);
 ``CAMPAIGN_DATA_DIR`` (default ``./data``) holds the DuckDB file, the landing zone, accepted
 requests and the Parquet files between assets. Oracle credentials come only through EnvVar.
+``CAMPAIGN_BLACKLIST_MAX_AGE_S`` (default 3600, 0: always live) is how old the daily blacklist
+snapshot may be before a campaign extracts its blacklists live.
 
 ``CAMPAIGN_JOURNEY_CONFIG`` picks the streak journey config source: ``file`` (default: the
 versioned YAML at ``CAMPAIGN_JOURNEY_CONFIG_PATH``, else
