@@ -112,6 +112,7 @@ def filter_phase(data_dir: Path) -> dict:
         load_reference_config,
     )
     from campaign_pipelines.core.audience import filter_audience
+    from campaign_pipelines.core.blacklist import applied_rows
     from campaign_pipelines.core.requests import FilterConfig
 
     upload = pl.read_csv(data_dir / "landing" / "uploads" / "bench_10m.csv", infer_schema=False)
@@ -119,8 +120,10 @@ def filter_phase(data_dir: Path) -> dict:
     blacklists = load_reference_config(default_config_path("duckdb")).blacklist_sources
     started = time.perf_counter()
     profile, vocabulary = _profile(data_dir)
+    snapshot = pl.scan_parquet(data_dir / "assets" / "reference" / "blacklist" / "__all__.parquet")
     audience, stats = filter_audience(
-        valid, FilterConfig(**FILTERS), profile, vocabulary, blacklists
+        valid, FilterConfig(**FILTERS), profile, vocabulary, blacklists,
+        blacklisted=applied_rows(snapshot, blacklists),
     )
     seconds = time.perf_counter() - started
     return {
@@ -137,8 +140,9 @@ def pipeline_phase(data_dir: Path) -> dict:
 
     location = _location(data_dir)
     started = time.perf_counter()
-    key, _ = register(location, data_dir / "bench_request.json")
-    result = run_job(location, "audience_job", key)
+    registered = register(location, data_dir / "bench_request.json")
+    result = run_job(location, "audience_job", registered.admitted.key, tags=registered.tags,
+                     run_config=registered.run_config)
     seconds = time.perf_counter() - started
     if not result.success:  # a failed run's time is not a figure
         raise SystemExit("audience_job failed: " + "; ".join(failure_messages(result)))
