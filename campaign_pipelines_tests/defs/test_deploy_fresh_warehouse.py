@@ -138,3 +138,20 @@ def _empty(table: tables.Table):
     import polars as pl
 
     return pl.DataFrame(schema=tables.polars_schema(table))
+
+
+def test_an_oracle_table_missing_a_new_column_fails_with_the_fix():
+    import dagster as dg
+
+    from campaign_pipelines.defs.deployment.errors import deploy_or_fail
+    from campaign_pipelines_tests.adapters.oracle_fake import ora_error
+
+    def insert() -> None:
+        raise ora_error(904, '"REQUEST_VERSION": invalid identifier')
+
+    with pytest.raises(dg.Failure) as raised:
+        deploy_or_fail("campaign_ops.campaign_registry", insert)
+    description = raised.value.description
+    assert description.startswith("campaign_ops.campaign_registry: ORA-00904")
+    assert "`campaigns db ddl --dialect oracle`" in description
+    assert "add the missing column" in description

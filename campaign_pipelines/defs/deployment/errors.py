@@ -7,6 +7,9 @@ from typing import TypeVar
 import dagster as dg
 
 from campaign_pipelines.adapters.warehouse.errors import is_transient
+from campaign_pipelines.adapters.warehouse.oracle_errors import database_message, ora_code
+
+INVALID_IDENTIFIER = 904  # ORA-00904: a column the statement names is not in the table
 
 T = TypeVar("T")
 
@@ -17,14 +20,20 @@ def deploy_or_fail(table: str, work: Callable[[], T]) -> T:
     except Exception as error:
         if is_transient(error):
             raise
-        hint = " (create the tables with `campaigns db init`)" if _missing_table(error) else ""
         raise dg.Failure(
-            description=f"{table}: {str(error).strip()}{hint}",
+            description=f"{table}: {database_message(error)}{_hint(error)}",
             metadata={"table": table, "error": type(error).__name__},
             allow_retries=False,
         ) from error
 
 
-def _missing_table(error: Exception) -> bool:
+def _hint(error: Exception) -> str:
     text = str(error)
-    return "does not exist" in text and "Table with name" in text
+    if "does not exist" in text and "Table with name" in text:
+        return " (create the tables with `campaigns db init`)"
+    if ora_code(error) == INVALID_IDENTIFIER:
+        return (
+            " (the table predates a column this version writes: add the missing column as "
+            "`campaigns db ddl --dialect oracle` prints it)"
+        )
+    return ""
