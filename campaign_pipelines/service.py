@@ -324,7 +324,8 @@ def _deployment_facts(result: JobExecutionResult) -> dict[str, Any]:
             failures[table.qualified] = failure
     if failure := _step_failure(result, "campaign_codes"):
         failures[CAMPAIGN_REGISTRY.qualified] = failure
-    failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    # A table's step key is its asset key joined by "__": name it as the table.
+    failed = [e.step_key.replace("__", ".") for e in result.all_events if e.is_step_failure]
     return {
         "deployed": deployed,
         "written": written,

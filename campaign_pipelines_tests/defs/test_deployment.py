@@ -219,3 +219,13 @@ def test_everyone_left_in_the_control_group_is_not_called_filtered_out(location,
     assert "filtered out" not in body["message"]
     assert "0 target users and 1 in the control group" in body["message"]
     assert _rows(data_dir, tables.MB21_LOCAL_CONTROL, body["campaign_code"]) == 1
+
+
+def test_tables_waiting_on_a_failed_metadata_table_say_which(location, data_dir):
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+        connection.execute("ALTER TABLE dssb_ocds.mb01_camp_dict DROP COLUMN CAMPAIGN_DESC")
+    body = _deploy(location, "no_meta.json", request_text())
+    errors = body["deployment_result"]["errors"]
+    assert not body["success"] and errors[0].startswith("mb01_camp_dict: ")
+    assert "mb22_local_target: not written: dssb_ocds.mb01_camp_dict failed" in errors
+    assert len(errors) == 5  # the metadata table and the four user tables after it
