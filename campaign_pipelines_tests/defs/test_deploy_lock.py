@@ -69,7 +69,7 @@ def test_a_locked_file_waits_the_timeout_once_with_progress_then_names_holder_an
         # Code allocation retries on conflicts; the lock wait is still bounded once.
         DuckDBDeployment(warehouse).allocate_codes("spring", request)
     waited = time.monotonic() - started
-    assert 1.5 <= waited < 4
+    assert 1.5 <= waited < 10  # the budget, once: not once per allocation attempt
     message = str(raised.value)
     assert str(warehouse.path) in message and f"(PID {holder.pid})" in message
     assert "1.5 s" in message and FIX in message
