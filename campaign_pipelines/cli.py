@@ -91,6 +91,7 @@ def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple
         run_job,
     )
 
+    _ensure_reference_data(location)
     try:
         registered = register(location, path, dry_run=dry_run, replace=replace)
     except RequestError as error:
@@ -112,6 +113,13 @@ def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple
     body["request_version"] = admitted.version
     body["admitted_as"] = admitted.outcome.value
     return (0 if body["success"] else EXIT_RUN_FAILED), body
+
+
+def _ensure_reference_data(location) -> None:
+    from campaign_pipelines.runs import say_on_stderr
+    from campaign_pipelines.service import ensure_reference_data
+
+    ensure_reference_data(location, say_on_stderr)
 
 
 def cmd_create(args: argparse.Namespace) -> int:

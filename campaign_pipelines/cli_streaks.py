@@ -69,7 +69,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.streaks.chains import registration_findings, with_campaign
     from campaign_pipelines.core.streaks.config import Campaign
 
-    resource = _location().defs.resources["journey_config"]
+    resource = _location().journey_config
     store = resource.store()
     try:
         campaign = Campaign(name=args.name, id=args.id, type=args.type, banner=args.banner,
@@ -117,7 +117,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from campaign_pipelines.defs.resources import streak_store
 
     location = _location()
-    resource = location.defs.resources["journey_config"]
+    resource = location.journey_config
     try:
         current, _ = resource.load()
         proposed = load_config_file(Path(args.config))

@@ -7,12 +7,15 @@ command line appears in the UI's run history like the ones the sensor starts.
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from campaign_pipelines import runs
 from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
 from campaign_pipelines.adapters.landing_arrivals import Arrival
 from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES
@@ -155,22 +158,75 @@ def run_job(
     partition_key: str | None = None,
     tags: dict[str, str] | None = None,
     run_config: dict | None = None,
+    *,
+    say: runs.Say = runs.say_on_stderr,
+    on_run: Callable[[str], None] | None = None,
 ) -> JobExecutionResult:
     """Runs a job of the code location in this process, recorded in the instance.
 
     ``execute_job`` on a reconstructable job, not ``execute_in_process``: the latter keeps every
-    step's output in memory for the result object, several GB for a 10M-row campaign.
+    step's output in memory for the result object, several GB for a 10M-row campaign. First the
+    runs of dead processes give back their pool slots; while it runs, a wait for a slot is
+    reported through ``say`` and Ctrl-C raises ``runs.RunInterrupted`` (see runs.py).
+    ``on_run`` receives the run id once the run exists.
     """
     run_tags = dict(tags or {})
     if partition_key is not None:
         run_tags["dagster/partition"] = partition_key
-    with dg.execute_job(
-        dg.reconstructable(_JOB_ENTRIES[job_name]),
-        instance=location.instance,
-        run_config={**_IN_PROCESS_QUIET, **(run_config or {})},
-        tags=run_tags,
-    ) as result:
-        return result
+    invocation = uuid.uuid4().hex
+    run_tags.update(runs.process_tags(invocation))
+    runs.reap_dead_runs(location.instance, say)
+    with runs.RunWatch(location.instance, invocation, say, on_run) as watch:
+        try:
+            with dg.execute_job(
+                dg.reconstructable(_JOB_ENTRIES[job_name]),
+                instance=location.instance,
+                run_config={**_IN_PROCESS_QUIET, **(run_config or {})},
+                tags=run_tags,
+            ) as result:
+                if not watch.interrupted:
+                    return result
+        except KeyboardInterrupt:
+            pass
+        raise watch.stopped()
+
+
+# What campaign runs read from the reference group (audiences/assets.py, checks.py).
+REFERENCE_INPUTS = tuple(
+    dg.AssetKey(["reference", name]) for name in ("blacklist", "customer_profile", "vocabulary")
+)
+
+
+def ensure_reference_data(location: Location, say: runs.Say) -> None:
+    """Runs reference_refresh_job first when a reference dataset a campaign reads has never
+    been materialized in this instance or its stored file is gone, as on a fresh warehouse.
+    A failed refresh is said; the campaign's own run then fails naming what is missing."""
+    if not missing_reference_data(location):
+        return
+    location.warehouse  # noqa: B018 - a missing warehouse setting is said before any run
+    announce = "reference datasets missing: building them first (run {})"
+    result = run_job(
+        location, "reference_refresh_job", say=say, on_run=lambda i: say(announce.format(i))
+    )
+    if not result.success:
+        say(f"reference refresh {result.run_id} failed: " + "; ".join(failure_messages(result)))
+
+
+def missing_reference_data(location: Location) -> list[str]:
+    import polars as pl
+
+    io_manager = location.resource("io_manager")
+    stored_type = dg.PythonObjectDagsterType(pl.LazyFrame)  # scanned, so nothing is read
+    missing = []
+    for key in REFERENCE_INPUTS:
+        if location.instance.get_latest_materialization_event(key) is None:
+            missing.append(key.to_user_string())
+            continue
+        try:  # the IO manager knows where it keeps the file
+            io_manager.load_input(dg.build_input_context(asset_key=key, dagster_type=stored_type))
+        except dg.Failure:
+            missing.append(key.to_user_string())
+    return missing
 
 
 def audience_job() -> dg.JobDefinition:

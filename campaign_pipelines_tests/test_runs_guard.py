@@ -1,0 +1,312 @@
+"""Pool slots and dead or interrupted `campaigns` processes, with real processes and signals.
+
+The pool ``warehouse`` has one slot (dagster.yaml). A `campaigns create` killed while one of its
+steps holds it must not block the next one; a create waiting for it says who holds it and stops
+on Ctrl-C, giving back what it had queued for.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from campaign_pipelines.cli import main
+from campaign_pipelines_tests.bank import request_text
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
+POOL = "warehouse"
+# Steps that write millions of rows: about 1.5 s each for the 3M-row upload below.
+USER_TABLE_STEPS = {
+    "dssb_ocds__mb22_local_target",
+    "spss__fd_rb2_campaigns_users",
+    "spss__off_limit_campaigns_users",
+}
+WAITING = f"waiting for a slot of pool '{POOL}', held by run "
+
+# A run of another job whose one step holds the slot as long as it is told to.
+_HOLDER = """
+import sys, time
+import dagster as dg
+
+@dg.asset(partitions_def=dg.StaticPartitionsDefinition(["spring"]), pool="warehouse")
+def warehouse_holder() -> None:
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[1]))
+
+job = dg.define_asset_job("warehouse_holder_job", selection=[warehouse_holder])
+defs = dg.Definitions(assets=[warehouse_holder], jobs=[job])
+with dg.DagsterInstance.get() as instance:
+    defs.resolve_job_def("warehouse_holder_job").execute_in_process(
+        instance=instance, partition_key="spring")
+"""
+
+
+@pytest.fixture
+def env(data_dir, tmp_path, monkeypatch) -> dict[str, str]:
+    """A DAGSTER_HOME with the project's dagster.yaml, tables created, reference data built."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert main(["db", "init"]) == 0
+    assert main(["reference", "refresh"]) == 0
+    return {**os.environ, "CAMPAIGN_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
+
+
+@pytest.fixture
+def instance(env):
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as opened:
+        yield opened
+
+
+@pytest.fixture
+def big_request(data_dir, tmp_path) -> Path:
+    uploads = data_dir / "landing" / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    iins = pl.int_range(10**11, 10**11 + 3_000_000, eager=True).cast(pl.String)
+    pl.DataFrame({"IIN": iins}).write_csv(uploads / "big.csv")
+    path = tmp_path / "big.json"
+    path.write_text(request_text(user_iins=None, user_files=["big.csv"], filter_config={}),
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_request(tmp_path) -> Path:
+    path = tmp_path / "small.json"
+    path.write_text(request_text(), encoding="utf-8")
+    return path
+
+
+class Process:
+    """A child process whose output is read as it comes: stderr lines with when they came."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]):
+        self.popen = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+        self.lines: list[tuple[float, str]] = []
+        self.out: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read_stderr, daemon=True),
+            threading.Thread(target=lambda: self.out.append(self.popen.stdout.read()),
+                             daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_stderr(self) -> None:
+        for line in self.popen.stderr:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def stderr_text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def wait_for_line(self, start: str, count: int = 1, timeout: float = 120) -> list:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [(t, line) for t, line in self.lines if line.startswith(start)]
+            if len(found) >= count:
+                return found
+            assert self.popen.poll() is None, f"exited {self.popen.returncode}:\n" + (
+                self.stderr_text()[-3000:])
+            time.sleep(0.2)
+        raise AssertionError(f"no {count} line(s) {start!r} in {timeout} s:\n"
+                             + self.stderr_text()[-3000:])
+
+    def finish(self, timeout: float) -> tuple[str, float]:
+        """stdout and the seconds it took; the process is killed if it overruns."""
+        started = time.monotonic()
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"still running after {timeout} s:\n"
+                                 + self.stderr_text()[-3000:]) from None
+        seconds = time.monotonic() - started
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return "".join(self.out), seconds
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait(timeout=30)
+        for reader in self._readers:
+            reader.join(timeout=10)
+
+
+def _campaigns(env: dict[str, str], *args: str) -> Process:
+    return Process([CAMPAIGNS, *args], env)
+
+
+def _latest_run(instance, job_name: str) -> dg.DagsterRun | None:
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name), limit=1)
+    return runs[0] if runs else None
+
+
+def _wait_for_step_start(instance, process: Process, steps: set[str], timeout=180) -> str:
+    """The run id of the campaign_job run once one of ``steps`` has started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.popen.poll() is None, process.stderr_text()[-3000:]
+        run = _latest_run(instance, "campaign_job")
+        if run is not None:
+            started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+            if {record.step_key for record in started} & steps:
+                return run.run_id
+        time.sleep(0.1)
+    raise AssertionError(f"none of {steps} started in {timeout} s")
+
+
+def _holders(instance) -> list[str]:
+    return [s.run_id for s in instance.event_log_storage.get_concurrency_info(POOL).claimed_slots]
+
+
+def _queued(instance, run_id: str) -> list[str]:
+    """Steps of the run that are in the pool's queue, waiting or holding."""
+    info = instance.event_log_storage.get_concurrency_info(POOL)
+    return [step.step_key for step in info.pending_steps if step.run_id == run_id]
+
+
+def test_a_create_killed_while_holding_the_slot_blocks_nothing(env, instance, big_request,
+                                                               small_request):
+    victim = _campaigns(env, "create", str(big_request))
+    dead_id = _wait_for_step_start(instance, victim, USER_TABLE_STEPS)
+    victim.popen.send_signal(signal.SIGKILL)
+    victim.popen.wait(timeout=30)
+    victim.kill()
+    assert _holders(instance) == [dead_id]  # killed mid-step: the slot stays claimed
+    assert instance.get_run_by_id(dead_id).status == dg.DagsterRunStatus.STARTED
+
+    out, seconds = _campaigns(env, "create", str(small_request)).finish(timeout=180)
+    body = json.loads(out)
+    assert body["success"], body["message"]
+    assert seconds < 120
+
+    dead = instance.get_run_by_id(dead_id)
+    assert dead.status == dg.DagsterRunStatus.FAILURE
+    [failure] = instance.all_logs(dead_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    assert "no longer exists" in failure.message and str(victim.popen.pid) in failure.message
+    assert dead_id not in _holders(instance) and _queued(instance, dead_id) == []
+
+
+@pytest.fixture
+def holder(env, instance):
+    """Another process's run whose step holds the pool's only slot for five minutes."""
+    process = Process([sys.executable, "-c", _HOLDER, "300"], env)
+    try:
+        deadline = time.monotonic() + 120
+        while not _holders(instance) and time.monotonic() < deadline:
+            assert process.popen.poll() is None, process.stderr_text()[-3000:]
+            time.sleep(0.2)
+        [run_id] = _holders(instance)
+        yield run_id
+    finally:
+        process.kill()
+
+
+def test_a_waiting_create_says_what_it_waits_for_every_ten_seconds(env, instance, holder,
+                                                                   small_request):
+    waiter = _campaigns(env, "create", str(small_request))
+    try:
+        (first_at, first), (second_at, _) = waiter.wait_for_line(WAITING, count=2, timeout=150)
+    finally:
+        waiter.kill()
+    assert first.startswith(f"{WAITING}{holder} (warehouse_holder_job, partition spring, "
+                            "started "), first
+    assert 8 <= second_at - first_at <= 14
+    assert instance.get_run_by_id(holder).status == dg.DagsterRunStatus.STARTED
+
+
+def test_ctrl_c_stops_a_create_waiting_for_a_slot(env, instance, holder, small_request):
+    waiter = _campaigns(env, "create", str(small_request))
+    deadline = time.monotonic() + 150
+    waiting_id = None
+    while waiting_id is None and time.monotonic() < deadline:
+        assert waiter.popen.poll() is None, waiter.stderr_text()[-3000:]
+        run = _latest_run(instance, "campaign_job")
+        if run is not None and _queued(instance, run.run_id):
+            waiting_id = run.run_id
+        time.sleep(0.2)
+    assert waiting_id, "the create never queued for the slot"
+    time.sleep(1.0)  # well into the wait
+
+    waiter.popen.send_signal(signal.SIGINT)
+    _, seconds = waiter.finish(timeout=30)
+    assert seconds < 8, f"took {seconds:.1f} s to stop"
+    assert waiter.popen.returncode == 130
+    assert f"run {waiting_id}" in waiter.stderr_text() and "interrupted" in waiter.stderr_text()
+    status = instance.get_run_by_id(waiting_id).status
+    assert status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    assert _queued(instance, waiting_id) == []
+    assert _holders(instance) == [holder]  # the holder keeps its slot
+
+
+def test_ctrl_c_during_a_step_ends_the_run_and_frees_its_slot(env, instance, big_request):
+    process = _campaigns(env, "create", str(big_request))
+    run_id = _wait_for_step_start(instance, process, USER_TABLE_STEPS)
+    process.popen.send_signal(signal.SIGINT)
+    _, seconds = process.finish(timeout=60)
+    assert seconds < 10, f"took {seconds:.1f} s to stop"
+    assert process.popen.returncode == 130, process.stderr_text()[-3000:]
+    assert f"run {run_id}" in process.stderr_text()
+    status = instance.get_run_by_id(run_id).status
+    assert status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    assert _holders(instance) == [] and _queued(instance, run_id) == []
+
+
+def test_the_daemon_ends_a_run_whose_worker_was_killed_and_frees_its_slot(
+    env, instance, monkeypatch
+):
+    """What the daemon's MONITORING loop does with the project's dagster.yaml, one iteration at
+    the time it would act: a run worker killed mid-step (no campaigns tags: not the command's to
+    judge) is failed after max_runtime_seconds and its slot freed a minute later."""
+    from dagster._daemon.monitoring import concurrency, run_monitoring
+
+    assert "MONITORING" in instance.get_required_daemon_types()
+    settings = instance.run_monitoring_settings
+    process = Process([sys.executable, "-c", _HOLDER, "300"], env)
+    deadline = time.monotonic() + 120
+    while not _holders(instance) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.kill()
+    [run_id] = _holders(instance)
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
+
+    class Daemon:  # the part of a workspace process context these iterations use
+        def __init__(self, opened):
+            self.instance = opened
+
+        def create_request_context(self):
+            return None
+
+    later = time.time() + settings["max_runtime_seconds"] + 1
+    monkeypatch.setattr(run_monitoring, "get_current_timestamp", lambda: later)
+    list(run_monitoring.execute_run_monitoring_iteration(Daemon(instance), _quiet_logger()))
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+    assert _holders(instance) == [run_id]  # the slot waits out free_slots_after_run_end_seconds
+
+    then = time.time() + settings["free_slots_after_run_end_seconds"] + 1
+    monkeypatch.setattr(concurrency, "get_current_datetime",
+                        lambda: datetime.fromtimestamp(then, tz=UTC))
+    list(concurrency.execute_concurrency_slots_iteration(Daemon(instance), _quiet_logger()))
+    assert _holders(instance) == [] and _queued(instance, run_id) == []
+
+
+def _quiet_logger():
+    import logging
+
+    logger = logging.getLogger("campaigns-test-daemon")
+    logger.setLevel(logging.WARNING)
+    return logger
