@@ -118,7 +118,7 @@ def test_create_next_code_list_show_delete(home, tmp_path, capsys):
 def test_oracle_ddl_parses(capsys):
     assert main(["db", "ddl", "--dialect", "oracle"]) == 0
     statements = [s for s in capsys.readouterr().out.split(";") if s.strip()]
-    assert len(statements) == 7
+    assert len(statements) == 8  # six deployment tables, the registry, the ledger
     for statement in statements:
         assert sqlglot.parse_one(statement, read="oracle") is not None
 

@@ -4,7 +4,8 @@
 ``CAMPAIGN_DATA_DIR`` (default ``./data``) holds the DuckDB file, the landing zone, accepted
 requests and the Parquet files between assets. Oracle credentials come only through EnvVar.
 ``CAMPAIGN_BLACKLIST_MAX_AGE_S`` (default 3600, 0: always live) is how old the daily blacklist
-snapshot may be before a campaign extracts its blacklists live.
+snapshot may be before a campaign extracts its blacklists live. ``CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S``
+(default 120) bounds how long one warehouse operation waits for another process's DuckDB lock.
 
 ``CAMPAIGN_JOURNEY_CONFIG`` picks the streak journey config source: ``file`` (default: the
 versioned YAML at ``CAMPAIGN_JOURNEY_CONFIG_PATH``, else
@@ -33,6 +34,11 @@ from campaign_pipelines.adapters.reference_config import (
 )
 from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
+from campaign_pipelines.adapters.warehouse.duckdb_lock import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    LOCK_TIMEOUT_ENV,
+    parse_lock_timeout,
+)
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
 from campaign_pipelines.core.streaks.chains import Finding
 from campaign_pipelines.core.streaks.config import JourneyConfig
@@ -88,9 +94,12 @@ class DuckDBWarehouseResource(WarehouseResource):
     """Unset ``database`` means ``$CAMPAIGN_DATA_DIR/warehouse.duckdb`` at run time."""
 
     database: str | None = None
+    # How long one operation waits for another process's lock on the file, in all.
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
 
     def adapter(self) -> DuckDBWarehouse:
-        return DuckDBWarehouse(Path(self.database) if self.database else default_database())
+        path = Path(self.database) if self.database else default_database()
+        return DuckDBWarehouse(path, lock_timeout_s=self.lock_timeout_s)
 
     def deployment(self) -> DuckDBDeployment:
         return DuckDBDeployment(self.adapter())
@@ -136,6 +145,7 @@ def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
         return DuckDBWarehouseResource(
             database=str(directory / "warehouse.duckdb") if directory else None,
             reference_config_path=str(default_config_path("duckdb")),
+            lock_timeout_s=parse_lock_timeout(os.environ.get(LOCK_TIMEOUT_ENV)),
             **settings,
         )
     if kind == "oracle":
