@@ -209,7 +209,8 @@ def ensure_reference_data(location: Location, say: runs.Say) -> None:
         location, "reference_refresh_job", say=say, on_run=lambda i: say(announce.format(i))
     )
     if not result.success:
-        say(f"reference refresh {result.run_id} failed: " + "; ".join(failure_messages(result)))
+        say(f"reference refresh run {result.run_id} failed: "
+            + "; ".join(failure_messages(result)))
 
 
 def missing_reference_data(location: Location) -> list[str]:

@@ -310,3 +310,38 @@ def _quiet_logger():
     logger = logging.getLogger("campaigns-test-daemon")
     logger.setLevel(logging.WARNING)
     return logger
+
+
+def test_a_run_that_ended_but_holds_a_slot_gives_it_back_once_its_process_is_gone(tmp_path):
+    """A slot left claimed by an ended run (the process died between marking the run and
+    freeing its slots) is freed by the next command; a live process's slot is left alone."""
+    from campaign_pipelines import runs
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+    @dg.op
+    def nothing() -> None:
+        pass
+
+    job = dg.GraphDefinition(name="ended_job", node_defs=[nothing]).to_job()
+    said: list[str] = []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(POOL, 1)
+        ended = {}
+        for who, pid in (("gone", gone), ("alive", str(os.getpid()))):
+            tags = {**runs.process_tags(who), runs.PID_TAG: pid}
+            tags.pop(runs.PID_START_TAG, None)
+            ended[who] = job.execute_in_process(instance=instance, tags=tags).run_id
+        storage.claim_concurrency_slot(POOL, ended["gone"], "nothing")
+        assert _holders(instance) == [ended["gone"]]
+        assert runs.reap_dead_runs(instance, said.append) == [ended["gone"]]
+        assert _holders(instance) == [] and ended["gone"] in said[0]
+
+        storage.claim_concurrency_slot(POOL, ended["alive"], "nothing")
+        assert runs.reap_dead_runs(instance, said.append) == []
+        assert _holders(instance) == [ended["alive"]]
