@@ -136,7 +136,8 @@ def filter_phase(data_dir: Path) -> dict:
 
 
 def pipeline_phase(data_dir: Path) -> dict:
-    from campaign_pipelines.service import failure_messages, register, run_job
+    from campaign_pipelines.responses import failure_messages
+    from campaign_pipelines.service import register, run_job
 
     location = _location(data_dir)
     started = time.perf_counter()

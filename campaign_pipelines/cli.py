@@ -11,7 +11,6 @@ campaigns run-pending [--dry-run]       do what the sensor does, for every pendi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -24,24 +23,15 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def _location():
-    import dagster as dg
+    from campaign_pipelines.service import open_location
 
-    from campaign_pipelines.definitions import defs
-    from campaign_pipelines.defs.resources import data_dir
-    from campaign_pipelines.service import Location
-
-    if not os.environ.get("DAGSTER_HOME"):
-        home = data_dir() / "dagster_home"
-        home.mkdir(parents=True, exist_ok=True)
-        settings = home / "dagster.yaml"
-        if not settings.exists():
-            settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-        os.environ["DAGSTER_HOME"] = str(home)
-    return Location(defs=defs(), instance=dg.DagsterInstance.get())
+    return open_location()
 
 
 def _print_json(body: dict) -> None:
-    print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+    from campaign_pipelines.responses import print_json
+
+    print_json(body)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -72,7 +62,8 @@ def cmd_db_ddl(args: argparse.Namespace) -> int:
 
 
 def cmd_reference_refresh(args: argparse.Namespace) -> int:
-    from campaign_pipelines.service import failure_messages, run_job
+    from campaign_pipelines.responses import failure_messages
+    from campaign_pipelines.service import run_job
 
     result = run_job(_location(), "reference_refresh_job")
     if not result.success:
@@ -83,13 +74,8 @@ def cmd_reference_refresh(args: argparse.Namespace) -> int:
 
 
 def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple[int, dict]:
-    from campaign_pipelines.service import (
-        InFlight,
-        audience_response,
-        campaign_response,
-        register,
-        run_job,
-    )
+    from campaign_pipelines.responses import audience_response, campaign_response
+    from campaign_pipelines.service import InFlight, register, run_job
 
     _ensure_reference_data(location)
     try:
@@ -309,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except KeyboardInterrupt as stop:  # runs.RunInterrupted says which run stopped
+    except KeyboardInterrupt as stop:  # run_watch.RunInterrupted says which run stopped
         print(f"campaigns: {str(stop) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _outside_errors() as error:

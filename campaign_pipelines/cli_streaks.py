@@ -17,13 +17,13 @@ from pathlib import Path
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 def _location():
-    from campaign_pipelines.cli import _location as location  # one way to load defs + instance
+    from campaign_pipelines.service import open_location  # one way to load defs + instance
 
-    return location()
+    return open_location()
 
 
 def _print_json(body: object) -> None:
-    from campaign_pipelines.cli import _print_json as print_json
+    from campaign_pipelines.responses import print_json
 
     print_json(body)
 
@@ -35,7 +35,7 @@ def _execute(location, job_name: str, run_config: dict | None = None, tags: dict
 
 
 def _report(result, node: str) -> int:
-    from campaign_pipelines.service import failure_messages, materialization_metadata
+    from campaign_pipelines.responses import failure_messages, materialization_metadata
 
     body = {"success": result.success, "run_id": result.run_id,
             **materialization_metadata(result, node)}

@@ -6,6 +6,7 @@ command line appears in the UI's run history like the ones the sensor starts.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -18,9 +19,7 @@ import dagster as dg
 from campaign_pipelines import runs
 from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
 from campaign_pipelines.adapters.landing_arrivals import Arrival
-from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES
-from campaign_pipelines.core.registry import created_message, deployment_result
-from campaign_pipelines.core.requests import CampaignRequest, RequestError
+from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
 from campaign_pipelines.defs.partitions import campaigns_partitions
@@ -28,7 +27,10 @@ from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     JourneyConfigResource,
     WarehouseResource,
+    data_dir,
 )
+from campaign_pipelines.responses import failure_messages
+from campaign_pipelines.run_watch import RunWatch
 
 if TYPE_CHECKING:
     from dagster._core.execution.job_execution_result import JobExecutionResult
@@ -167,7 +169,7 @@ def run_job(
     ``execute_job`` on a reconstructable job, not ``execute_in_process``: the latter keeps every
     step's output in memory for the result object, several GB for a 10M-row campaign. First the
     runs of dead processes give back their pool slots; while it runs, a wait for a slot is
-    reported through ``say`` and Ctrl-C raises ``runs.RunInterrupted`` (see runs.py).
+    reported through ``say`` and Ctrl-C raises ``run_watch.RunInterrupted`` (see run_watch.py).
     ``on_run`` receives the run id once the run exists.
     """
     run_tags = dict(tags or {})
@@ -176,7 +178,9 @@ def run_job(
     invocation = uuid.uuid4().hex
     run_tags.update(runs.process_tags(invocation))
     runs.reap_dead_runs(location.instance, say)
-    with runs.RunWatch(location.instance, invocation, say, on_run) as watch:
+    if partition_key is not None:
+        runs.wait_for_partition(location.instance, partition_key, say)
+    with RunWatch(location.instance, invocation, say, on_run) as watch:
         try:
             with dg.execute_job(
                 dg.reconstructable(_JOB_ENTRIES[job_name]),
@@ -271,92 +275,6 @@ _IN_PROCESS_QUIET = {
 }
 
 
-def failure_messages(result: JobExecutionResult) -> list[str]:
-    messages = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            data = event.step_failure_data
-            text = data.user_failure_data.description if data.user_failure_data else None
-            messages.append(f"{event.step_key}: {text or data.error.message.strip()}")
-    return messages or ([] if result.success else ["the run failed; see its logs in the UI"])
-
-
-def materialization_metadata(result: JobExecutionResult, node: str) -> dict[str, Any]:
-    events = result.asset_materializations_for_node(node)
-    if not events:
-        return {}
-    return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
-
-
-def audience_response(key: str, request: CampaignRequest, result: JobExecutionResult) -> dict:
-    """The legacy create response (success, campaign_type, filter_stats, message) for a run
-    that builds the audience without deploying it."""
-    stats = dict(materialization_metadata(result, "filtered_audience").get("filter_stats") or {})
-    split = materialization_metadata(result, "audience_split")
-    if split:
-        stats["target_count"] = split["target_count"]
-        stats["control_count"] = split["control_count"]
-    kind = request.campaign_type.value
-    if result.success:
-        message = (
-            f"Dry run of {kind} campaign {key}: {stats.get('final_count', 0)} users "
-            f"({stats.get('target_count', 0)} target, {stats.get('control_count', 0)} "
-            "control); nothing deployed"
-        )
-    else:
-        message = "; ".join(failure_messages(result))
-    return {
-        "success": result.success,
-        "campaign_key": key,
-        "campaign_type": kind,
-        "filter_stats": stats,
-        "run_id": result.run_id,
-        "message": message,
-    }
-
-
-def campaign_response(key: str, request: CampaignRequest, result: JobExecutionResult) -> dict:
-    """The legacy create response: success, campaign_code, campaign_type, filter_stats,
-    deployment_result, message."""
-    body = audience_response(key, request, result)
-    codes = materialization_metadata(result, "campaign_codes")
-    code = codes.get("campaign_code")
-    stats = body["filter_stats"]
-    total = stats.get("target_count", 0)
-    deployment = deployment_result(code, request, total_users=total, **_deployment_facts(result))
-    success = result.success and deployment["success"]
-    kind = request.campaign_type.value
-    if success:
-        message = created_message(kind, code, total, stats.get("control_count", 0))
-    elif code:
-        message = f"{kind} campaign {code} deployed with errors: " + "; ".join(
-            deployment["errors"] or failure_messages(result)
-        )
-    else:
-        message = body["message"]
-    return {
-        "success": success,
-        "campaign_code": code,
-        "xls_ow_id": codes.get("xls_ow_id") or None,
-        "campaign_type": kind,
-        "campaign_key": key,
-        "filter_stats": body["filter_stats"],
-        "deployment_result": deployment,
-        "run_id": result.run_id,
-        "message": message,
-    }
-
-
-def _step_failure(result: JobExecutionResult, step_key: str) -> str | None:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_key == step_key and event.step_failure_data:
-            data = event.step_failure_data
-            if data.user_failure_data and data.user_failure_data.description:
-                return data.user_failure_data.description.split(": ", 1)[-1]
-            return data.error.message.strip() if data.error else "failed"
-    return None
-
-
 def pending_requests(location: Location) -> list:
     """Every arrival in landing/campaigns with its status (ready, waiting or refused)."""
     data = location.campaign_data
@@ -365,27 +283,16 @@ def pending_requests(location: Location) -> list:
     )
 
 
-def _deployment_facts(result: JobExecutionResult) -> dict[str, Any]:
-    """What the run did to each table: written (rows or none), deployed (rows), or failed with
-    its reason; a registry failure under the registry's name; and the first failed step, which
-    is why the tables after it were not written."""
-    deployed, written, failures = [], [], {}
-    for table in DEPLOYMENT_TABLES:
-        node = f"{table.schema}__{table.name}"
-        meta = materialization_metadata(result, node)
-        if meta:
-            written.append(table.qualified)
-        if meta.get("deployed"):
-            deployed.append(table.qualified)
-        if failure := _step_failure(result, node):
-            failures[table.qualified] = failure
-    if failure := _step_failure(result, "campaign_codes"):
-        failures[CAMPAIGN_REGISTRY.qualified] = failure
-    # A table's step key is its asset key joined by "__": name it as the table.
-    failed = [e.step_key.replace("__", ".") for e in result.all_events if e.is_step_failure]
-    return {
-        "deployed": deployed,
-        "written": written,
-        "failures": failures,
-        "blocked_by": f"{failed[0]} failed" if failed else None,
-    }
+def open_location() -> Location:
+    """The code location and the instance of ``DAGSTER_HOME`` (default
+    ``$CAMPAIGN_DATA_DIR/dagster_home``, created on first use): what every command runs in."""
+    from campaign_pipelines.definitions import defs
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = data_dir() / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        settings = home / "dagster.yaml"
+        if not settings.exists():
+            settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        os.environ["DAGSTER_HOME"] = str(home)
+    return Location(defs=defs(), instance=dg.DagsterInstance.get())

@@ -19,8 +19,13 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def instance():
-    with dg.instance_for_test() as test_instance:
+def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A real instance in tmp_path. DAGSTER_HOME goes through monkeypatch, not
+    instance_for_test, so that every test's changes to it are undone in one order."""
+    home = tmp_path / "instance_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.instance_for_test(set_dagster_home=False, temp_dir=str(home)) as test_instance:
         yield test_instance
 
 

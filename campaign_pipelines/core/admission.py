@@ -74,7 +74,11 @@ def _names_of(key: str, current: Claim | None) -> set[str]:
 
 
 def _described(claim: Claim) -> str:
-    code = f"campaign {claim.campaign_code}" if claim.campaign_code else "a campaign (no code yet)"
+    code = (
+        f"campaign {claim.campaign_code}"
+        if claim.campaign_code
+        else "a campaign (no code yet: its run is queued or going, or failed before codes)"
+    )
     return (
         f"{code} {claim.campaign_name!r}, version {claim.version} admitted from "
         f"{claim.source_file} at {claim.admitted_at}"

@@ -8,7 +8,8 @@ import pytest
 import xlsxwriter
 
 from campaign_pipelines.core.requests import RequestError
-from campaign_pipelines.service import audience_response, register, run_job
+from campaign_pipelines.responses import audience_response
+from campaign_pipelines.service import register, run_job
 from campaign_pipelines_tests.bank import (
     ACRM,
     CUSTOMERS,

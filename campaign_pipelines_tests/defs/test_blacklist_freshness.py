@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 
 from campaign_pipelines.defs.resources import warehouse_resource
-from campaign_pipelines.service import materialization_metadata, register, run_job
+from campaign_pipelines.responses import materialization_metadata
+from campaign_pipelines.service import register, run_job
 from campaign_pipelines_tests.bank import ACRM, CUSTOMERS, request_text
 
 SNAPSHOT_KEY = dg.AssetKey(["reference", "blacklist"])

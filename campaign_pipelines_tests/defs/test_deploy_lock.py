@@ -18,7 +18,8 @@ from campaign_pipelines.adapters.warehouse.duckdb import (
 )
 from campaign_pipelines.core.requests import parse_request
 from campaign_pipelines.defs.resources import DuckDBWarehouseResource
-from campaign_pipelines.service import campaign_response, register
+from campaign_pipelines.responses import campaign_response
+from campaign_pipelines.service import register
 from campaign_pipelines_tests.bank import request_text
 
 _HOLD = """

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from campaign_pipelines.core import deployment as tables
-from campaign_pipelines.service import campaign_response, register, run_job
+from campaign_pipelines.responses import campaign_response
+from campaign_pipelines.service import register, run_job
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
 
 USER_TABLES = (

@@ -22,7 +22,8 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
 from campaign_pipelines.defs.resources import build_resources
-from campaign_pipelines.service import campaign_job, materialization_metadata
+from campaign_pipelines.responses import materialization_metadata
+from campaign_pipelines.service import campaign_job
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
 from campaign_pipelines_tests.volumes import fill
 
