@@ -77,7 +77,6 @@ def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple
     from campaign_pipelines.responses import audience_response, campaign_response
     from campaign_pipelines.service import InFlight, register, run_job
 
-    _ensure_reference_data(location)
     try:
         registered = register(location, path, dry_run=dry_run, replace=replace)
     except RequestError as error:
@@ -90,6 +89,7 @@ def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple
     except InFlight as error:
         return EXIT_BAD_REQUEST, {"success": False, "file": str(path), "message": str(error)}
     admitted = registered.admitted
+    _ensure_reference_data(location)  # after admission: a bad request costs no refresh
     job = "audience_job" if dry_run else "campaign_job"
     result = run_job(
         location, job, admitted.key, tags=registered.tags, run_config=registered.run_config

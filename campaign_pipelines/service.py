@@ -139,8 +139,8 @@ def _identify(path: Path) -> tuple[str, str] | None:
 
 
 def _refuse_if_in_flight(location: Location, path: Path, arrival_id: str) -> None:
-    runs = location.instance.get_runs(filters=dg.RunsFilter(tags={ARRIVAL_TAG: arrival_id}))
-    going = [run for run in runs if not run.is_finished]
+    started = location.instance.get_runs(filters=dg.RunsFilter(tags={ARRIVAL_TAG: arrival_id}))
+    going = [run for run in started if not run.is_finished]
     if going:
         raise InFlight(path.name, going[0].run_id)
 
