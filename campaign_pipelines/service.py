@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import dagster as dg
 
 from campaign_pipelines import runs
 from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
-from campaign_pipelines.adapters.landing_arrivals import Arrival
+from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
@@ -275,12 +276,21 @@ _IN_PROCESS_QUIET = {
 }
 
 
-def pending_requests(location: Location) -> list:
-    """Every arrival in landing/campaigns with its status (ready, waiting or refused)."""
+def pending_requests(location: Location, say: runs.Say = runs.say_on_stderr) -> list:
+    """Every arrival in landing/campaigns with its status (ready, waiting or refused). A file
+    still inside its quiet period (maybe being written in place) is waited for once, at most
+    that period, instead of being left for the next command."""
     data = location.campaign_data
-    return data.landing().arrivals(
-        "campaigns", REQUEST_SUFFIXES, quiet_seconds=data.landing_quiet_s
-    )
+    landing, quiet = data.landing(), data.landing_quiet_s
+    listed = landing.arrivals("campaigns", REQUEST_SUFFIXES, quiet_seconds=quiet)
+    fresh = [a for a in listed if a.status == "waiting" and not is_temp_name(a.name)]
+    if fresh:
+        wait = max(a.mtime_ns for a in fresh) / 1e9 + quiet - time.time()
+        say(f"waiting {max(wait, 0):.1f} s for {', '.join(a.name for a in fresh)}: modified in "
+            f"the last {quiet:g} s, maybe still being written")
+        time.sleep(min(max(wait, 0), quiet) + 0.05)
+        listed = landing.arrivals("campaigns", REQUEST_SUFFIXES, quiet_seconds=quiet)
+    return listed
 
 
 def open_location() -> Location:
