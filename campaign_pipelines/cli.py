@@ -140,6 +140,9 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
                                                "message": "refused"}))
             worst = max(worst, EXIT_BAD_REQUEST)
             continue
+        if not arrival.path.exists():
+            print(f"== {arrival.name}: taken by another reader (the sensor's run) meanwhile")
+            continue
         code, body = _create(location, arrival.path, args.dry_run)
         print(format_funnel(arrival.name, body))
         worst = max(worst, code)

@@ -21,7 +21,7 @@ from campaign_pipelines import runs
 from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
 from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
 from campaign_pipelines.core.requests import RequestError
-from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
+from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, arrival_key
 from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import (
@@ -134,9 +134,14 @@ def register(
 
 
 def _identify(path: Path) -> tuple[str, str] | None:
-    """(sha256, arrival id) of a landing file, as the sensor names the same arrival."""
-    arrival = Arrival(path=path, name=path.name, mtime_ns=path.stat().st_mtime_ns, status="ready")
-    return arrival.identify()
+    """(sha256, arrival id) of a landing file, as the sensor names the same arrival (see
+    defs/arrivals.py); None when it is gone."""
+    try:
+        mtime_ns = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    identity = Arrival(path=path, name=path.name, mtime_ns=mtime_ns, status="ready").identify()
+    return None if identity is None else (identity[0], arrival_key(path.name, identity[1]))
 
 
 def _refuse_if_in_flight(location: Location, path: Path, arrival_id: str) -> None:

@@ -77,6 +77,11 @@ def _load_json(text: str) -> Any:
                 pass
         field, problem = duplicate.key, str(duplicate)
         raise ProblemsError([{"field": field, "problem": problem, "fix": "keep one"}]) from None
+    # After _DuplicateKey (a ValueError too): e.g. an integer of over 4300 digits.
+    except ValueError as error:
+        problem = f"the document holds a value JSON cannot give here ({type(error).__name__})"
+        fix = "write numbers of at most 12 digits; put IINs in quotes"
+        raise ProblemsError([{"field": "<document>", "problem": problem, "fix": fix}]) from None
 
 
 class _RequestLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):

@@ -132,7 +132,10 @@ class CampaignMetadata(_Strict):
         if isinstance(value, dict | list):
             return json.dumps(value, ensure_ascii=False)
         if isinstance(value, str):  # ValueError names the JSON mistake's position or key
-            json.loads(value, object_pairs_hook=unique_keys)
+            try:
+                json.loads(value, object_pairs_hook=unique_keys)
+            except RecursionError:
+                raise ValueError("the JSON text nests too deeply") from None
         return value
 
     @model_validator(mode="after")

@@ -5,8 +5,8 @@ A sensor built on ``answer_arrivals`` only reads, validates and requests runs:
 - a refused entry (unknown extension, a directory, a symlink, a request that cannot run) moves
   to ``rejected/`` with its ``.error.json``;
 - an admitted file gets exactly one run per arrival: the run key and the ``landing/arrival``
-  tag name the arrival (its content hash and modification time), so evaluating the same tick
-  twice requests nothing new; the run's first step takes the file into ``archive/``;
+  tag name the arrival (its name, content hash and modification time), so evaluating the same
+  tick twice requests nothing new; the run's first step takes the file into ``archive/``;
 - a file whose run ended without taking it (failed before its first step, canceled) is
   rejected naming that run;
 - a landing folder the sensor cannot write to, or a full disk, fails that one file with a
@@ -25,6 +25,12 @@ from campaign_pipelines.adapters.landing import LandingZone
 from campaign_pipelines.core.problems import ProblemsError
 
 ARRIVAL_TAG = "landing/arrival"
+
+
+def arrival_key(name: str, content_id: str) -> str:
+    """The ``landing/arrival`` tag: the name too, as two copies of one file (cp -p, an unzip)
+    are two arrivals; ``content_id`` is ``Arrival.identify``'s hash and modification time."""
+    return f"{name}@{content_id}"
 
 
 @dataclass(frozen=True)
@@ -81,9 +87,14 @@ def answer_arrivals(
     for arrival in landing.arrivals(kind, suffixes, quiet_seconds=quiet_seconds):
         try:
             _answer(context, landing, arrival, admit, answers)
-        except OSError as error:  # an unwritable landing folder, a full disk
+        except OSError as error:  # an unwritable landing folder, a full disk: kept, said
             answers.troubles.append(f"{arrival.name}: {error}")
             context.log.error(f"{kind}/{arrival.name} could not be answered: {error}")
+        except Exception as error:  # a file no check foresaw must not stop the others
+            try:
+                _reject(context, landing, arrival.path, [_unforeseen(error)], answers)
+            except OSError as cannot:
+                answers.troubles.append(f"{arrival.name}: {cannot}")
     return answers
 
 
@@ -97,7 +108,8 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
     identity = arrival.identify()
     if identity is None:
         return  # another reader (the command line, another tick) took it since the listing
-    fingerprint, arrival_id = identity
+    fingerprint, content_id = identity
+    arrival_id = arrival_key(arrival.name, content_id)
     runs = context.instance.get_runs(filters=dg.RunsFilter(tags={ARRIVAL_TAG: arrival_id}))
     if any(not run.is_finished for run in runs):
         answers.in_flight += 1  # its run is queued or going and will take the file
@@ -121,9 +133,19 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
 
 
 def _reject(context, landing: LandingZone, path: Path, problems: list, answers) -> None:
-    landing.reject(path, {"problems": problems})
-    answers.rejected.append(path.name)
+    moved = landing.reject(path, {"problems": problems})
+    answers.rejected.append(moved.name)
     context.log.warning(f"rejected {path.name}: " + "; ".join(p["problem"] for p in problems))
+
+
+def _unforeseen(error: Exception) -> dict[str, str]:
+    # Only the type: the message of an unforeseen error may quote the file's content.
+    return {
+        "field": "<document>",
+        "problem": f"reading it failed with {type(error).__name__}, which no check foresaw",
+        "fix": "check the file against the README's format; if it looks right, report this "
+        "with the file to the pipeline's maintainers",
+    }
 
 
 def _gave_up(run: dg.DagsterRun) -> dict[str, str]:
@@ -131,6 +153,6 @@ def _gave_up(run: dg.DagsterRun) -> dict[str, str]:
         "field": "<run>",
         "problem": f"run {run.run_id} for this file ended {run.status.value} before it took "
         "the file",
-        "fix": "read that run's error in the Dagster UI, fix the cause, and drop the file "
-        "into the landing folder again",
+        "fix": "read that run's error in the Dagster UI, fix the cause, and copy the file "
+        "into the landing folder again (a copy is a new arrival; a move keeps its old time)",
     }

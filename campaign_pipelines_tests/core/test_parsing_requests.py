@@ -284,3 +284,25 @@ def test_json_iin_that_is_not_text_or_integer_is_refused_naming_its_index(item):
     (problem,) = _problems(request_text(user_iins=["850315300100", item]))
     assert problem["field"] == "user_iins[1]"
     assert "quotes" in problem["fix"]
+
+
+def test_a_huge_json_integer_is_refused_not_a_crash():
+    from campaign_pipelines.core.requests import RequestError, parse_request
+    from campaign_pipelines_tests.bank import request_text
+
+    text = request_text().replace('"50000"', "9" * 5000)
+    with pytest.raises(RequestError) as refused:
+        parse_request(text)
+    assert refused.value.problems[0]["field"] == "<document>"
+
+
+def test_deeply_nested_characteristic_json_text_is_refused_not_a_crash():
+    from campaign_pipelines.core.requests import RequestError, parse_request
+    from campaign_pipelines_tests.bank import request_text
+
+    deep = "[" * 100_000 + "]" * 100_000
+    body = json.loads(request_text(campaign_type="RB3"))
+    body["metadata"]["characteristic_json"] = deep
+    with pytest.raises(RequestError) as refused:
+        parse_request(json.dumps(body))
+    assert refused.value.problems[0]["field"] == "metadata.characteristic_json"

@@ -264,3 +264,27 @@ def test_a_run_that_cannot_archive_its_file_fails_at_once_naming_it(location, da
     failure = next(e for e in outcome.all_events if e.is_step_failure).step_failure_data
     assert "promo.json cannot be moved to archive/" in failure.user_failure_data.description
     assert path.exists()
+
+
+def test_a_file_that_breaks_the_parser_is_rejected_and_the_others_still_admitted(
+    location, data_dir, instance
+):
+    _arrive(data_dir, "a_good.json", request_text(), age_s=90)
+    _arrive(data_dir, "b_huge.json", request_text().replace('"50000"', "9" * 5000), age_s=80)
+    _arrive(data_dir, "c_good.json", request_text(), age_s=70)
+
+    result = _tick(data_dir, instance)
+
+    assert [r.partition_key for r in result.run_requests] == ["a_good", "c_good"]
+    assert _files(data_dir, "rejected") == ["b_huge.json", "b_huge.json.error.json"]
+
+
+def test_two_identical_copies_with_one_time_are_two_arrivals(location, data_dir, instance):
+    first = _arrive(data_dir, "north.json", request_text())
+    second = first.with_name("south.json")
+    shutil.copy2(first, second)  # cp -p: the same bytes and modification time
+
+    result = _tick(data_dir, instance)
+
+    assert sorted(r.partition_key for r in result.run_requests) == ["north", "south"]
+    assert len({r.tags[ARRIVAL_TAG] for r in result.run_requests}) == 2
