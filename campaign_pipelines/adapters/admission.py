@@ -26,6 +26,7 @@ the command line) are serialised by an exclusive lock on ``requests/<key>/.lock`
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -145,13 +146,20 @@ class RequestStore:
         legacy = self.root / f"{key}.json"
         if not legacy.is_file():
             return None
-        request = CampaignRequest.model_validate_json(legacy.read_text(encoding="utf-8"))
+        text = legacy.read_text(encoding="utf-8")
+        stamp = datetime.fromtimestamp(legacy.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        try:
+            request = CampaignRequest.model_validate_json(text)
+        except ValueError:  # stored before today's bounds: it still holds its key
+            name = json.loads(text).get("metadata", {}).get("campaign_name", key)
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+            return Claim(key=key, version=f"unversioned-{digest}", campaign_name=str(name),
+                         source_file=f"requests/{legacy.name}", admitted_at=stamp)
         version = request_version(request)
         path = self.version_path(key, version)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             write_file_atomic(path, request.model_dump_json(indent=2).encode("utf-8"))
-        stamp = datetime.fromtimestamp(legacy.stat().st_mtime, UTC).isoformat(timespec="seconds")
         return Claim(key=key, version=version, campaign_name=request.metadata.campaign_name,
                      source_file=f"requests/{legacy.name}", admitted_at=stamp)
 
@@ -167,7 +175,8 @@ class RequestStore:
         self, key: str, current: Claim | None, claim: Claim, outcome: Outcome | None
     ) -> None:
         path = self.root / key / "claim.json"
-        history = json.loads(path.read_text(encoding="utf-8")).get("history", []) if current else []
+        earlier = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        history = earlier.get("history", [])
         if outcome is not None:
             history.append({"version": claim.version, "outcome": outcome.value,
                             "source_file": claim.source_file, "admitted_at": claim.admitted_at})

@@ -68,6 +68,21 @@ def test_a_request_stored_one_file_per_key_still_holds_its_key(tmp_path):
     assert store.claim("promo").version == request_version(V1)
     with pytest.raises(AdmissionRefused):
         store.admit("promo", V2, "promo.json")
+    store.record_code("promo", "C000000007")  # its rebuild records the code
+    assert store.claim("promo").campaign_code == "C000000007"
+    replaced = store.admit("promo", V2, "promo.json", replace=True)
+    assert replaced.outcome is Outcome.REPLACE and store.load("promo") == V2
+
+
+def test_a_stored_request_beyond_todays_bounds_still_holds_its_key(tmp_path):
+    old = json.loads(V1.model_dump_json())
+    old["metadata"]["campaign_name"] = "Ж" * 150  # 300 bytes: over today's 200
+    (tmp_path / "promo.json").write_text(json.dumps(old), encoding="utf-8")
+    store = RequestStore(tmp_path)
+    assert store.claim("promo").version.startswith("unversioned-")
+    with pytest.raises(AdmissionRefused):
+        store.admit("promo", V1, "promo.json")
+    assert store.admit("promo", V1, "promo.json", replace=True).outcome is Outcome.REPLACE
 
 
 def _admit_in_process(root: str, text: str, name: str, start, results) -> None:
