@@ -19,7 +19,6 @@ from campaign_pipelines.cli_streaks import add_streak_commands
 from campaign_pipelines.core.requests import RequestError
 
 EXIT_BAD_REQUEST, EXIT_RUN_FAILED = 2, 1
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def _location():
@@ -293,6 +292,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs one command. A setting that is missing (exit 2), an unreachable warehouse or config
     service (exit 1) and Ctrl-C (exit 130) end in one sentence on stderr, not a traceback."""
+    from campaign_pipelines.defs.resources import SettingError
+    from campaign_pipelines.run_watch import EXIT_INTERRUPTED
     from campaign_pipelines.service import SettingMissing
 
     args = parser().parse_args(argv)
@@ -304,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     except _outside_errors() as error:
         command = " ".join(filter(None, [args.command, getattr(args, args.command, None)]))
         print(f"campaigns {command}: {_described(error)}", file=sys.stderr)
-        return EXIT_BAD_REQUEST if isinstance(error, SettingMissing) else EXIT_RUN_FAILED
+        setting = isinstance(error, SettingMissing | SettingError)
+        return EXIT_BAD_REQUEST if setting else EXIT_RUN_FAILED
 
 
 def _outside_errors() -> tuple[type[BaseException], ...]:
@@ -313,10 +315,15 @@ def _outside_errors() -> tuple[type[BaseException], ...]:
     import oracledb
 
     from campaign_pipelines.adapters.journey_config import ConfigServiceError
+    from campaign_pipelines.adapters.landing_errors import LandingError
     from campaign_pipelines.adapters.streak_store import StreakStoreError
+    from campaign_pipelines.adapters.warehouse.duckdb_lock import WarehouseLockedError
+    from campaign_pipelines.adapters.warehouse.oracle import MissingTablesError
+    from campaign_pipelines.defs.resources import SettingError
     from campaign_pipelines.service import SettingMissing
 
-    return (SettingMissing, oracledb.Error, duckdb.Error, ConfigServiceError, StreakStoreError)
+    return (SettingMissing, SettingError, oracledb.Error, duckdb.Error, ConfigServiceError,
+            StreakStoreError, WarehouseLockedError, MissingTablesError, LandingError)
 
 
 def _described(error: BaseException) -> str:
@@ -324,7 +331,9 @@ def _described(error: BaseException) -> str:
     lines = [*str(error).strip().splitlines(), *getattr(error, "__notes__", [])]
     text = " ".join(line.strip() for line in lines if not line.startswith("Help: "))
     for name in _SECRET_VARIABLES:
-        if secret := os.environ.get(name):
+        # A short value would blank common words and so give itself away; drivers do not
+        # print passwords, this only catches a DSN or URL that embeds one.
+        if (secret := os.environ.get(name)) and len(secret) >= 8:
             text = text.replace(secret, "***")
     return text
 

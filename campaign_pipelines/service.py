@@ -27,6 +27,7 @@ from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     JourneyConfigResource,
+    SettingError,
     WarehouseResource,
     data_dir,
 )
@@ -310,4 +311,18 @@ def open_location() -> Location:
         if not settings.exists():
             settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
         os.environ["DAGSTER_HOME"] = str(home)
-    return Location(defs=defs(), instance=dg.DagsterInstance.get())
+    try:
+        loaded = defs()
+    except Exception as error:  # Dagster wraps what defs/resources.py raised: name the setting
+        setting = _cause_of_kind(error, SettingError)
+        if setting is None:
+            raise
+        raise setting from None
+    return Location(defs=loaded, instance=dg.DagsterInstance.get())
+
+
+def _cause_of_kind(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = error
+    while seen is not None and not isinstance(seen, kind):
+        seen = seen.__cause__ or seen.__context__
+    return seen

@@ -4,6 +4,8 @@ Oracle fails with the driver's own message, and the journey config works over HT
 
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -127,3 +129,37 @@ def test_journey_setting_missing_names_the_variable(config_service, monkeypatch,
     assert code == 2, output
     assert f"{missing} is not set" in output
     assert "Traceback" not in output and TOKEN not in output
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("CAMPAIGN_BLACKLIST_MAX_AGE_S", "1h"),
+    ("CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S", "soon"),
+    ("CAMPAIGN_WAREHOUSE", "postgres"),
+])
+def test_a_setting_with_an_unusable_value_is_named_in_one_line(home, monkeypatch, capsys,
+                                                               variable, value):
+    monkeypatch.setenv(variable, value)
+    code, said = _run(["list"], capsys)
+    assert code == 2
+    assert f"{variable}={value!r}" in said and "Traceback" not in said
+    assert len(said.strip().splitlines()) == 1
+
+
+def test_a_warehouse_locked_by_another_process_is_one_line_naming_the_holder(
+    home, data_dir, monkeypatch, capsys
+):
+    from campaign_pipelines_tests.defs.test_deploy_lock import _HOLD
+
+    monkeypatch.setenv("CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S", "1")
+    main(["db", "init"])
+    child = subprocess.Popen([sys.executable, "-c", _HOLD, str(data_dir / "warehouse.duckdb")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "holding"
+        capsys.readouterr()
+        code, said = _run(["list"], capsys)
+    finally:
+        child.kill()
+        child.wait()
+    assert code == 1 and "Traceback" not in said
+    assert f"(PID {child.pid})" in said and "CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S" in said

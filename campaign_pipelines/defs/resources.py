@@ -130,13 +130,24 @@ def warehouse_kind() -> str:
     return os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower()
 
 
+class SettingError(ValueError):
+    """An environment variable holds a value this project cannot use; the message names it."""
+
+
+def _lock_timeout() -> float:
+    try:
+        return parse_lock_timeout(os.environ.get(LOCK_TIMEOUT_ENV))
+    except ValueError as error:
+        raise SettingError(str(error)) from None
+
+
 def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
     kind = warehouse_kind()
     settings = {}
     max_age = os.environ.get("CAMPAIGN_BLACKLIST_MAX_AGE_S")
     if max_age is not None:
         if not max_age.strip().isdigit():
-            raise ValueError(
+            raise SettingError(
                 f"CAMPAIGN_BLACKLIST_MAX_AGE_S={max_age!r}: use a whole number of seconds "
                 "(0: always extract the blacklist live; unset: 3600)"
             )
@@ -145,7 +156,7 @@ def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
         return DuckDBWarehouseResource(
             database=str(directory / "warehouse.duckdb") if directory else None,
             reference_config_path=str(default_config_path("duckdb")),
-            lock_timeout_s=parse_lock_timeout(os.environ.get(LOCK_TIMEOUT_ENV)),
+            lock_timeout_s=_lock_timeout(),
             **settings,
         )
     if kind == "oracle":
@@ -156,7 +167,7 @@ def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
             reference_config_path=str(default_config_path("oracle")),
             **settings,
         )
-    raise ValueError(f"CAMPAIGN_WAREHOUSE={kind!r}: use 'duckdb' or 'oracle'")
+    raise SettingError(f"CAMPAIGN_WAREHOUSE={kind!r}: use 'duckdb' or 'oracle'")
 
 
 class JourneyConfigResource(dg.ConfigurableResource):
@@ -209,7 +220,7 @@ def journey_config_resource() -> JourneyConfigResource:
     if source == "file":
         path = os.environ.get("CAMPAIGN_JOURNEY_CONFIG_PATH") or str(DEFAULT_CONFIG)
         return JourneyConfigResource(source="file", path=path, target_backend=backend)
-    raise ValueError(f"CAMPAIGN_JOURNEY_CONFIG={source!r}: use 'file' or 'http'")
+    raise SettingError(f"CAMPAIGN_JOURNEY_CONFIG={source!r}: use 'file' or 'http'")
 
 
 def build_resources(directory: Path | None = None) -> dict[str, object]:
