@@ -5,6 +5,7 @@ only what the filter actually touches.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -61,9 +62,16 @@ def _default_base_dir() -> Path:
 
 
 def _write_atomic(path: Path, write) -> None:
+    """``write(temp)`` then rename: a reader sees the old file or the new one, never half. The
+    temp name is unique, so two runs writing one partition never write into each other's."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
