@@ -17,7 +17,8 @@ The contract, which every sensor of this project follows (README "Admission"):
    under a taken key is refused unless it says ``replaces:`` (or ``--replace``).
 4. Parsing cannot change who is targeted: duplicate keys, YAML aliases and files over
    ``MAX_REQUEST_BYTES`` are refused; YAML typing never touches an IIN
-   (``core/requests.py``); uploads must be regular files inside ``landing/uploads``.
+   (``core/requests.py``); uploads must be regular files inside ``landing/uploads``, and the
+   version records each one's sha256, so a run refuses an upload changed since admission.
 
 Concurrent admissions of one key (two ``campaigns create`` at the same moment, the sensor and
 the command line) are serialised by an exclusive lock on ``requests/<key>/.lock``.
@@ -35,7 +36,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from campaign_pipelines.adapters.landing import write_file_atomic
+from campaign_pipelines.adapters.landing import file_fingerprint, write_file_atomic
 from campaign_pipelines.adapters.landing_errors import landing_errors
 from campaign_pipelines.adapters.uploads import UploadError, upload_path
 from campaign_pipelines.core.admission import Claim, Outcome, decide
@@ -226,21 +227,26 @@ def admit_file(
     key = campaign_key(path.name)
     request = read_request(path)
     problems = check_blacklist_names(request, blacklist_sources)
-    problems += _upload_problems(request, uploads_dir)
+    digests, missing = _upload_digests(request, uploads_dir)
+    problems += missing
     if problems:
         raise RequestError(problems)
+    request = request.model_copy(update={"user_files_sha256": digests})
     return store.admit(key, request, path.name, replace=replace, dry_run=dry_run)
 
 
-def _upload_problems(request: CampaignRequest, uploads_dir: Path) -> list[dict[str, str]]:
-    problems = []
+def _upload_digests(
+    request: CampaignRequest, uploads_dir: Path
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """sha256 of each upload the request names, and a problem for each it cannot use."""
+    digests, problems = {}, []
     for i, name in enumerate(request.user_files):
         try:
-            upload_path(uploads_dir, name)
+            digests[name] = file_fingerprint(upload_path(uploads_dir, name))
         except UploadError as error:
             problems.append(_problem(f"user_files[{i}]", f"{error.file} {error.problem}",
                                      error.fix))
-    return problems
+    return digests, problems
 
 
 def _problem(field: str, problem: str, fix: str) -> dict[str, str]:

@@ -191,6 +191,9 @@ class CampaignRequest(_Strict):
     # The campaign key or code this request replaces on purpose; without it, a request whose
     # key belongs to a campaign with different content is refused (see adapters/admission.py).
     replaces: str | None = Field(default=None, min_length=1, max_length=64)
+    # Filled at admission (any value in the file is replaced): the sha256 of each upload, so
+    # the version covers the uploads' content and a run refuses an upload changed since.
+    user_files_sha256: dict[str, str] = {}
 
     @field_validator("user_files")
     @classmethod
@@ -212,8 +215,9 @@ class CampaignRequest(_Strict):
 
 def request_version(request: CampaignRequest) -> str:
     """The id of what a request builds: sha256 of its canonical JSON (``replaces`` left out,
-    it says how the request was admitted, not what it builds), 16 hex digits. The same content
-    always gives the same version, whatever the file's format, spelling or arrival."""
+    it says how the request was admitted, not what it builds; the uploads' digests in), 16 hex
+    digits. The same content always gives the same version, whatever the file's format,
+    spelling or arrival; the same request over a changed upload is another version."""
     canonical = request.model_dump_json(exclude={"replaces"})
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 

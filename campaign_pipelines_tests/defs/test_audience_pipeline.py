@@ -177,3 +177,36 @@ def test_run_appears_in_the_instance_history(location):
     response = _create(location, "history.json", request_text())
     run = location.instance.get_run_by_id(response["run_id"])
     assert run.job_name == "audience_job" and run.tags["dagster/partition"] == "history"
+
+
+def test_an_upload_replaced_after_admission_is_refused_by_the_run(location):
+    plain = CUSTOMERS["plain"].iin
+    upload = _upload(location, "list.csv", f"iin\n{plain}\n".encode())
+    text = request_text(user_iins=None, user_files=["list.csv"], filter_config={})
+    registered = register(location, _landing_file(location, "listed.json", text))
+    upload.unlink()
+    _upload(location, "list.csv", f"iin\n{ZERO_LED}\n".encode())  # another list, same name
+
+    result = run_job(location, "audience_job", registered.admitted.key, tags=registered.tags,
+                     run_config=registered.run_config)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
+    assert "list.csv: changed since the request naming it was admitted" in (
+        failure.user_failure_data.description)
+
+
+def test_the_same_request_over_another_upload_is_another_version(location, tmp_path):
+    from campaign_pipelines.core.admission import AdmissionRefused
+
+    _upload(location, "list.csv", f"iin\n{CUSTOMERS['plain'].iin}\n".encode())
+    text = request_text(user_iins=None, user_files=["list.csv"], filter_config={})
+    request = tmp_path / "listed.json"
+    request.write_text(text, encoding="utf-8")
+    first = register(location, request)
+    (location.campaign_data.uploads_dir() / "list.csv").unlink()
+    _upload(location, "list.csv", f"iin\n{ZERO_LED}\n".encode())
+    with pytest.raises(AdmissionRefused):
+        register(location, request)
+    second = register(location, request, replace=True)
+    assert second.admitted.version != first.admitted.version

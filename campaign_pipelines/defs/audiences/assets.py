@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from campaign_pipelines.adapters.landing import file_fingerprint
 from campaign_pipelines.adapters.uploads import UploadError, read_upload, upload_path
 from campaign_pipelines.core import audience as core
 from campaign_pipelines.core import blacklist
@@ -80,7 +81,9 @@ def raw_audience(
     uploads = campaign_data.uploads_dir()
     for name in campaign_request.user_files:
         try:
-            upload = read_upload(upload_path(uploads, name))
+            path = upload_path(uploads, name)
+            _unchanged_since_admission(path, campaign_request.user_files_sha256.get(name))
+            upload = read_upload(path)
         except UploadError as error:
             raise _fail(str(error)) from None
         parts.append(upload.select(pl.lit(name).alias("source"), "row", "raw_iin"))
@@ -97,6 +100,18 @@ def raw_audience(
             "rejected_sample": dg.MetadataValue.json(core.rejected_sample(rows)),
         },
     )
+
+
+def _unchanged_since_admission(path: Path, admitted_sha256: str | None) -> None:
+    """The run builds what was admitted: an upload replaced since is refused, not read."""
+    if admitted_sha256 and file_fingerprint(path) != admitted_sha256:
+        raise UploadError(
+            path.name,
+            "changed since the request naming it was admitted, so this run would not build "
+            "the admitted version",
+            "send the request again to admit it with this upload (add `replaces:` if its "
+            "campaign is live), or put the admitted upload back",
+        )
 
 
 BLACKLIST_SNAPSHOT = dg.AssetKey(["reference", "blacklist"])
