@@ -74,9 +74,11 @@ def cmd_reference_refresh(args: argparse.Namespace) -> int:
 
 def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple[int, dict]:
     from campaign_pipelines.responses import audience_response, campaign_response
-    from campaign_pipelines.service import InFlight, register, run_job
+    from campaign_pipelines.runs import say_on_stderr
+    from campaign_pipelines.service import InFlight, prepare_campaign_run, register, run_job
 
     try:
+        prepare_campaign_run(location, path, say_on_stderr)
         registered = register(location, path, dry_run=dry_run, replace=replace)
     except RequestError as error:
         return EXIT_BAD_REQUEST, {
@@ -88,7 +90,6 @@ def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple
     except InFlight as error:
         return EXIT_BAD_REQUEST, {"success": False, "file": str(path), "message": str(error)}
     admitted = registered.admitted
-    _ensure_reference_data(location)  # after admission: a bad request costs no refresh
     job = "audience_job" if dry_run else "campaign_job"
     result = run_job(
         location, job, admitted.key, tags=registered.tags, run_config=registered.run_config
@@ -98,13 +99,6 @@ def _create(location, path: Path, dry_run: bool, replace: bool = False) -> tuple
     body["request_version"] = admitted.version
     body["admitted_as"] = admitted.outcome.value
     return (0 if body["success"] else EXIT_RUN_FAILED), body
-
-
-def _ensure_reference_data(location) -> None:
-    from campaign_pipelines.runs import say_on_stderr
-    from campaign_pipelines.service import ensure_reference_data
-
-    ensure_reference_data(location, say_on_stderr)
 
 
 def cmd_create(args: argparse.Namespace) -> int:

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from campaign_pipelines import runs
-from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, Admitted, admit_file
+from campaign_pipelines.adapters.admission import (
+    REQUEST_SUFFIXES,
+    Admitted,
+    admit_file,
+    campaign_key,
+    read_request,
+)
 from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, arrival_key
@@ -132,6 +138,18 @@ def register(
         run_config=campaign_run_config(admitted, path if identity else None, fingerprint),
         tags=campaign_run_tags(admitted, path.name, arrival_id),
     )
+
+
+def prepare_campaign_run(location: Location, path: Path, say: runs.Say) -> None:
+    """What may take long comes before admission, so that the sensor never sees an admitted
+    landing file without its run for more than a moment: the request is read first (a bad one
+    costs nothing), then missing reference data is built, runs of dead processes reaped and a
+    going run of the same campaign waited for. RequestError for a request that cannot run."""
+    read_request(path)
+    key = campaign_key(path.name)
+    ensure_reference_data(location, say)
+    runs.reap_dead_runs(location.instance, say)
+    runs.wait_for_partition(location.instance, key, say)
 
 
 def _identify(path: Path) -> tuple[str, str] | None:
