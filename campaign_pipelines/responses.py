@@ -4,17 +4,16 @@ the campaign code, which tables were deployed and why the others were not."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES
+import dagster as dg
+
+from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, Table
 from campaign_pipelines.core.registry import created_message, deployment_result
 from campaign_pipelines.core.requests import CampaignRequest
 
-if TYPE_CHECKING:
-    from dagster._core.execution.job_execution_result import JobExecutionResult
 
-
-def failure_messages(result: JobExecutionResult) -> list[str]:
+def failure_messages(result: dg.JobExecutionResult) -> list[str]:
     messages = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
@@ -24,14 +23,14 @@ def failure_messages(result: JobExecutionResult) -> list[str]:
     return messages or ([] if result.success else ["the run failed; see its logs in the UI"])
 
 
-def materialization_metadata(result: JobExecutionResult, node: str) -> dict[str, Any]:
+def materialization_metadata(result: dg.JobExecutionResult, node: str) -> dict[str, Any]:
     events = result.asset_materializations_for_node(node)
     if not events:
         return {}
     return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
 
 
-def audience_response(key: str, request: CampaignRequest, result: JobExecutionResult) -> dict:
+def audience_response(key: str, request: CampaignRequest, result: dg.JobExecutionResult) -> dict:
     """The legacy create response (success, campaign_type, filter_stats, message) for a run
     that builds the audience without deploying it."""
     stats = dict(materialization_metadata(result, "filtered_audience").get("filter_stats") or {})
@@ -58,7 +57,7 @@ def audience_response(key: str, request: CampaignRequest, result: JobExecutionRe
     }
 
 
-def campaign_response(key: str, request: CampaignRequest, result: JobExecutionResult) -> dict:
+def campaign_response(key: str, request: CampaignRequest, result: dg.JobExecutionResult) -> dict:
     """The legacy create response: success, campaign_code, campaign_type, filter_stats,
     deployment_result, message."""
     body = audience_response(key, request, result)
@@ -90,39 +89,57 @@ def campaign_response(key: str, request: CampaignRequest, result: JobExecutionRe
     }
 
 
-def _step_failure(result: JobExecutionResult, step_key: str) -> str | None:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_key == step_key and event.step_failure_data:
-            data = event.step_failure_data
-            if data.user_failure_data and data.user_failure_data.description:
-                return data.user_failure_data.description.split(": ", 1)[-1]
-            return data.error.message.strip() if data.error else "failed"
-    return None
+def table_op_name(table: Table) -> str:
+    """The op of the table's asset, keyed [schema, name] in defs/deployment/assets.py, named
+    as Dagster derives an asset's op name from its key."""
+    return dg.AssetKey([table.schema, table.name]).to_python_identifier()
 
 
-def _deployment_facts(result: JobExecutionResult) -> dict[str, Any]:
+def _failed_steps(result: dg.JobExecutionResult) -> list[tuple[str, str | None, str]]:
+    """(step, table, why) per failed step, in order. The step is named as its table when it
+    writes one; the table is the one the Failure names (defs/deployment/errors.py) or the one
+    the step writes; why is the Failure's message, or the error that was not a Failure."""
+    tables = {table_op_name(t): t.qualified for t in DEPLOYMENT_TABLES}
+    failed = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        user = data.user_failure_data if data else None
+        meta = {k: getattr(v, "value", v) for k, v in (user.metadata if user else {}).items()}
+        if meta.get("message"):
+            why = str(meta["message"])
+        elif user and user.description:
+            why = user.description
+        else:
+            why = data.error.message.strip() if data and data.error else "failed"
+        step = tables.get(event.step_key, event.step_key)
+        table = meta.get("table") or tables.get(event.step_key)
+        if table is None and event.step_key == "campaign_codes":  # the registry's step
+            table = CAMPAIGN_REGISTRY.qualified
+        failed.append((step, table and str(table), why))
+    return failed
+
+
+def _deployment_facts(result: dg.JobExecutionResult) -> dict[str, Any]:
     """What the run did to each table: written (rows or none), deployed (rows), or failed with
     its reason; a registry failure under the registry's name; and the first failed step, which
     is why the tables after it were not written."""
-    deployed, written, failures = [], [], {}
+    deployed, written = [], []
     for table in DEPLOYMENT_TABLES:
-        node = f"{table.schema}__{table.name}"
-        meta = materialization_metadata(result, node)
+        meta = materialization_metadata(result, table_op_name(table))
         if meta:
             written.append(table.qualified)
         if meta.get("deployed"):
             deployed.append(table.qualified)
-        if failure := _step_failure(result, node):
-            failures[table.qualified] = failure
-    if failure := _step_failure(result, "campaign_codes"):
-        failures[CAMPAIGN_REGISTRY.qualified] = failure
-    # A table's step key is its asset key joined by "__": name it as the table.
-    failed = [e.step_key.replace("__", ".") for e in result.all_events if e.is_step_failure]
+    failed = _failed_steps(result)
+    failures: dict[str, str] = {}
+    for _, table, why in failed:
+        if table is not None:
+            failures.setdefault(table, why)
     return {
         "deployed": deployed,
         "written": written,
         "failures": failures,
-        "blocked_by": f"{failed[0]} failed" if failed else None,
+        "blocked_by": f"{failed[0][0]} failed" if failed else None,
     }
 
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 
@@ -39,9 +39,6 @@ from campaign_pipelines.defs.resources import (
 )
 from campaign_pipelines.responses import failure_messages
 from campaign_pipelines.run_watch import RunWatch
-
-if TYPE_CHECKING:
-    from dagster._core.execution.job_execution_result import JobExecutionResult
 
 
 @dataclass(frozen=True)
@@ -188,7 +185,7 @@ def run_job(
     *,
     say: runs.Say = runs.say_on_stderr,
     on_run: Callable[[str], None] | None = None,
-) -> JobExecutionResult:
+) -> dg.JobExecutionResult:
     """Runs a job of the code location in this process, recorded in the instance.
 
     ``execute_job`` on a reconstructable job, not ``execute_in_process``: the latter keeps every
@@ -208,7 +205,7 @@ def run_job(
     with RunWatch(location.instance, invocation, say, on_run) as watch:
         try:
             with dg.execute_job(
-                dg.reconstructable(_JOB_ENTRIES[job_name]),
+                reconstructable_job(job_name),
                 instance=location.instance,
                 run_config={**_IN_PROCESS_QUIET, **(run_config or {})},
                 tags=run_tags,
@@ -259,39 +256,17 @@ def missing_reference_data(location: Location) -> list[str]:
     return missing
 
 
-def audience_job() -> dg.JobDefinition:
-    return _loaded_job("audience_job")
-
-
-def reference_refresh_job() -> dg.JobDefinition:
-    return _loaded_job("reference_refresh_job")
-
-
-def _loaded_job(name: str) -> dg.JobDefinition:
+def loaded_job(name: str) -> dg.JobDefinition:
+    """The named job of the code location, as the run worker rebuilds it by name."""
     from campaign_pipelines.definitions import defs
 
     return defs().resolve_job_def(name)
 
 
-def campaign_job() -> dg.JobDefinition:
-    return _loaded_job("campaign_job")
+def reconstructable_job(name: str):  # ReconstructableJob, which dagster does not export
+    """The named job as ``execute_job`` needs it: rebuilt from ``loaded_job(name)``."""
+    return dg.build_reconstructable_job(__name__, loaded_job.__name__, (name,))
 
-
-def streaks_daily_job() -> dg.JobDefinition:
-    return _loaded_job("streaks_daily_job")
-
-
-def streak_manual_assignment_job() -> dg.JobDefinition:
-    return _loaded_job("streak_manual_assignment_job")
-
-
-_JOB_ENTRIES = {
-    "audience_job": audience_job,
-    "campaign_job": campaign_job,
-    "reference_refresh_job": reference_refresh_job,
-    "streaks_daily_job": streaks_daily_job,
-    "streak_manual_assignment_job": streak_manual_assignment_job,
-}
 
 # Step-by-step engine events belong in the UI; the terminal shows warnings and the outcome.
 _IN_PROCESS_QUIET = {

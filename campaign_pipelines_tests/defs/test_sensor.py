@@ -23,7 +23,7 @@ from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
 from campaign_pipelines.defs.resources import build_resources
 from campaign_pipelines.responses import materialization_metadata
-from campaign_pipelines.service import campaign_job
+from campaign_pipelines.service import loaded_job, reconstructable_job
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
 from campaign_pipelines_tests.volumes import fill
 
@@ -60,7 +60,7 @@ def _queue(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.DagsterRu
     tags = {**request.tags, "dagster/partition": request.partition_key,
             "dagster/run_key": request.run_key}
     return instance.create_run_for_job(
-        job_def=campaign_job(),
+        job_def=loaded_job("campaign_job"),
         run_config={**request.run_config, **IN_PROCESS},
         tags=tags,
         status=dg.DagsterRunStatus.QUEUED,
@@ -84,7 +84,7 @@ def _dequeue_and_run(instance: dg.DagsterInstance, run: dg.DagsterRun):
     """What the run coordinator and the run worker do: STARTING, then execute the run."""
     starting = DagsterEvent(DagsterEventType.PIPELINE_STARTING.value, job_name=run.job_name)
     instance.report_dagster_event(starting, run_id=run.run_id)
-    return execute_run(dg.reconstructable(campaign_job), instance.get_run_by_id(run.run_id),
+    return execute_run(reconstructable_job("campaign_job"), instance.get_run_by_id(run.run_id),
                           instance)
 
 

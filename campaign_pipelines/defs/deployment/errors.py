@@ -20,9 +20,10 @@ def deploy_or_fail(table: str, work: Callable[[], T]) -> T:
     except Exception as error:
         if is_transient(error):
             raise
+        message = f"{database_message(error)}{_hint(error)}"
         raise dg.Failure(
-            description=f"{table}: {database_message(error)}{_hint(error)}",
-            metadata={"table": table, "error": type(error).__name__},
+            description=f"{table}: {message}",
+            metadata={"table": table, "error": type(error).__name__, "message": message},
             allow_retries=False,
         ) from error
 
