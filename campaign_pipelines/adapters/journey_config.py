@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 import httpx
 import yaml
 
+from campaign_pipelines.adapters.atomic_write import write_atomic_with
 from campaign_pipelines.core.streaks.config import Campaign, JourneyConfig, parse_config
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "journeys"
@@ -87,16 +86,7 @@ class FileJourneyConfig:
                 "was read; nothing written: run the registration again"
             )
         text = yaml.safe_dump(proposed.to_document(), sort_keys=False, allow_unicode=True)
-        handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic_with(self.path, lambda temp: temp.write_text(text, encoding="utf-8"))
         return {"version": proposed.version, "written": str(self.path)}
 
 

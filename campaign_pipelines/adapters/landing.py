@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from campaign_pipelines.adapters.atomic_write import fsync_folder, write_bytes_atomic
 from campaign_pipelines.adapters.landing_arrivals import (
     ABANDONED_TEMP_SECONDS,
     ARCHIVE,
@@ -177,7 +177,7 @@ class LandingZone:
                 if not os.path.lexists(target):
                     report_path.unlink(missing_ok=True)
                 raise
-        _fsync_folder(folder)
+        fsync_folder(folder)
         return target
 
     def _kind_folder(self, path: Path) -> Path:
@@ -229,35 +229,9 @@ def _check_name(name: str) -> None:
 
 
 def write_file_atomic(target: Path, data: bytes) -> None:
-    """``target`` holds ``data`` whole or not at all: temp file in the same folder, fsync,
-    rename, fsync of the folder. The project's one way to write a file others read."""
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            os.fchmod(file.fileno(), FILE_MODE)  # exact: the umask does not apply to fchmod
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        # The temp file never became visible, so removing it loses nothing that arrived.
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(target.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Makes the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    """``target`` holds ``data`` whole or not at all, with ``FILE_MODE``: the landing zone's
+    use of ``atomic_write.write_atomic_with`` (temp file, fsync, rename, fsync of the folder)."""
+    write_bytes_atomic(target, data, mode=FILE_MODE)
 
 
 def _moving(doing: str, path: Path, sub: str) -> AbstractContextManager[None]:
@@ -270,7 +244,7 @@ def _move(path: Path, folder: Path) -> Path:
     """``os.replace`` into ``folder`` under a name not taken yet."""
     target = _free_target(folder, path.name)
     os.replace(path, target)
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return target
 
 

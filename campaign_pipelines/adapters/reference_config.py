@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-REQUIRED_DATASETS = ("devices", "push_preferences", "mau", "products")
+from campaign_pipelines.core.reference import SQL_DATASETS
+
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "reference_sources"
 
 
@@ -31,11 +32,11 @@ def load_reference_config(path: Path) -> ReferenceConfig:
         ) from None
     blacklists = (body or {}).get("blacklists") or {}
     datasets = (body or {}).get("datasets") or {}
-    missing = [name for name in REQUIRED_DATASETS if name not in datasets]
+    missing = [name for name in SQL_DATASETS if name not in datasets]
     if not blacklists or missing:
         raise ValueError(
             f"reference config {path} needs 'blacklists' (name: SQL) and datasets "
-            f"{list(REQUIRED_DATASETS)}; missing: {missing or ['blacklists']}"
+            f"{list(SQL_DATASETS)}; missing: {missing or ['blacklists']}"
         )
     return ReferenceConfig(path, dict(blacklists), dict(datasets))
 

@@ -16,11 +16,16 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from campaign_pipelines.core.reference import VALUE_COLUMNS
+
+_MASK_COLUMNS = {  # the datasets folded into a bit mask (mau is a flag) -> mask column
+    "blacklist": "blacklist_mask",
+    "devices": "device_mask",
+    "push_preferences": "stream_mask",
+    "products": "product_mask",
+}
 MASKS = {  # dataset -> (value column, mask column)
-    "blacklist": ("source", "blacklist_mask"),
-    "devices": ("device", "device_mask"),
-    "push_preferences": ("stream", "stream_mask"),
-    "products": ("product", "product_mask"),
+    dataset: (VALUE_COLUMNS[dataset], mask) for dataset, mask in _MASK_COLUMNS.items()
 }
 MAX_VALUES = 64
 VOCABULARY_SCHEMA = {"dataset": pl.String, "value": pl.String, "bit": pl.UInt8}

@@ -11,6 +11,8 @@ import polars as pl
 
 from campaign_pipelines.core.iin import with_clean_iins
 
+# The reference datasets, in the order the profile folds them, and each one's value column: the
+# one list the reference assets, the profile and the reference-source config are built from.
 VALUE_COLUMNS = {
     "blacklist": "source",
     "devices": "device",
@@ -18,6 +20,11 @@ VALUE_COLUMNS = {
     "mau": "month",
     "products": "product",
 }
+DATASETS = tuple(VALUE_COLUMNS)
+BLACKLIST = "blacklist"
+# Each dataset but the blacklist is one SQL under the config's ``datasets:``; the blacklist is
+# the union of its ``blacklists:`` sources.
+SQL_DATASETS = tuple(name for name in DATASETS if name != BLACKLIST)
 
 
 class ReferenceShapeError(ValueError):

@@ -1,16 +1,21 @@
 """Parquet between assets: frames as Parquet, request models as JSON, one file per partition.
 
+Each file is written with ``atomic_write.write_atomic_with`` (a reader sees the old file or the
+new one, never half; two runs writing one partition never write into each other's temp file)
+and gets its default mode 0o600: only the account that runs Dagster reads them.
+
 Inputs annotated ``pl.LazyFrame`` are scanned, not read, so a 10M-row reference dataset costs
 only what the filter actually touches.
 """
 
 import os
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import BaseModel
+
+from campaign_pipelines.adapters.atomic_write import write_atomic_with
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -29,11 +34,13 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             obj = obj.collect()
         if isinstance(obj, pl.DataFrame):
             path = self._path(context, ".parquet")
-            _write_atomic(path, lambda tmp: obj.write_parquet(tmp, compression="lz4"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic_with(path, lambda tmp: obj.write_parquet(tmp, compression="lz4"))
         elif isinstance(obj, BaseModel):
             path = self._path(context, ".json")
             text = obj.model_dump_json(indent=2)
-            _write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store {type(obj)}")
 
@@ -59,19 +66,3 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
 def _default_base_dir() -> Path:
     return Path(os.environ.get("CAMPAIGN_DATA_DIR", "data")).resolve() / "assets"
-
-
-def _write_atomic(path: Path, write) -> None:
-    """``write(temp)`` then rename: a reader sees the old file or the new one, never half. The
-    temp name is unique, so two runs writing one partition never write into each other's."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import polars as pl
 import xlsxwriter
 import yaml
 
+from campaign_pipelines.adapters.landing import write_file_atomic
 from campaign_pipelines.demo.synthetic_bank import BLACKLIST_SOURCES, SHOWCASE_IINS
 
 SPRING_CLIENTS_FILE = "spring_clients.csv"
@@ -215,22 +215,8 @@ def _yaml_bytes(request: dict) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:
-    """Temp file in the same folder, fsync, rename: a reader sees the old file or the whole
-    new one, never half of it. The dot-prefixed temp name keeps sensors from picking it up."""
+    """Lands ``data`` as the landing zone's writers do (``write_file_atomic``: hidden temp file,
+    fsync, rename, mode ``FILE_MODE``), creating the folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_file_atomic(path, data)
     return path

@@ -20,6 +20,7 @@ from campaign_pipelines.core.requests import (
 )
 from campaign_pipelines.core.split import split_audience, split_counts, strata
 from campaign_pipelines.defs.audiences.admission import CampaignRequestConfig
+from campaign_pipelines.defs.failures import fail
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 
@@ -28,11 +29,6 @@ PROFILE_INS = {
     "customer_profile": dg.AssetIn(key=["reference", "customer_profile"]),
     "vocabulary": dg.AssetIn(key=["reference", "vocabulary"]),
 }
-
-
-def _fail(problem: str, problems: list[dict] | None = None) -> dg.Failure:
-    metadata = {"problems": dg.MetadataValue.json(problems)} if problems else None
-    return dg.Failure(description=problem, metadata=metadata, allow_retries=False)
 
 
 @dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"python"})
@@ -47,13 +43,13 @@ def campaign_request(
     try:
         request = campaign_data.requests().load(context.partition_key, config.version or None)
     except FileNotFoundError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     taken = None
     if config.landing_file:
         try:
             taken = campaign_data.landing().take(Path(config.landing_file), config.landing_sha256)
         except OSError as error:
-            raise _fail(f"{Path(config.landing_file).name} cannot be moved to archive/, so this "
+            raise fail(f"{Path(config.landing_file).name} cannot be moved to archive/, so this "
                         f"run builds nothing: {error}") from None
     meta = request.metadata
     return dg.Output(
@@ -85,7 +81,7 @@ def raw_audience(
             _unchanged_since_admission(path, campaign_request.user_files_sha256.get(name))
             upload = read_upload(path)
         except UploadError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         parts.append(upload.select(pl.lit(name).alias("source"), "row", "raw_iin"))
     received = pl.concat([p.cast(core.RAW_SCHEMA) for p in parts])
     rows = core.classify_rows(received, strict_checksum=campaign_request.strict_iin_checksum)
@@ -163,7 +159,7 @@ def _applied_sources(request: CampaignRequest, warehouse: WarehouseResource) -> 
     try:
         return blacklists_to_apply(request, warehouse.reference_config().blacklist_sources)
     except RequestError as error:
-        raise _fail(str(error), error.problems) from None
+        raise fail(str(error), error.problems) from None
 
 
 def _snapshot_record(instance: dg.DagsterInstance) -> blacklist.Snapshot | None:
@@ -212,7 +208,7 @@ def filtered_audience(
     blacklists = _applied_sources(campaign_request, warehouse)
     problems = core.unknown_filter_names(campaign_request.filter_config, names)
     if problems:
-        raise _fail(str(RequestError(problems)), problems)
+        raise fail(str(RequestError(problems)), problems)
     valid = core.valid_iins(raw_audience)
     audience, filtering = core.filter_audience(
         valid,

@@ -8,7 +8,7 @@ import polars as pl
 
 from campaign_pipelines.core.blacklist import extract_blacklists
 from campaign_pipelines.core.profile import build_profile, vocabulary_frame
-from campaign_pipelines.core.reference import keyed_reference, values_of
+from campaign_pipelines.core.reference import DATASETS, keyed_reference, values_of
 from campaign_pipelines.defs.resources import WarehouseResource
 
 GROUP = "reference"
@@ -63,9 +63,6 @@ reference_mau = _reference_asset("mau", "Monthly active users (``iin_key``, ``mo
 reference_products = _reference_asset("products", "Products each client holds.")
 
 
-_DATASETS = ("blacklist", "devices", "push_preferences", "mau", "products")
-
-
 @dg.multi_asset(
     outs={
         "customer_profile": dg.AssetOut(
@@ -75,7 +72,7 @@ _DATASETS = ("blacklist", "devices", "push_preferences", "mau", "products")
             key=["reference", "vocabulary"], group_name=GROUP, kinds={"polars", "parquet"}
         ),
     },
-    ins={name: dg.AssetIn(key=["reference", name]) for name in _DATASETS},
+    ins={name: dg.AssetIn(key=["reference", name]) for name in DATASETS},
 )
 def customer_profile(
     blacklist: pl.LazyFrame,
@@ -88,7 +85,7 @@ def customer_profile(
     the latest-month activity flag and the product count: campaigns filter on this alone.
     ``vocabulary`` says which bit stands for which name."""
     datasets = dict(
-        zip(_DATASETS, (blacklist, devices, push_preferences, mau, products), strict=True)
+        zip(DATASETS, (blacklist, devices, push_preferences, mau, products), strict=True)
     )
     vocabulary = vocabulary_frame(datasets)
     profile = build_profile(datasets, vocabulary)

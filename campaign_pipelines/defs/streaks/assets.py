@@ -22,6 +22,7 @@ from campaign_pipelines.core.streaks.eligibility import (
 )
 from campaign_pipelines.core.streaks.engine import RunStamp, summarize
 from campaign_pipelines.core.streaks.manual import AssignmentError, parse_assignments, plan_manual
+from campaign_pipelines.defs.failures import fail
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     JourneyConfigResource,
@@ -43,16 +44,11 @@ user_activity = dg.AssetSpec(
 )
 
 
-def _fail(problem: str, problems: list | None = None) -> dg.Failure:
-    metadata = {"problems": dg.MetadataValue.json(problems)} if problems else None
-    return dg.Failure(description=problem, metadata=metadata, allow_retries=False)
-
-
 def _config(journey_config: JourneyConfigResource, context: dg.AssetExecutionContext):
     try:
         config, warnings = journey_config.load()
     except ConfigError as error:
-        raise _fail(str(error), error.problems) from None
+        raise fail(str(error), error.problems) from None
     except ConfigServiceError as error:
         raise dg.Failure(description=str(error)) from None  # transient: retries allowed
     for warning in warnings:
@@ -71,7 +67,7 @@ def batch_eligibility(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
     try:
         activity = streak_store(warehouse).read_activity()
     except StreakStoreError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     eligible = eligible_users(activity)
     return dg.Output(eligible, metadata={
         "dagster/row_count": eligible.height,
@@ -96,7 +92,7 @@ def assignments(
     try:
         activity = store.read_activity()
     except StreakStoreError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     run = _stamp(context)
     day = store.update(lambda state: plan_day(state, activity, eligible, config, run))
     return dg.Output(day.audit, metadata={
@@ -126,7 +122,7 @@ def manual_assignments(
     landing = campaign_data.landing()
     in_landing = path.parent.resolve() == landing.folder("assignments").resolve()
     if not path.is_file():
-        raise _fail(f"{path} does not exist (already processed? see archive/ and rejected/)")
+        raise fail(f"{path} does not exist (already processed? see archive/ and rejected/)")
     journey = _config(journey_config, context)
     run = _stamp(context)
     try:
@@ -136,7 +132,7 @@ def manual_assignments(
     except AssignmentError as error:
         if in_landing:
             landing.reject(path, {"problems": error.problems})
-        raise _fail(str(error), error.problems) from None
+        raise fail(str(error), error.problems) from None
     if in_landing:
         landing.archive(path)
     summary = summarize(decision.audit)
