@@ -1,29 +1,67 @@
+import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from campaign_pipelines_tests.bank import write_bank
+from campaign_pipelines_tests import templates
 from campaign_pipelines_tests.volumes import small_volume  # noqa: F401 - a fixture
 
 
+@pytest.fixture(scope="session")
+def bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The known bank written once; each data_dir gets a copy."""
+    return templates.build_bank(tmp_path_factory.mktemp("bank"))
+
+
+@pytest.fixture(scope="session")
+def location_template(tmp_path_factory: pytest.TempPathFactory, bank_template: Path) -> Path:
+    """Tables created and reference_refresh_job run once (templates.py); `location` copies it."""
+    return templates.build_location_template(tmp_path_factory.mktemp("location"), bank_template)
+
+
+@pytest.fixture(scope="session")
+def cli_template(tmp_path_factory: pytest.TempPathFactory, bank_template: Path) -> Path:
+    """`campaigns db init` and `campaigns reference refresh` run once in a DAGSTER_HOME with
+    the project's dagster.yaml; the fixtures of the `campaigns` tests copy it."""
+    return templates.build_cli_template(tmp_path_factory.mktemp("cli"), bank_template)
+
+
+def _wants_location(request: pytest.FixtureRequest) -> bool:
+    # `location` needs data_dir and instance already holding the refreshed state: the instance
+    # must open over the copied storage, never have its files replaced while it is open.
+    return "location" in request.fixturenames
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A data directory with the known bank in a real DuckDB file."""
-    directory = tmp_path / "data"
-    directory.mkdir()
-    write_bank(directory / "warehouse.duckdb")
+def data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
+    """A data directory with the known bank in a real DuckDB file (for `location`, also the
+    deployment tables and the reference datasets)."""
+    directory = tmp_path / templates.DATA
+    if _wants_location(request):
+        template = request.getfixturevalue("location_template")
+        templates.copy_into(template / templates.DATA, directory)
+    else:
+        directory.mkdir()
+        shutil.copy2(request.getfixturevalue("bank_template"), directory / "warehouse.duckdb")
     monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(directory))
     monkeypatch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
     return directory
 
 
 @pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A real instance in tmp_path. DAGSTER_HOME goes through monkeypatch, not
-    instance_for_test, so that every test's changes to it are undone in one order."""
-    home = tmp_path / "instance_home"
-    home.mkdir()
+def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    """A real instance in tmp_path (for `location`, over a copy of the storage in which
+    reference_refresh_job ran). DAGSTER_HOME goes through monkeypatch, not instance_for_test, so
+    that every test's changes to it are undone in one order."""
+    home = tmp_path / templates.INSTANCE_HOME
+    if _wants_location(request):
+        template = request.getfixturevalue("location_template")
+        templates.copy_into(template / templates.INSTANCE_HOME, home)
+    else:
+        home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.instance_for_test(set_dagster_home=False, temp_dir=str(home)) as test_instance:
         yield test_instance
@@ -31,11 +69,13 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def location(data_dir: Path, instance: dg.DagsterInstance):
-    """The real code location over the test data directory, reference data refreshed."""
+    """The real code location over the test data directory, reference data refreshed: a copy of
+    location_template, whose materialization records the instance holds."""
     from campaign_pipelines.definitions import defs
-    from campaign_pipelines.service import Location, run_job
+    from campaign_pipelines.service import Location, missing_reference_data
 
+    templates.forget_rebuilt_jobs()
     loaded = Location(defs=defs(), instance=instance)
-    loaded.warehouse.deployment().init_schema()
-    assert run_job(loaded, "reference_refresh_job").success
+    assert missing_reference_data(loaded) == []
     return loaded
+

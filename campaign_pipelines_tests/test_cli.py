@@ -1,8 +1,6 @@
 """`campaigns` end to end through a real Dagster instance in DAGSTER_HOME."""
 
 import json
-import shutil
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -10,17 +8,14 @@ import sqlglot
 
 from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import request_text
+from campaign_pipelines_tests.templates import use_cli_template
 
 
 @pytest.fixture
-def home(data_dir, tmp_path, monkeypatch):
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copy(Path(__file__).parent.parent / "dagster.yaml", dagster_home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    assert main(["db", "init"]) == 0
-    assert main(["reference", "refresh"]) == 0
-    return dagster_home
+def home(data_dir, cli_template, tmp_path, monkeypatch):
+    """A DAGSTER_HOME with the project's dagster.yaml after `campaigns db init` and
+    `campaigns reference refresh`: a copy of the session's cli_template (templates.py)."""
+    return use_cli_template(cli_template, tmp_path, monkeypatch)
 
 
 def _json_out(capsys) -> dict:

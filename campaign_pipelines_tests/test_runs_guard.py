@@ -20,8 +20,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import request_text
+from campaign_pipelines_tests.templates import use_cli_template
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
@@ -53,14 +53,10 @@ with dg.DagsterInstance.get() as instance:
 
 
 @pytest.fixture
-def env(data_dir, tmp_path, monkeypatch) -> dict[str, str]:
-    """A DAGSTER_HOME with the project's dagster.yaml, tables created, reference data built."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    assert main(["db", "init"]) == 0
-    assert main(["reference", "refresh"]) == 0
+def env(data_dir, cli_template, tmp_path, monkeypatch) -> dict[str, str]:
+    """A DAGSTER_HOME with the project's dagster.yaml, tables created, reference data built: a
+    copy of the session's cli_template (templates.py)."""
+    home = use_cli_template(cli_template, tmp_path, monkeypatch)
     return {**os.environ, "CAMPAIGN_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
 
 

@@ -1,0 +1,110 @@
+"""Reference state built once per pytest session and copied into each test's own tmp_path.
+
+Building it (the known bank, the deployment tables, a whole reference_refresh_job) takes
+seconds; copying the files takes milliseconds. Each test gets its own copy, so no test sees
+another's writes. A template is only ever written while it is built: every connection to it
+(DuckDB, the instance's SQLite files) is closed before the first copy is taken.
+
+Layout of a template directory, the same as the test's tmp_path it is copied into:
+``data/`` (warehouse.duckdb after init_schema, assets/reference/*.parquet) and the Dagster
+home (``instance_home/`` for the ``location`` fixture, ``dagster_home/`` with the project's
+dagster.yaml for the tests that drive ``campaigns``), whose storage holds the refresh run and
+its materializations: the blacklist's age and ``ensure_reference_data`` read those records.
+The snapshot ages with the session: tests that want it younger than the default maximum age
+(3600 s) hold as long as a session lasts under an hour.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from campaign_pipelines_tests.bank import write_bank
+
+ROOT = Path(__file__).parent.parent
+DATA = "data"
+INSTANCE_HOME = "instance_home"  # the `instance` fixture's home
+CLI_HOME = "dagster_home"  # a DAGSTER_HOME with the project's dagster.yaml
+
+
+def build_bank(directory: Path) -> Path:
+    """The known bank in ``directory/warehouse.duckdb``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    write_bank(directory / "warehouse.duckdb")
+    return directory / "warehouse.duckdb"
+
+
+def _data_dir(template: Path, bank: Path) -> Path:
+    data = template / DATA
+    data.mkdir(parents=True)
+    shutil.copy2(bank, data / "warehouse.duckdb")
+    return data
+
+
+def build_location_template(template: Path, bank: Path) -> Path:
+    """What the ``location`` fixture used to build per test, under ``template``."""
+    from campaign_pipelines.definitions import defs
+    from campaign_pipelines.service import Location, run_job
+
+    data, home = _data_dir(template, bank), template / INSTANCE_HOME
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAMPAIGN_DATA_DIR", str(data))
+        patch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
+        patch.setenv("DAGSTER_HOME", str(home))
+        with dg.instance_for_test(set_dagster_home=False, temp_dir=str(home)) as instance:
+            loaded = Location(defs=defs(), instance=instance)
+            loaded.warehouse.deployment().init_schema()
+            assert run_job(loaded, "reference_refresh_job").success
+    return template
+
+
+def build_cli_template(template: Path, bank: Path) -> Path:
+    """What `campaigns db init` and `campaigns reference refresh` leave in a DAGSTER_HOME
+    holding the project's dagster.yaml, under ``template``."""
+    from campaign_pipelines.cli import main
+
+    data, home = _data_dir(template, bank), template / CLI_HOME
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAMPAIGN_DATA_DIR", str(data))
+        patch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
+        patch.setenv("DAGSTER_HOME", str(home))
+        assert main(["db", "init"]) == 0
+        assert main(["reference", "refresh"]) == 0
+    return template
+
+
+def forget_rebuilt_jobs() -> None:
+    """Makes the next run rebuild its job with this test's environment.
+
+    Dagster keeps the last job a run rebuilt (``ReconstructableJob.get_definition``, an
+    ``lru_cache`` of one entry for the whole process), and the resources read settings such as
+    CAMPAIGN_BLACKLIST_MAX_AGE_S when the job is built. A reference refresh in every test's
+    fixture used to push the previous test's job out; a copied template runs nothing, so the
+    cache is emptied here instead, or one test's settings would reach the next.
+    """
+    from dagster._core.definitions.reconstruct import ReconstructableJob
+
+    ReconstructableJob.get_definition.cache_clear()
+    ReconstructableJob.get_repository_definition.cache_clear()
+
+
+def copy_into(source: Path, target: Path) -> None:
+    """``source`` copied over ``target`` (which may exist already, as data_dir does)."""
+    shutil.copytree(source, target, dirs_exist_ok=True, copy_function=shutil.copy2)
+
+
+def use_cli_template(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Copies cli_template into tmp_path (over data_dir's bank) and points DAGSTER_HOME at the
+    copied home, as `campaigns db init` + `campaigns reference refresh` would leave them."""
+    copy_into(template / DATA, tmp_path / DATA)
+    home = tmp_path / CLI_HOME
+    copy_into(template / CLI_HOME, home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    forget_rebuilt_jobs()
+    return home
