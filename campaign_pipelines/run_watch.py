@@ -177,6 +177,10 @@ class RunWatch:
                 instance.report_run_canceled(run, message="Canceled by Ctrl-C in campaigns.")
             if instance.event_log_storage.supports_global_concurrency_limits:
                 instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            # The main thread may have finished the run as the signal came: say what it is.
+            status = instance.get_run_by_id(run_id).status
+            if status != dg.DagsterRunStatus.CANCELED:
+                outcome = f"{_ENDED.get(status, status.value.lower())}, its pool slots freed"
         except Exception as error:  # the process ends whatever happens here
             outcome = (f"not recorded as canceled ({error}); the next campaigns command will "
                        "find its process gone and fail it")
