@@ -79,3 +79,12 @@ def location(data_dir: Path, instance: dg.DagsterInstance):
     assert missing_reference_data(loaded) == []
     return loaded
 
+
+@pytest.fixture
+def bare_home(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGSTER_HOME with the project's dagster.yaml and nothing run in it yet."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home

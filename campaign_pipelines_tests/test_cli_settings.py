@@ -2,12 +2,10 @@
 resources as a run does (EnvVar read when used), so a missing variable is named, an unreachable
 Oracle fails with the driver's own message, and the journey config works over HTTP."""
 
-import shutil
 import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,7 +15,6 @@ from campaign_pipelines.cli import main
 from campaign_pipelines.demo.user_activity import write_user_activity
 from campaign_pipelines_tests.streaks.test_journey_config_service import TOKEN, ConfigService
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Pw-never-printed-42"
 ORACLE_COMMANDS = [
     ["list"],
@@ -30,12 +27,8 @@ ORACLE_VARIABLES = ("ORACLE_DSN", "ORACLE_USER", "ORACLE_PASSWORD")
 
 
 @pytest.fixture
-def home(data_dir, tmp_path, monkeypatch):
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    return dagster_home
+def home(bare_home):
+    return bare_home
 
 
 def _free_port() -> int:

@@ -1,7 +1,6 @@
 """The first command on a fresh warehouse: reference datasets are built before the campaign."""
 
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -10,18 +9,13 @@ import pytest
 from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import request_text
 
-ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_MISSING = "reference datasets missing: building them first (run "
 
 
 @pytest.fixture
-def home(data_dir, tmp_path, monkeypatch):
+def home(bare_home):
     """Only the sources.* tables of data_dir are filled: no `db init`, no refresh."""
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    return dagster_home
+    return bare_home
 
 
 def _request(tmp_path: Path) -> Path:
