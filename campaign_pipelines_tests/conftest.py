@@ -33,6 +33,14 @@ def _wants_location(request: pytest.FixtureRequest) -> bool:
     return "location" in request.fixturenames
 
 
+def _copied_for_location(request: pytest.FixtureRequest, part: str, target: Path) -> bool:
+    """For a test that uses `location`, ``target`` becomes a copy of the template's ``part``."""
+    if not _wants_location(request):
+        return False
+    templates.copy_into(request.getfixturevalue("location_template") / part, target)
+    return True
+
+
 @pytest.fixture
 def data_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
@@ -40,10 +48,7 @@ def data_dir(
     """A data directory with the known bank in a real DuckDB file (for `location`, also the
     deployment tables and the reference datasets)."""
     directory = tmp_path / templates.DATA
-    if _wants_location(request):
-        template = request.getfixturevalue("location_template")
-        templates.copy_into(template / templates.DATA, directory)
-    else:
+    if not _copied_for_location(request, templates.DATA, directory):
         directory.mkdir()
         shutil.copy2(request.getfixturevalue("bank_template"), directory / "warehouse.duckdb")
     monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(directory))
@@ -57,10 +62,7 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     reference_refresh_job ran). DAGSTER_HOME goes through monkeypatch, not instance_for_test, so
     that every test's changes to it are undone in one order."""
     home = tmp_path / templates.INSTANCE_HOME
-    if _wants_location(request):
-        template = request.getfixturevalue("location_template")
-        templates.copy_into(template / templates.INSTANCE_HOME, home)
-    else:
+    if not _copied_for_location(request, templates.INSTANCE_HOME, home):
         home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.instance_for_test(set_dagster_home=False, temp_dir=str(home)) as test_instance:
