@@ -1,0 +1,90 @@
+"""Every setting this code location takes from the environment, read in one place, once.
+
+``read_settings()`` is called when the definitions are loaded (the webserver, the daemon and
+each run worker load them in their own process) and when a command starts; nothing reads the
+environment at import. Secrets (Oracle credentials, the journey-config token) are not here:
+they reach their resources only through ``dg.EnvVar`` (defs/resources.py).
+
+| Variable | Default | Meaning |
+|---|---|---|
+| ``CAMPAIGN_DATA_DIR`` | ``./data`` | DuckDB file, landing zone, requests, asset files |
+| ``CAMPAIGN_WAREHOUSE`` | ``duckdb`` | ``duckdb`` (embedded) or ``oracle`` |
+| ``CAMPAIGN_BLACKLIST_MAX_AGE_S`` | 3600 | oldest blacklist snapshot a campaign applies; 0: live |
+| ``CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S`` | 120 | longest wait, in all, for another process's lock |
+| ``CAMPAIGN_JOURNEY_CONFIG`` | ``file`` | streak journey config: ``file`` or ``http`` |
+| ``CAMPAIGN_JOURNEY_CONFIG_PATH`` | packaged | the versioned YAML when the source is ``file`` |
+| ``CAMPAIGN_JOURNEY_BACKEND`` | ``legacy`` | backend the config is linted for |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CAMPAIGN_"
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value this project cannot use; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", env_ignore_empty=True
+    )
+
+    data_dir: Path = Path("data")
+    warehouse: Literal["duckdb", "oracle"] = "duckdb"
+    blacklist_max_age_s: int = Field(default=3600, ge=0)
+    duckdb_lock_timeout_s: float = Field(default=120.0, gt=0)
+    journey_config: Literal["file", "http"] = "file"
+    journey_config_path: Path | None = None
+    journey_backend: str = "legacy"
+
+    @field_validator("warehouse", "journey_config", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
+
+    @property
+    def database(self) -> Path:
+        """The embedded warehouse's file."""
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def streak_state_available(self) -> bool:
+        """Streak state lives in the DuckDB warehouse in this version: with Oracle the streak
+        schedule and sensor start stopped instead of failing every day."""
+        return self.warehouse == "duckdb"
+
+
+_HINTS = {
+    "warehouse": "use 'duckdb' or 'oracle'",
+    "blacklist_max_age_s": "use a whole number of seconds (0: always extract the blacklist "
+    "live; unset: 3600)",
+    "duckdb_lock_timeout_s": "use a number of seconds above 0, e.g. 300 (unset: 120)",
+    "journey_config": "use 'file' or 'http'",
+}
+
+
+def read_settings() -> Settings:
+    """The settings from the environment now; SettingError names each variable it cannot use
+    and says what it takes."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            field = str(detail["loc"][0]) if detail["loc"] else "?"
+            name = f"{ENV_PREFIX}{field.upper()}"
+            hint = _HINTS.get(field, detail["msg"])
+            problems.append(f"{name}={detail.get('input')!r}: {hint}")
+        raise SettingError("; ".join(problems)) from None
