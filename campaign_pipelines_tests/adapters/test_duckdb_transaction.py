@@ -1,4 +1,5 @@
-"""The DuckDB transaction helper and which DuckDB errors count as transient."""
+"""The DuckDB transaction helper, which DuckDB errors count as transient, and code allocation
+that needs no retry."""
 
 import duckdb
 import pytest
@@ -49,3 +50,37 @@ def test_write_conflict_is_transient_but_other_transaction_errors_are_not(two_co
     with pytest.raises(duckdb.TransactionException) as no_transaction:
         second.execute("COMMIT")
     assert not is_transient(no_transaction.value)
+
+
+def test_a_constraint_violation_is_a_real_error(two_connections):
+    first, _ = two_connections
+    with pytest.raises(duckdb.ConstraintException) as raised:
+        first.execute("INSERT INTO t VALUES (1, 9)")
+    assert not is_transient(raised.value)
+
+
+def test_threads_of_one_process_allocate_distinct_codes_without_retrying(tmp_path, monkeypatch):
+    """The process lock serialises allocations: eight threads at once, eight codes, and each
+    allocation ran exactly once (no retry loop is left to hide a race)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from campaign_pipelines.adapters.warehouse import statements
+    from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
+    from campaign_pipelines.core.requests import parse_request
+    from campaign_pipelines_tests.bank import request_text
+
+    deployment = DuckDBDeployment(DuckDBWarehouse(tmp_path / "codes.duckdb"))
+    request = parse_request(request_text())
+    deployment.preview_codes("RB1")  # creates the tables once, outside the race
+    calls: list[str] = []
+    allocate = statements.allocate_codes
+
+    def counted(run, key, request, now):
+        calls.append(key)
+        return allocate(run, key, request, now)
+
+    monkeypatch.setattr(statements, "allocate_codes", counted)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: deployment.allocate_codes(f"c{i}", request), range(8)))
+    assert len({c.campaign_code for c in codes}) == 8
+    assert sorted(calls) == [f"c{i}" for i in range(8)]

@@ -1,5 +1,7 @@
 """The Oracle adapter against a recording fake connection (no Oracle server runs here): what it
-sends, in which transaction, and what it does with the errors python-oracledb raises."""
+sends, in which transaction, and what it does with the errors python-oracledb raises. The
+adapter never retries: a transient error goes up once, classified by ``errors.is_transient``,
+and the step's RetryPolicy retries it (campaign_pipelines_tests/test_retries.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ import pytest
 import sqlglot
 
 from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.errors import is_transient
 from campaign_pipelines.adapters.warehouse.oracle import (
     DuplicateRowsError,
     OracleDeployment,
     OracleWarehouse,
 )
-from campaign_pipelines.adapters.warehouse.oracle_errors import Backoff, is_transient
 from campaign_pipelines.core.deployment import (
     CAMPAIGN_DEPLOYMENTS,
     CAMPAIGN_REGISTRY,
@@ -29,6 +31,7 @@ from campaign_pipelines.core.deployment import (
     ddl,
 )
 from campaign_pipelines.core.requests import CampaignRequest, request_version
+from campaign_pipelines_tests.adapters import oracle_fake
 from campaign_pipelines_tests.adapters.oracle_fake import (
     FakeOracle,
     connection_closed,
@@ -40,6 +43,14 @@ UNIQUE = "unique constraint (CAMPAIGN_OPS.SYS_C008123) violated"
 VERSION = "0123456789abcdef"
 LEDGER = "campaign_ops.campaign_deployments"
 NUMBERED_BIND = re.compile(r"(?<![:\w]):\d+")
+# Oracle's LOCK TABLE grammar (SQL Language Reference, LOCK TABLE), which sqlglot 30 does not
+# parse: one table, a lock mode, optionally NOWAIT or WAIT n. No binds are possible in it.
+_LOCK_TABLE = re.compile(
+    r"LOCK TABLE [a-z_][a-z0-9_$#]*\.[a-z_][a-z0-9_$#]* IN "
+    r"(ROW SHARE|ROW EXCLUSIVE|SHARE UPDATE|SHARE ROW EXCLUSIVE|SHARE|EXCLUSIVE) MODE"
+    r"( NOWAIT| WAIT \d+)?",
+    re.IGNORECASE,
+)
 
 
 @pytest.fixture
@@ -47,19 +58,29 @@ def db() -> FakeOracle:
     return FakeOracle()
 
 
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
+@pytest.fixture(autouse=True)
+def _fake_knows_lock_table(monkeypatch):
+    """The fake checks every statement with sqlglot, which cannot parse Oracle's LOCK TABLE:
+    such a statement is checked against Oracle's grammar instead (whole statement, no binds);
+    every other statement still goes through sqlglot."""
+    parse = oracle_fake.placeholders
+
+    def placeholders(sql: str) -> list[str]:
+        if sql.lstrip().upper().startswith("LOCK TABLE"):
+            assert _LOCK_TABLE.fullmatch(sql.strip()), f"not Oracle's LOCK TABLE: {sql}"
+            return []
+        return parse(sql)
+
+    monkeypatch.setattr(oracle_fake, "placeholders", placeholders)
 
 
 @pytest.fixture
-def deployment(db: FakeOracle, sleeps: list[float]) -> OracleDeployment:
+def deployment(db: FakeOracle) -> OracleDeployment:
     warehouse = OracleWarehouse(
         dsn="db:1521/free",
         user="campaigns",
         password="secret",  # noqa: S106 - the fake ignores it
         connect_fn=db.connect,
-        backoff=Backoff(attempts=4, first_delay_s=0.5, sleep=sleeps.append),
     )
     deployment = OracleDeployment(warehouse, batch_size=2)
     # Every table exists; the adapter's one check happens here, out of each test's log.
@@ -170,23 +191,29 @@ def test_rb3_campaign_also_gets_the_next_kkb_id(deployment, db):
     assert insert[2]["xls_ow_id"] == "KKB_0013"
 
 
-def test_code_taken_by_another_session_is_retried_with_a_fresh_read(deployment, db):
-    # The first read sees C…41; another session commits C…42 before our insert lands.
-    db.returns("MAX(code)", [("C000000041",)], [("C000000042",)])
+def test_allocation_locks_the_registry_first_in_its_own_transaction(deployment, db):
+    db.returns("MAX(code)", [("C000000041",)])
+    deployment.allocate_codes("spring-push", _request())
+    sent = db.statements()
+    assert sent[0] == statements.LOCK_REGISTRY  # before the registry or the highest is read
+    assert _LOCK_TABLE.fullmatch(statements.LOCK_REGISTRY)
+    assert db.events() == ["connect", *["execute"] * len(sent), "commit", "close"]
+
+
+def test_the_fake_still_refuses_a_malformed_lock_statement(db):
+    cursor = db.connect(user="u", password="p", dsn="d").cursor()  # noqa: S106
+    with pytest.raises(AssertionError, match="LOCK TABLE"):
+        cursor.execute("LOCK TABLE campaign_ops.campaign_registry IN VERY EXCLUSIVE MODE")
+
+
+def test_a_unique_violation_in_allocation_is_a_real_error_not_retried(deployment, db):
+    # Allocators queue on the registry lock, so a clash means a row written outside them.
+    db.returns("MAX(code)", [("C000000041",)])
     db.fails("INSERT INTO campaign_ops.campaign_registry", ora_error(1, UNIQUE))
-    codes = deployment.allocate_codes("spring-push", _request())
-    assert codes.campaign_code == "C000000043"
-    assert len(db.executed("MAX(code)")) == 2
-    assert db.events().count("rollback") == 1 and db.events().count("commit") == 1
-    assert db.events().count("connect") == db.events().count("close") == 2
-
-
-def test_allocation_gives_up_after_bounded_attempts(deployment, db):
-    deployment.allocation_attempts = 3
-    db.fails("INSERT INTO campaign_ops.campaign_registry", ora_error(1, UNIQUE), times=10)
-    with pytest.raises(RuntimeError, match="after 3 attempts"):
+    with pytest.raises(DuplicateRowsError, match="campaign_ops.campaign_registry"):
         deployment.allocate_codes("spring-push", _request())
-    assert "commit" not in db.events()
+    assert db.events().count("connect") == 1 and "commit" not in db.events()
+    assert db.events().count("rollback") == 1
 
 
 def test_preview_reads_without_writing(deployment, db):
@@ -291,26 +318,34 @@ def test_driver_built_errors_classify_as_expected():
     assert isinstance(ora_error(1, UNIQUE), oracledb.IntegrityError)
 
 
-def test_transient_error_is_retried_with_backoff_then_succeeds(deployment, db, sleeps):
-    db.fails("DELETE FROM dssb_ocds.mb22_local_target", connection_closed(), times=2)
+def test_a_transient_error_goes_up_once_rolled_back_for_the_step_to_retry(deployment, db):
+    db.fails("DELETE FROM dssb_ocds.mb22_local_target", connection_closed())
+    with pytest.raises(oracledb.Error, match="DPY-4011") as raised:
+        deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(3))
+    assert is_transient(raised.value)
+    assert "the transaction was rolled back" in " ".join(raised.value.__notes__)
+    assert db.events() == ["connect", "execute", "rollback", "close"]
+    # the next attempt (the step's) is a fresh unit of work that succeeds
     assert deployment.replace_campaign_rows(MB22_LOCAL_TARGET, "C000000042", _target_rows(3)) == 3
-    assert sleeps == [0.5, 1.0]
-    assert db.events().count("connect") == 3 and db.events().count("commit") == 1
+    assert db.events().count("connect") == 2 and db.events().count("commit") == 1
 
 
-def test_transient_error_gives_up_after_bounded_attempts(deployment, db, sleeps):
-    db.fails("DELETE", ora_error(1033, "ORACLE initialization or shutdown in progress"), times=9)
-    with pytest.raises(oracledb.DatabaseError, match="ORA-01033") as raised:
+def test_no_operation_retries_inside_the_adapter(deployment, db):
+    restarting = ora_error(1033, "ORACLE initialization or shutdown in progress")
+    db.fails("DELETE", restarting, times=9)
+    with pytest.raises(oracledb.DatabaseError, match="ORA-01033"):
         deployment.delete_campaign("C000000042")
-    assert sleeps == [0.5, 1.0, 2.0]
-    assert "after 4 attempts" in " ".join(raised.value.__notes__)
+    db.fails("CREATE TABLE", restarting, times=9)
+    with pytest.raises(oracledb.DatabaseError, match="ORA-01033"):
+        deployment.init_schema()
+    assert db.events().count("connect") == 2
 
 
-def test_permanent_error_fails_at_once_with_the_database_message(deployment, db, sleeps):
+def test_permanent_error_fails_at_once_with_the_database_message(deployment, db):
     db.fails("MAX(code)", ora_error(942, "table or view does not exist"))
     with pytest.raises(oracledb.DatabaseError, match="ORA-00942: table or view does not exist"):
         deployment.preview_codes("RB1")
-    assert sleeps == [] and db.events().count("connect") == 1
+    assert db.events().count("connect") == 1
 
 
 # --- registry and reads -------------------------------------------------------------------
@@ -361,11 +396,13 @@ def test_registry_has_lower_case_columns_and_duckdb_types(deployment, db):
     assert registry["user_count"].dtype == pl.Int64
 
 
-def test_reads_are_retried_when_the_connection_drops(deployment, db, sleeps):
+def test_a_dropped_read_goes_up_once_then_the_next_read_works(deployment, db):
     db.fails("SELECT * FROM campaign_ops.campaign_registry", connection_closed())
     db.returns("SELECT * FROM campaign_ops.campaign_registry", _empty_registry())
+    with pytest.raises(oracledb.Error, match="DPY-4011") as raised:
+        deployment.registry()
+    assert is_transient(raised.value) and db.events().count("connect") == 1
     assert deployment.registry().is_empty()
-    assert sleeps == [0.5] and db.events().count("connect") == 2
 
 
 def _empty_registry() -> pa.Table:

@@ -5,12 +5,18 @@ webserver in their own processes. So a connection lives for one unit of work: ``
 opens it (waiting, within one bounded budget per operation, while another process holds the
 lock: see ``duckdb_lock``), the caller does its work, and it is closed. Nothing here keeps a
 connection between calls.
+
+Nothing here retries failed work either: errors go up, ``adapters.warehouse.errors`` says which
+are transient, and the calling step's Dagster ``RetryPolicy`` tries again. The bounded lock wait
+is a wait for the file, not a retry. Code allocation is race-free without retries: across
+processes the file lock lets one process write at a time, and within a process
+``_ALLOCATION_LOCK`` lets one thread allocate at a time, so the highest code read is still the
+highest at the insert and a ``ConstraintException`` is a real error.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -28,7 +34,6 @@ from campaign_pipelines.adapters.warehouse.duckdb_lock import (
     WarehouseLockedError,
     parse_lock_timeout,
 )
-from campaign_pipelines.adapters.warehouse.errors import is_transient
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import (
     CAMPAIGN_REGISTRY,
@@ -118,22 +123,11 @@ class DuckDBDeployment:
             _create_project_tables(connection)
 
     def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
+        """One allocation at a time per process (``_ALLOCATION_LOCK``) and per file (DuckDB's
+        own lock on it), so no retry is needed; any error goes up."""
         now = datetime.now(UTC).replace(tzinfo=None)
-        wait = self.warehouse.lock_wait()  # one lock budget for every attempt
-        for attempt in range(_ALLOCATION_ATTEMPTS):
-            try:
-                with self._transaction(wait) as run:
-                    return statements.allocate_codes(run, key, request, now)
-            except duckdb.Error as error:
-                # Another writer took the same code first (the registry's unique constraint,
-                # or a write conflict): read the new highest and retry. Anything else is real.
-                if not (isinstance(error, duckdb.ConstraintException) or is_transient(error)):
-                    raise
-                time.sleep(0.01 * (attempt + 1))
-        raise RuntimeError(
-            f"could not allocate a campaign code for {key!r} after "
-            f"{_ALLOCATION_ATTEMPTS} attempts: the registry is under contention"
-        )
+        with _ALLOCATION_LOCK, self._transaction() as run:
+            return statements.allocate_codes(run, key, request, now)
 
     def preview_codes(self, campaign_type: str) -> CampaignCodes:
         with self._transaction() as run:
@@ -220,6 +214,8 @@ def _runner(connection: duckdb.DuckDBPyConnection) -> statements.Run:
     return run
 
 
+# Code allocations in this process, one at a time: its threads share each file's database.
+_ALLOCATION_LOCK = threading.Lock()
 # Warehouse files (path, device, inode) whose project tables this process has ensured.
 _READY: set[tuple[str, int, int]] = set()
 _READY_LOCK = threading.Lock()
@@ -258,5 +254,3 @@ def _create_project_tables(connection: duckdb.DuckDBPyConnection) -> None:
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
-
-_ALLOCATION_ATTEMPTS = 20

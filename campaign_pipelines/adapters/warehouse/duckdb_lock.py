@@ -7,6 +7,14 @@ however many times it opens the file, and logs who holds it every ``progress_s``
 ``campaign_pipelines.warehouse`` logger (Dagster captures it when that logger is listed under
 ``python_logs.managed_python_loggers``). When the time is up it raises ``WarehouseLockedError``,
 which is not transient: waiting longer is the user's decision, not a retry policy's.
+
+This is a bounded wait for a lock, not a retry of failed work (the retry layer is the step's
+Dagster ``RetryPolicy``, ``defs/retries.py``), and it stays a small hand loop rather than
+``stamina``: stamina's ``timeout`` bounds one retry context, while this budget is shared by
+every open of one operation (``LockWait`` carries what was already waited); the progress lines
+fall on exact multiples of ``progress_s`` because each sleep is cut at the next report, which
+stamina's jittered waits cannot do; and ``stamina.set_testing`` would silently turn the wait
+off in tests that assert it.
 """
 
 from __future__ import annotations

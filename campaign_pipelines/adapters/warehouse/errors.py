@@ -1,16 +1,35 @@
-"""Which warehouse errors are worth retrying."""
+"""Which warehouse errors are worth retrying: the one classification every caller uses.
+
+Adapters only classify and raise; they never retry. The step that called them retries through
+its Dagster ``RetryPolicy`` (``defs/retries.py``), and ``defs/deployment/errors.py`` turns every
+error this function calls permanent into a ``dg.Failure`` that is not retried. The worst case of
+every retried operation is in the README, "Retries: who retries what, and the worst case".
+
+Transient (the same unit of work may well succeed a moment later):
+
+- DuckDB: a write-write conflict between two transactions of one process, or a lock conflict
+  on the file that escaped the bounded lock wait of ``duckdb_lock`` (that wait itself ends in
+  ``WarehouseLockedError``, which is permanent: waiting longer is the user's decision);
+- Oracle: an error python-oracledb marks ``isrecoverable`` (instance restarting, session
+  killed...) or DPY-4011, the network or the database closed the connection.
+
+Everything else (a missing table, a value too wide, a duplicate key, a commit with no
+transaction) fails the same way on every attempt.
+"""
 
 import duckdb
+import oracledb
 
-from campaign_pipelines.adapters.warehouse import oracle_errors
+from campaign_pipelines.adapters.warehouse.oracle_errors import CONNECTION_CLOSED, error_details
 
 
 def is_transient(error: BaseException) -> bool:
-    """DuckDB: another process holds the file's lock, or a write-write conflict between
-    transactions (other transaction errors, such as a commit with no transaction, are bugs
-    and fail fast). Oracle: see ``oracle_errors.is_transient``."""
-    if isinstance(error, duckdb.TransactionException) and "conflict" in str(error).lower():
-        return True
-    if isinstance(error, duckdb.IOException) and "lock" in str(error).lower():
-        return True
-    return oracle_errors.is_transient(error)
+    if isinstance(error, duckdb.TransactionException):
+        return "conflict" in str(error).lower()
+    if isinstance(error, duckdb.IOException):
+        return "lock" in str(error).lower()
+    if isinstance(error, oracledb.Error):
+        return bool(getattr(error_details(error), "isrecoverable", False)) or (
+            CONNECTION_CLOSED in str(error)
+        )
+    return False

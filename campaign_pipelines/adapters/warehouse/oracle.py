@@ -2,8 +2,14 @@
 
 Statements come only from ``statements`` and ``core.deployment`` and use named binds (``:code``),
 never string formatting of values. A connection lives for one unit of work, like the embedded
-warehouse's, and each unit is one transaction: committed at its end, rolled back on any error,
-and run again with backoff when the error was transient (see ``oracle_errors``).
+warehouse's, and each unit is one transaction: committed at its end, rolled back on any error.
+
+Nothing here retries. An error goes up as python-oracledb raised it (with a note saying what
+was being done); ``adapters.warehouse.errors.is_transient`` says whether it is worth another
+attempt, and the step's Dagster ``RetryPolicy`` (``defs/retries.py``) makes that attempt, so a
+transient error costs at most the policy's attempts, never attempts multiplied by a loop here.
+Code allocation needs no retry either: it starts by locking the registry (``LOCK_REGISTRY``),
+so concurrent allocators queue instead of racing for the same code.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import oracledb
 import polars as pl
@@ -21,7 +27,6 @@ import pyarrow as pa
 from campaign_pipelines.adapters.warehouse import statements
 from campaign_pipelines.adapters.warehouse.oracle_errors import (
     NAME_ALREADY_USED,
-    Backoff,
     DuplicateRowsError,
     duplicate_rows,
     is_unique_violation,
@@ -67,7 +72,6 @@ class OracleWarehouse:
     user: str
     password: str = field(repr=False)
     connect_fn: Callable[..., Any] = oracledb.connect
-    backoff: Backoff = Backoff()
 
     def describe(self) -> str:
         return f"Oracle {self.dsn} as {self.user}"
@@ -82,48 +86,37 @@ class OracleWarehouse:
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """Column names as Oracle reports them (upper case unless quoted)."""
-
-        def once() -> pl.DataFrame:
-            with self.connect() as connection:
-                frame = connection.fetch_df_all(statement=sql, parameters=params or {})
-                return pl.from_arrow(pa.table(frame))
-
-        return self.backoff.run(once, "reading from Oracle")
+        with self.connect() as connection:
+            frame = connection.fetch_df_all(statement=sql, parameters=params or {})
+            return cast(pl.DataFrame, pl.from_arrow(pa.table(frame)))
 
     def in_transaction(self, work: Callable[[Any], T], what: str) -> T:
-        """``work(connection)`` as one transaction on a fresh connection, retried when transient.
+        """``work(connection)`` as one transaction on a fresh connection.
 
         Rolled back explicitly rather than left to the close, so a session that outlives us (a
         pool, a proxy) never carries half a unit of work into the next one."""
-
-        def once() -> T:
-            with self.connect() as connection:
-                try:
-                    result = work(connection)
-                    connection.commit()
-                    return result
-                except BaseException as error:
-                    with suppress(oracledb.Error):  # a dead session has nothing to roll back
-                        connection.rollback()
-                    if isinstance(error, oracledb.Error):
-                        error.add_note(f"{what}: the transaction was rolled back")
-                    raise
-
-        return self.backoff.run(once, what)
+        with self.connect() as connection:
+            try:
+                result = work(connection)
+                connection.commit()
+                return result
+            except BaseException as error:
+                with suppress(oracledb.Error):  # a dead session has nothing to roll back
+                    connection.rollback()
+                if isinstance(error, oracledb.Error):
+                    error.add_note(f"{what}: the transaction was rolled back")
+                raise
 
 
 class OracleDeployment:
     """Deployment and registry operations on the bank's Oracle (see ``statements``); the same
     methods and meaning as ``DuckDBDeployment``."""
 
-    def __init__(
-        self, warehouse: OracleWarehouse, batch_size: int = 50_000, allocation_attempts: int = 20
-    ):
+    def __init__(self, warehouse: OracleWarehouse, batch_size: int = 50_000):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.warehouse = warehouse
         self.batch_size = batch_size
-        self.allocation_attempts = allocation_attempts
         self._tables_present = False
 
     def require_tables(self) -> None:
@@ -143,34 +136,30 @@ class OracleDeployment:
         alone. The
         schemas (Oracle users) dssb_ocds, spss and campaign_ops must exist already. Oracle
         commits each CREATE on its own, so this is no transaction: rerunning it is the remedy."""
-
-        def create() -> None:
-            with self.warehouse.connect() as connection:
-                cursor = connection.cursor()
-                for table in PROJECT_TABLES:
-                    _create_table(cursor, table)
-
-        self.warehouse.backoff.run(create, "creating the deployment tables")
+        with self.warehouse.connect() as connection:
+            cursor = connection.cursor()
+            for table in PROJECT_TABLES:
+                _create_table(cursor, table)
 
     def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
+        """The campaign's codes, in one transaction that first locks the registry: another
+        allocator waits for our commit, so the highest code it then reads includes ours.
+        Queries still read the registry meanwhile. A unique violation is therefore a real
+        conflict (a row written outside this adapter), raised as ``DuplicateRowsError``."""
         self.require_tables()
         now = datetime.now(UTC).replace(tzinfo=None)
 
         def allocate(connection: Any) -> CampaignCodes:
-            return statements.allocate_codes(_runner(connection), key, request, now)
+            run = _runner(connection)
+            run(statements.LOCK_REGISTRY, {})
+            return statements.allocate_codes(run, key, request, now)
 
-        for attempt in range(self.allocation_attempts):
-            try:
-                return self.warehouse.in_transaction(allocate, f"allocating codes for {key!r}")
-            except oracledb.IntegrityError as error:
-                if not is_unique_violation(error):
-                    raise
-                # Another session committed the same code first: the next attempt reads anew.
-                self.warehouse.backoff.sleep(0.01 * (attempt + 1))
-        raise RuntimeError(
-            f"could not allocate a campaign code for {key!r} after "
-            f"{self.allocation_attempts} attempts: the registry is under contention"
-        )
+        try:
+            return self.warehouse.in_transaction(allocate, f"allocating codes for {key!r}")
+        except oracledb.IntegrityError as error:
+            if is_unique_violation(error):
+                raise duplicate_rows(error, CAMPAIGN_REGISTRY.qualified) from error
+            raise
 
     def preview_codes(self, campaign_type: str) -> CampaignCodes:
         self.require_tables()

@@ -1,23 +1,19 @@
-"""Telling python-oracledb errors apart, and retrying the ones worth retrying.
+"""Reading python-oracledb errors: their ORA number, their message without the help link, and
+a unique-constraint violation as an error that says which rows to fix.
 
-A dropped connection or a database that is restarting says nothing about our data, so such a
-unit of work is simply run again after a pause; everything else (a missing table, a value too
-wide, a privilege) would fail the same way on every attempt and is raised at once with the
-database's own message. Every unit of work here is idempotent (replace by campaign code, codes
-kept by campaign key), so replaying one whose commit may or may not have landed is safe.
+Nothing here retries. Whether an error is transient is decided in one place,
+``adapters.warehouse.errors.is_transient``; the step that called the adapter retries through
+its Dagster ``RetryPolicy``. Every unit of work is idempotent (replace by campaign code, codes
+kept by campaign key), so a step that replays one whose commit may or may not have landed is
+safe.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import oracledb
-
-T = TypeVar("T")
 
 UNIQUE_VIOLATION = 1  # ORA-00001: unique constraint violated
 NAME_ALREADY_USED = 955  # ORA-00955: name is already used by an existing object
@@ -53,14 +49,6 @@ def ora_code(error: BaseException) -> int | None:
     return code or None
 
 
-def is_transient(error: BaseException) -> bool:
-    if not isinstance(error, oracledb.Error):
-        return False
-    if getattr(error_details(error), "isrecoverable", False):
-        return True
-    return CONNECTION_CLOSED in str(error)
-
-
 def is_unique_violation(error: BaseException) -> bool:
     return isinstance(error, oracledb.Error) and ora_code(error) == UNIQUE_VIOLATION
 
@@ -75,29 +63,3 @@ def duplicate_rows(error: BaseException, table: str) -> DuplicateRowsError:
     match = _CONSTRAINT.search(str(error))
     constraint = match.group(1) if match else "(not named in the message)"
     return DuplicateRowsError(table, constraint, database_message(error))
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Bounded exponential backoff: ``attempts`` tries, pausing ``first_delay_s``, then twice
-    that, and so on. ``sleep`` is injectable so tests need not wait."""
-
-    attempts: int = 4
-    first_delay_s: float = 0.5
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
-
-    def run(self, work: Callable[[], T], what: str) -> T:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return work()
-            except oracledb.Error as error:
-                if not is_transient(error):
-                    raise
-                if attempt == self.attempts:
-                    error.add_note(
-                        f"{what}: still failing after {self.attempts} attempts with a transient "
-                        "error; check the database and network, the run can be retried as is"
-                    )
-                    raise
-                self.sleep(self.first_delay_s * 2 ** (attempt - 1))
-        raise AssertionError("unreachable: the loop returns or raises")

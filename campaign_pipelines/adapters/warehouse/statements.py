@@ -75,6 +75,10 @@ SELECT campaign_code, table_name, request_version, row_count, loaded_at
 FROM campaign_ops.campaign_deployments
 """
 REGISTRY_ALL = "SELECT * FROM campaign_ops.campaign_registry"
+# Oracle only, first in a code allocation's transaction: other allocators wait for our commit
+# (which releases it) while queries still read, so two sessions never pick the same next code.
+# DuckDB needs no statement: one process writes the file, and one lock serialises its threads.
+LOCK_REGISTRY = "LOCK TABLE campaign_ops.campaign_registry IN EXCLUSIVE MODE"
 OFF_LIMIT_IINS = """
 SELECT DISTINCT IIN AS iin FROM spss.off_limit_campaigns_users
 WHERE DATE_END >= :window_from AND DATE_START <= :window_to
@@ -126,10 +130,11 @@ def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) 
     """Inside the caller's transaction: the campaign's codes, allocating what it lacks.
 
     A campaign keeps its codes across re-materializations; a new one takes the next codes
-    after the highest in use. The caller retries when the registry's unique constraint refuses
-    the insert because another process took the same code first. A campaign whose request
-    changes from RB3 to RB1 keeps its XLS_OW_ID reserved in the registry (never reused, and
-    taken up again if it goes back to RB3), but an RB1 campaign is given none.
+    after the highest in use. The caller serialises allocations (Oracle: ``LOCK_REGISTRY``;
+    DuckDB: the file lock and a process lock), so no retry is needed and a unique violation is
+    a real error. A campaign whose request changes from RB3 to RB1 keeps its XLS_OW_ID reserved
+    in the registry (never reused, and taken up again if it goes back to RB3), but an RB1
+    campaign is given none.
     """
     existing = run(REGISTRY_BY_KEY, {"campaign_key": key})
     is_rb3 = request.campaign_type.value == "RB3"
