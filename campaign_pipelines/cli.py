@@ -11,7 +11,6 @@ campaigns run-pending [--dry-run]       do what the sensor does, for every pendi
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -34,11 +33,11 @@ def _print_json(body: dict) -> None:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from campaign_pipelines.defs.resources import data_dir
+    from campaign_pipelines.defs.settings import read_settings
     from campaign_pipelines.demo.build import build_demo
     from campaign_pipelines.demo.user_activity import write_user_activity
 
-    bank = build_demo(data_dir(), customers=args.customers, seed=args.seed)
+    bank = build_demo(read_settings().data_dir, customers=args.customers, seed=args.seed)
     users = args.users if args.users is not None else args.customers
     activity = write_user_activity(Path(bank["warehouse"]), users=users, seed=args.seed)
     _print_json({**bank, "streaks": activity})
@@ -47,7 +46,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_db_init(args: argparse.Namespace) -> int:
     location = _location()
-    location.warehouse.deployment().init_schema()
+    location.deployment().init_schema()
     print(f"schemas and tables ready in {location.warehouse.adapter().describe()}")
     return 0
 
@@ -145,7 +144,7 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
 def cmd_next_code(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    codes = _location().warehouse.deployment().preview_codes(args.type.upper())
+    codes = _location().deployment().preview_codes(args.type.upper())
     body = {
         "campaign_code": codes.campaign_code,
         "campaign_type": args.type.upper(),
@@ -168,7 +167,7 @@ def _bank_today():
 def cmd_list(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.registry import campaign_list
 
-    deployment = _location().warehouse.deployment()
+    deployment = _location().deployment()
     _print_json(
         campaign_list(
             deployment.registry(),
@@ -186,7 +185,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.registry import campaign_details
 
-    deployment = _location().warehouse.deployment()
+    deployment = _location().deployment()
     found = campaign_details(
         deployment.registry(), args.code, _bank_today(), ledger=deployment.deployments()
     )
@@ -200,7 +199,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from campaign_pipelines.core.registry import campaign_details
 
-    deployment = _location().warehouse.deployment()
+    deployment = _location().deployment()
     if campaign_details(deployment.registry(), args.code, _bank_today()) is None:
         _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
         return EXIT_BAD_REQUEST
@@ -286,7 +285,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs one command. A setting that is missing (exit 2), an unreachable warehouse or config
     service (exit 1) and Ctrl-C (exit 130) end in one sentence on stderr, not a traceback."""
-    from campaign_pipelines.defs.resources import SettingError
+    from campaign_pipelines.defs.settings import SettingError
     from campaign_pipelines.run_watch import EXIT_INTERRUPTED
     from campaign_pipelines.service import SettingMissing
 
@@ -313,7 +312,7 @@ def _outside_errors() -> tuple[type[BaseException], ...]:
     from campaign_pipelines.adapters.streak_store import StreakStoreError
     from campaign_pipelines.adapters.warehouse.duckdb_lock import WarehouseLockedError
     from campaign_pipelines.adapters.warehouse.oracle import MissingTablesError
-    from campaign_pipelines.defs.resources import SettingError
+    from campaign_pipelines.defs.settings import SettingError
     from campaign_pipelines.service import SettingMissing
 
     return (SettingMissing, SettingError, oracledb.Error, duckdb.Error, ConfigServiceError,
@@ -324,10 +323,12 @@ def _described(error: BaseException) -> str:
     """The error's own lines and notes, minus python-oracledb's help links, minus any secret."""
     lines = [*str(error).strip().splitlines(), *getattr(error, "__notes__", [])]
     text = " ".join(line.strip() for line in lines if not line.startswith("Help: "))
+    import dagster as dg
+
     for name in _SECRET_VARIABLES:
         # A short value would blank common words and so give itself away; drivers do not
         # print passwords, this only catches a DSN or URL that embeds one.
-        if (secret := os.environ.get(name)) and len(secret) >= 8:
+        if (secret := dg.EnvVar(name).get_value()) and len(secret) >= 8:
             text = text.replace(secret, "***")
     return text
 

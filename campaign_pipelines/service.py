@@ -6,6 +6,7 @@ command line appears in the UI's run history like the ones the sensor starts.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -26,6 +27,8 @@ from campaign_pipelines.adapters.admission import (
     read_request,
 )
 from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment
+from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, arrival_key
 from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
@@ -33,10 +36,9 @@ from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     JourneyConfigResource,
-    SettingError,
     WarehouseResource,
-    data_dir,
 )
+from campaign_pipelines.defs.settings import SettingError, Settings, read_settings
 from campaign_pipelines.responses import failure_messages
 from campaign_pipelines.run_watch import RunWatch
 
@@ -48,17 +50,21 @@ class Location:
     defs: dg.Definitions
     instance: dg.DagsterInstance
 
-    @property
+    @functools.cached_property
     def campaign_data(self) -> CampaignDataResource:
         return self.resource("campaign_data")
 
-    @property
+    @functools.cached_property
     def warehouse(self) -> WarehouseResource:
         return self.resource("warehouse")
 
-    @property
+    @functools.cached_property
     def journey_config(self) -> JourneyConfigResource:
         return self.resource("journey_config")
+
+    def deployment(self) -> DuckDBDeployment | OracleDeployment:
+        """The warehouse's deployment and registry operations, for commands that need no run."""
+        return self.warehouse.deployment()
 
     def resource(self, key: str) -> Any:
         """The resource as a run receives it: config processed by Dagster, so ``dg.EnvVar``
@@ -258,9 +264,27 @@ def missing_reference_data(location: Location) -> list[str]:
 
 def loaded_job(name: str) -> dg.JobDefinition:
     """The named job of the code location, as the run worker rebuilds it by name."""
+    return loaded_definitions(read_settings()).resolve_job_def(name)
+
+
+def loaded_definitions(settings: Settings) -> dg.Definitions:
+    """The code location's definitions, loaded once per process for each settings value: a
+    command opens the location and rebuilds its job from it without loading either again.
+    (``DAGSTER_HOME``, which opening the location may set, does not change them.)"""
+    return _definitions(settings.model_copy(update={"dagster_home": None}))
+
+
+@functools.cache
+def _definitions(settings: Settings) -> dg.Definitions:
     from campaign_pipelines.definitions import defs
 
-    return defs().resolve_job_def(name)
+    try:
+        return defs()
+    except Exception as error:  # Dagster wraps what defs/resources.py raised: name the setting
+        setting = _cause_of_kind(error, SettingError)
+        if setting is None:
+            raise
+        raise setting from None
 
 
 def reconstructable_job(name: str):  # ReconstructableJob, which dagster does not export
@@ -292,26 +316,18 @@ def pending_requests(location: Location, say: runs.Say = runs.say_on_stderr) -> 
     return listed
 
 
-def open_location() -> Location:
+def open_location(settings: Settings | None = None) -> Location:
     """The code location and the instance of ``DAGSTER_HOME`` (default
     ``$CAMPAIGN_DATA_DIR/dagster_home``, created on first use): what every command runs in."""
-    from campaign_pipelines.definitions import defs
-
-    if not os.environ.get("DAGSTER_HOME"):
-        home = data_dir() / "dagster_home"
+    settings = settings or read_settings()
+    if settings.dagster_home is None:
+        home = settings.data_dir / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
-        settings = home / "dagster.yaml"
-        if not settings.exists():
-            settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-        os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        loaded = defs()
-    except Exception as error:  # Dagster wraps what defs/resources.py raised: name the setting
-        setting = _cause_of_kind(error, SettingError)
-        if setting is None:
-            raise
-        raise setting from None
-    return Location(defs=loaded, instance=dg.DagsterInstance.get())
+        instance_settings = home / "dagster.yaml"
+        if not instance_settings.exists():
+            instance_settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        os.environ["DAGSTER_HOME"] = str(home)  # for Dagster, and the processes it starts
+    return Location(defs=loaded_definitions(settings), instance=dg.DagsterInstance.get())
 
 
 def _cause_of_kind(error: BaseException, kind: type[BaseException]) -> BaseException | None:

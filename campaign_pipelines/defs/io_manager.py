@@ -8,7 +8,6 @@ Inputs annotated ``pl.LazyFrame`` are scanned, not read, so a 10M-row reference 
 only what the filter actually touches.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -19,13 +18,12 @@ from campaign_pipelines.adapters.atomic_write import write_atomic_with
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Unset ``base_dir`` means ``$CAMPAIGN_DATA_DIR/assets`` at run time."""
+    """``base_dir``: where the files live (defs/resources.py: ``$CAMPAIGN_DATA_DIR/assets``)."""
 
-    base_dir: str | None = None
+    base_dir: str
 
     def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
-        base = Path(self.base_dir) if self.base_dir else _default_base_dir()
-        key_path = Path(base, *context.asset_key.path)
+        key_path = Path(self.base_dir, *context.asset_key.path)
         name = context.asset_partition_key if context.has_asset_partitions else "__all__"
         return key_path / f"{name}{suffix}"
 
@@ -63,6 +61,3 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             )
         return path
 
-
-def _default_base_dir() -> Path:
-    return Path(os.environ.get("CAMPAIGN_DATA_DIR", "data")).resolve() / "assets"

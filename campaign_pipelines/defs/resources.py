@@ -1,21 +1,10 @@
-"""The one place where the environment picks implementations.
+"""The resources every run receives, built from the one settings object (defs/settings.py).
 
-``CAMPAIGN_WAREHOUSE`` chooses the warehouse (``duckdb``, the default, or ``oracle``);
-``CAMPAIGN_DATA_DIR`` (default ``./data``) holds the DuckDB file, the landing zone, accepted
-requests and the Parquet files between assets. Oracle credentials come only through EnvVar.
-``CAMPAIGN_BLACKLIST_MAX_AGE_S`` (default 3600, 0: always live) is how old the daily blacklist
-snapshot may be before a campaign extracts its blacklists live. ``CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S``
-(default 120) bounds how long one warehouse operation waits for another process's DuckDB lock.
-
-``CAMPAIGN_JOURNEY_CONFIG`` picks the streak journey config source: ``file`` (default: the
-versioned YAML at ``CAMPAIGN_JOURNEY_CONFIG_PATH``, else
-campaign_pipelines/config/journeys/journey_config.yaml) or ``http`` (the config service at
-``JOURNEY_CONFIG_URL`` with ``JOURNEY_CONFIG_TOKEN``, both through ``dg.EnvVar``).
-``CAMPAIGN_JOURNEY_BACKEND`` names the backend the config is meant for (``legacy``, the
-default, or ``campaign_pipelines``): lint warns about operators it lacks.
+The settings are read when the definitions load (the webserver, the daemon and each run worker
+load them in their own process), never at import. Oracle credentials and the journey-config
+service's URL and token reach their resources only through ``dg.EnvVar``.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -34,28 +23,24 @@ from campaign_pipelines.adapters.reference_config import (
 )
 from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
-from campaign_pipelines.adapters.warehouse.duckdb_lock import (
-    DEFAULT_LOCK_TIMEOUT_S,
-    LOCK_TIMEOUT_ENV,
-    parse_lock_timeout,
-)
+from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
 from campaign_pipelines.core.streaks.chains import Finding
 from campaign_pipelines.core.streaks.config import JourneyConfig
 from campaign_pipelines.core.streaks.lint import require_valid
 from campaign_pipelines.defs.io_manager import ParquetIOManager
+from campaign_pipelines.defs.settings import Settings, read_settings
 
 
 class CampaignDataResource(dg.ConfigurableResource):
-    """The data directory: landing zone and accepted requests. Unset means
-    ``$CAMPAIGN_DATA_DIR`` (default ``./data``) read when a run uses it."""
+    """The data directory: landing zone and accepted requests."""
 
-    data_dir: str | None = None
+    data_dir: str
     # A landing file modified this recently may still be being written in place: it waits.
     landing_quiet_s: float = 5.0
 
     def root(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else data_dir()
+        return Path(self.data_dir)
 
     def landing(self) -> LandingZone:
         return LandingZone(self.root() / "landing")
@@ -91,15 +76,14 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class DuckDBWarehouseResource(WarehouseResource):
-    """Unset ``database`` means ``$CAMPAIGN_DATA_DIR/warehouse.duckdb`` at run time."""
+    """The embedded warehouse: one DuckDB file."""
 
-    database: str | None = None
+    database: str
     # How long one operation waits for another process's lock on the file, in all.
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
 
     def adapter(self) -> DuckDBWarehouse:
-        path = Path(self.database) if self.database else default_database()
-        return DuckDBWarehouse(path, lock_timeout_s=self.lock_timeout_s)
+        return DuckDBWarehouse(Path(self.database), lock_timeout_s=self.lock_timeout_s)
 
     def deployment(self) -> DuckDBDeployment:
         return DuckDBDeployment(self.adapter())
@@ -117,57 +101,22 @@ class OracleWarehouseResource(WarehouseResource):
         return OracleDeployment(self.adapter())
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("CAMPAIGN_DATA_DIR", "data")).resolve()
-
-
-def default_database() -> Path:
-    return data_dir() / "warehouse.duckdb"
-
-
-def warehouse_kind() -> str:
-    """``CAMPAIGN_WAREHOUSE``: ``duckdb`` (the default) or ``oracle``."""
-    return os.environ.get("CAMPAIGN_WAREHOUSE", "duckdb").lower()
-
-
-class SettingError(ValueError):
-    """An environment variable holds a value this project cannot use; the message names it."""
-
-
-def _lock_timeout() -> float:
-    try:
-        return parse_lock_timeout(os.environ.get(LOCK_TIMEOUT_ENV))
-    except ValueError as error:
-        raise SettingError(str(error)) from None
-
-
-def warehouse_resource(directory: Path | None = None) -> WarehouseResource:
-    kind = warehouse_kind()
-    settings = {}
-    max_age = os.environ.get("CAMPAIGN_BLACKLIST_MAX_AGE_S")
-    if max_age is not None:
-        if not max_age.strip().isdigit():
-            raise SettingError(
-                f"CAMPAIGN_BLACKLIST_MAX_AGE_S={max_age!r}: use a whole number of seconds "
-                "(0: always extract the blacklist live; unset: 3600)"
-            )
-        settings["blacklist_max_age_s"] = int(max_age)
-    if kind == "duckdb":
-        return DuckDBWarehouseResource(
-            database=str(directory / "warehouse.duckdb") if directory else None,
-            reference_config_path=str(default_config_path("duckdb")),
-            lock_timeout_s=_lock_timeout(),
-            **settings,
-        )
-    if kind == "oracle":
+def warehouse_resource(settings: Settings, database: Path | None = None) -> WarehouseResource:
+    """The warehouse ``settings`` choose; ``database`` overrides the DuckDB file's place."""
+    if settings.warehouse == "oracle":
         return OracleWarehouseResource(
             dsn=dg.EnvVar("ORACLE_DSN"),
             user=dg.EnvVar("ORACLE_USER"),
             password=dg.EnvVar("ORACLE_PASSWORD"),
             reference_config_path=str(default_config_path("oracle")),
-            **settings,
+            blacklist_max_age_s=settings.blacklist_max_age_s,
         )
-    raise SettingError(f"CAMPAIGN_WAREHOUSE={kind!r}: use 'duckdb' or 'oracle'")
+    return DuckDBWarehouseResource(
+        database=str(database or settings.database),
+        reference_config_path=str(default_config_path("duckdb")),
+        lock_timeout_s=settings.duckdb_lock_timeout_s,
+        blacklist_max_age_s=settings.blacklist_max_age_s,
+    )
 
 
 class JourneyConfigResource(dg.ConfigurableResource):
@@ -197,9 +146,8 @@ class JourneyConfigResource(dg.ConfigurableResource):
 
 
 def streak_state_available() -> bool:
-    """Streak state lives in the DuckDB warehouse in this version: with Oracle the streak
-    schedule and sensor start stopped instead of failing every day."""
-    return warehouse_kind() == "duckdb"
+    """Kept for callers not yet moved to ``Settings.streak_state_available``."""
+    return read_settings().streak_state_available
 
 
 def streak_store(warehouse: WarehouseResource) -> StreakStore:
@@ -210,26 +158,28 @@ def streak_store(warehouse: WarehouseResource) -> StreakStore:
     return StreakStore(adapter)
 
 
-def journey_config_resource() -> JourneyConfigResource:
-    source = os.environ.get("CAMPAIGN_JOURNEY_CONFIG", "file").lower()
-    backend = os.environ.get("CAMPAIGN_JOURNEY_BACKEND", "legacy")
-    if source == "http":
+def journey_config_resource(settings: Settings) -> JourneyConfigResource:
+    backend = settings.journey_backend
+    if settings.journey_config == "http":
         return JourneyConfigResource(source="http", url=dg.EnvVar("JOURNEY_CONFIG_URL"),
                                      token=dg.EnvVar("JOURNEY_CONFIG_TOKEN"),
                                      target_backend=backend)
-    if source == "file":
-        path = os.environ.get("CAMPAIGN_JOURNEY_CONFIG_PATH") or str(DEFAULT_CONFIG)
-        return JourneyConfigResource(source="file", path=path, target_backend=backend)
-    raise SettingError(f"CAMPAIGN_JOURNEY_CONFIG={source!r}: use 'file' or 'http'")
+    path = settings.journey_config_path or DEFAULT_CONFIG
+    return JourneyConfigResource(source="file", path=str(path), target_backend=backend)
 
 
-def build_resources(directory: Path | None = None) -> dict[str, object]:
-    """Resources over ``directory``, or over ``$CAMPAIGN_DATA_DIR`` as each run finds it."""
+def build_resources(
+    directory: Path | None = None, settings: Settings | None = None
+) -> dict[str, object]:
+    """The resources ``settings`` (default: read now) describe; ``directory`` stands in for
+    their data directory, as tests and benchmarks use it."""
+    settings = settings or read_settings()
+    root = directory or settings.data_dir
     return {
-        "warehouse": warehouse_resource(directory),
-        "campaign_data": CampaignDataResource(data_dir=str(directory) if directory else None),
-        "io_manager": ParquetIOManager(base_dir=str(directory / "assets") if directory else None),
-        "journey_config": journey_config_resource(),
+        "warehouse": warehouse_resource(settings, root / "warehouse.duckdb"),
+        "campaign_data": CampaignDataResource(data_dir=str(root)),
+        "io_manager": ParquetIOManager(base_dir=str(root / "assets")),
+        "journey_config": journey_config_resource(settings),
     }
 
 

@@ -14,6 +14,7 @@ they reach their resources only through ``dg.EnvVar`` (defs/resources.py).
 | ``CAMPAIGN_JOURNEY_CONFIG`` | ``file`` | streak journey config: ``file`` or ``http`` |
 | ``CAMPAIGN_JOURNEY_CONFIG_PATH`` | packaged | the versioned YAML when the source is ``file`` |
 | ``CAMPAIGN_JOURNEY_BACKEND`` | ``legacy`` | backend the config is linted for |
+| ``DAGSTER_HOME`` | ``$CAMPAIGN_DATA_DIR/dagster_home`` | the instance commands record runs in |
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     journey_config: Literal["file", "http"] = "file"
     journey_config_path: Path | None = None
     journey_backend: str = "legacy"
+    # Dagster's own variable: unset, the commands keep their instance in the data directory.
+    dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
 
     @field_validator("warehouse", "journey_config", mode="before")
     @classmethod

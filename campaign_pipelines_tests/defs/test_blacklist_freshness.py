@@ -14,7 +14,6 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from campaign_pipelines.defs.resources import warehouse_resource
 from campaign_pipelines.responses import materialization_metadata
 from campaign_pipelines.service import register, run_job
 from campaign_pipelines_tests.bank import ACRM, CUSTOMERS, request_text
@@ -142,19 +141,3 @@ def test_blocking_check_fails_when_the_audience_holds_someone_on_the_applied_bla
     assert not evaluation.passed
     assert evaluation.metadata["offending_rows"].value == 1
     assert evaluation.metadata["blacklist_snapshot"].value["kind"] == "live extract"
-
-
-@pytest.mark.parametrize(("value", "expected"), [(None, 3600), ("0", 0), ("900", 900)])
-def test_max_age_setting(monkeypatch, value, expected):
-    if value is None:
-        monkeypatch.delenv("CAMPAIGN_BLACKLIST_MAX_AGE_S", raising=False)
-    else:
-        monkeypatch.setenv("CAMPAIGN_BLACKLIST_MAX_AGE_S", value)
-    monkeypatch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
-    assert warehouse_resource().blacklist_max_age_s == expected
-
-
-def test_max_age_setting_refuses_what_is_not_seconds(monkeypatch):
-    monkeypatch.setenv("CAMPAIGN_BLACKLIST_MAX_AGE_S", "1h")
-    with pytest.raises(ValueError, match="CAMPAIGN_BLACKLIST_MAX_AGE_S='1h'.*whole number"):
-        warehouse_resource()

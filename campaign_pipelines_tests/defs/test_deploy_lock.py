@@ -162,13 +162,3 @@ class _Location:
         self.defs, self.instance = definitions, instance
         self.campaign_data = definitions.resources["campaign_data"]
         self.warehouse = definitions.resources["warehouse"]
-
-
-def test_the_setting_reaches_the_adapter_through_the_warehouse_resource(data_dir, monkeypatch):
-    from campaign_pipelines.defs.resources import warehouse_resource
-
-    monkeypatch.setenv("CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S", "7")
-    assert warehouse_resource().adapter().lock_timeout_s == 7.0
-    monkeypatch.setenv("CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S", "soon")
-    with pytest.raises(ValueError, match="CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S='soon'"):
-        warehouse_resource()
