@@ -12,12 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from campaign_pipelines.core.codes import (
-    CAMPAIGN_CODE,
-    XLS_OW_ID,
+    CAMPAIGN_CODES,
     CampaignCodes,
-    highest_code,
-    next_campaign_code,
-    next_xls_ow_id,
+    CodeSeries,
+    decide_codes,
 )
 from campaign_pipelines.core.deployment import REGISTRY_COUNT, Table, tables_to_write
 from campaign_pipelines.core.requests import CampaignRequest, request_version
@@ -127,28 +125,19 @@ def record_load(
 
 
 def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) -> CampaignCodes:
-    """Inside the caller's transaction: the campaign's codes, allocating what it lacks.
-
-    A campaign keeps its codes across re-materializations; a new one takes the next codes
-    after the highest in use. The caller serialises allocations (Oracle: ``LOCK_REGISTRY``;
-    DuckDB: the file lock and a process lock), so no retry is needed and a unique violation is
-    a real error. A campaign whose request changes from RB3 to RB1 keeps its XLS_OW_ID reserved
-    in the registry (never reused, and taken up again if it goes back to RB3), but an RB1
-    campaign is given none.
+    """Inside the caller's transaction: the campaign's codes, allocating what it lacks
+    (``core.codes.decide_codes`` says which), and its registry row. The caller serialises
+    allocations (Oracle: ``LOCK_REGISTRY``; DuckDB: the file lock and a process lock), so no
+    retry is needed and a unique violation is a real error.
     """
     existing = run(REGISTRY_BY_KEY, {"campaign_key": key})
-    is_rb3 = request.campaign_type.value == "RB3"
-    if existing:
-        code, xls = existing[0]
-    else:
-        code, xls = next_campaign_code(_highest(run, HIGHEST_CAMPAIGN_CODE, CAMPAIGN_CODE)), None
-    if is_rb3 and xls is None:
-        xls = next_xls_ow_id(_highest(run, HIGHEST_XLS_OW_ID, XLS_OW_ID))
+    registered = (existing[0][0], existing[0][1]) if existing else None
+    decision = decide_codes(registered, request.campaign_type.value, lambda s: _highest(run, s))
     meta = request.metadata
     params = {
         "campaign_key": key,
-        "campaign_code": code,
-        "xls_ow_id": xls,
+        "campaign_code": decision.codes.campaign_code,
+        "xls_ow_id": decision.registry_xls_ow_id,
         "campaign_type": request.campaign_type.value,
         "campaign_name": meta.campaign_name,
         "stream": meta.stream,
@@ -159,23 +148,19 @@ def allocate_codes(run: Run, key: str, request: CampaignRequest, now: datetime) 
         "request_version": request_version(request),
         "deploy_tables": ",".join(t.qualified for t in tables_to_write(request)),
     }
-    if existing:
+    if decision.registry_write == "update":
         params.pop("campaign_code")
         run(REGISTRY_UPDATE, params)
     else:
         run(REGISTRY_INSERT, params)
-    return CampaignCodes(campaign_code=code, xls_ow_id=xls if is_rb3 else None)
+    return decision.codes
 
 
 def preview_codes(run: Run, campaign_type: str) -> CampaignCodes:
-    code = next_campaign_code(_highest(run, HIGHEST_CAMPAIGN_CODE, CAMPAIGN_CODE))
-    xls = (
-        next_xls_ow_id(_highest(run, HIGHEST_XLS_OW_ID, XLS_OW_ID))
-        if campaign_type == "RB3"
-        else None
-    )
-    return CampaignCodes(campaign_code=code, xls_ow_id=xls)
+    """The codes a new campaign of ``campaign_type`` would be given now; writes nothing."""
+    return decide_codes(None, campaign_type, lambda series: _highest(run, series)).codes
 
 
-def _highest(run: Run, sql: str, pattern: re.Pattern[str]) -> str | None:
-    return highest_code([row[0] for row in run(sql, {})], pattern)
+def _highest(run: Run, series: CodeSeries) -> str | None:
+    sql = HIGHEST_CAMPAIGN_CODE if series is CAMPAIGN_CODES else HIGHEST_XLS_OW_ID
+    return series.highest(row[0] for row in run(sql, {}))
