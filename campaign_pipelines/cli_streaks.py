@@ -6,6 +6,11 @@
                                                    validate; print what would be posted;
                                                    --confirm posts it
     campaigns streaks simulate --config NEW.yaml   who would move where under NEW vs current
+
+``register`` and ``simulate`` read the journey config outside any Dagster step, so their GETs
+are retried by ``with_get_retries`` (3 attempts); ``run`` and ``assign`` read it inside their
+run's steps, where the step's RetryPolicy retries. The POST of ``register --confirm`` is sent
+once.
 """
 
 from __future__ import annotations
@@ -65,7 +70,11 @@ def cmd_assign(args: argparse.Namespace) -> int:
 def cmd_register(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from campaign_pipelines.adapters.journey_config import ConfigServiceError, registration_body
+    from campaign_pipelines.adapters.journey_config import (
+        ConfigServiceError,
+        registration_body,
+        with_get_retries,
+    )
     from campaign_pipelines.core.streaks.chains import registration_findings, with_campaign
     from campaign_pipelines.core.streaks.config import Campaign
 
@@ -74,7 +83,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     try:
         campaign = Campaign(name=args.name, id=args.id, type=args.type, banner=args.banner,
                             subtitle=args.subtitle, next=args.next, kind="experiment")
-        existing = store.load()
+        existing = with_get_retries(store.load)
     except ValidationError as error:
         _print_json({"success": False, "errors": [
             {"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in error.errors()]})
@@ -108,7 +117,11 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from campaign_pipelines.adapters.journey_config import ConfigServiceError, load_config_file
+    from campaign_pipelines.adapters.journey_config import (
+        ConfigServiceError,
+        load_config_file,
+        with_get_retries,
+    )
     from campaign_pipelines.core.streaks.config import ConfigError
     from campaign_pipelines.core.streaks.eligibility import batch_eligibility
     from campaign_pipelines.core.streaks.engine import RunStamp
@@ -119,7 +132,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     location = _location()
     resource = location.journey_config
     try:
-        current, _ = resource.load()
+        current, _ = with_get_retries(resource.load)
         proposed = load_config_file(Path(args.config))
     except (ConfigError, ConfigServiceError) as error:
         print(str(error), file=sys.stderr)

@@ -9,23 +9,29 @@ Config service protocol (JSON, bearer token):
   the service refuses the body. An ``Idempotency-Key`` header (hash of the body) lets the
   service recognise a repeat.
 
-GETs are idempotent and retried (transport errors, timeouts, 429 and 5xx) with backoff.
-A POST is sent once, only after the caller validated the whole registration, and carries the
-campaign and its rules together, so there is never half a registration on the service. When a
-POST's outcome is unknown (timeout, 5xx, dropped connection) the client reads the config back
-and reports whether the campaign is there instead of posting again.
+A GET is sent once here: a transport error, a timeout, 429 or 5xx raises
+``JourneyConfigUnavailable`` (transient), anything else wrong ``ConfigServiceError`` (permanent).
+Who retries a transient GET depends on the caller, never on a loop in this client: inside a
+Dagster step the step's ``RetryPolicy`` (``defs/retries.py``); outside one (the ``campaigns
+streaks`` commands) ``with_get_retries``, the one stamina helper, 3 attempts. A POST is sent
+once and never retried (it is not idempotent), only after the caller validated the whole
+registration, and carries the campaign and its rules together, so there is never half a
+registration on the service. When a POST's outcome is unknown (timeout, 5xx, dropped
+connection) the client reads the config back and reports whether the campaign is there instead
+of posting again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import stamina
 import yaml
 
 from campaign_pipelines.adapters.atomic_write import write_atomic_with
@@ -34,10 +40,45 @@ from campaign_pipelines.core.streaks.config import Campaign, JourneyConfig, pars
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "journeys"
 DEFAULT_CONFIG = CONFIG_DIR / "journey_config.yaml"
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# Outside a step: GET attempts in all and stamina's first wait (then doubled, no jitter).
+GET_ATTEMPTS = 3
+GET_WAIT_INITIAL_S = 0.5
+T = TypeVar("T")
 
 
 class ConfigServiceError(RuntimeError):
     """The config could not be read or written; the message says whether anything changed."""
+
+
+class JourneyConfigUnavailable(ConfigServiceError):
+    """A GET met a transport error, a timeout, 429 or 5xx: transient, worth another attempt."""
+
+    def __init__(self, target: str, problem: str, attempts: int = 1):
+        self.target, self.problem, self.attempts = target, problem, attempts
+        tried = f" ({attempts} attempts)" if attempts > 1 else ""
+        super().__init__(
+            f"{target}: {problem}{tried}; nothing was changed. Check the service and "
+            "JOURNEY_CONFIG_URL, then retry"
+        )
+
+
+def with_get_retries(load: Callable[[], T], attempts: int = GET_ATTEMPTS) -> T:
+    """``load()`` (GETs only: never a POST), tried up to ``attempts`` times while it raises
+    ``JourneyConfigUnavailable``, waiting 0.5 s then 1 s. For callers outside a Dagster step;
+    inside one, the step's RetryPolicy retries and this must not be stacked under it."""
+    try:
+        for attempt in stamina.retry_context(
+            on=JourneyConfigUnavailable,
+            attempts=attempts,
+            timeout=None,
+            wait_initial=GET_WAIT_INITIAL_S,
+            wait_jitter=0.0,
+        ):
+            with attempt:
+                return load()
+    except JourneyConfigUnavailable as error:
+        raise JourneyConfigUnavailable(error.target, error.problem, attempts) from None
+    raise AssertionError("unreachable: stamina returns or raises")
 
 
 def load_config_file(path: Path) -> JourneyConfig:
@@ -95,8 +136,6 @@ class HttpJourneyConfig:
     url: str
     token: str = field(default="", repr=False)  # a secret: never in logs or tracebacks
     timeout_s: float = 10.0
-    get_attempts: int = 3
-    backoff_s: float = 0.5
 
     def describe(self) -> str:
         return f"config service {self.url}"
@@ -112,25 +151,20 @@ class HttpJourneyConfig:
         return parse_config(document, f"{self.url}/journey-config")
 
     def _get_json(self, path: str) -> Any:
-        problem = ""
+        """One GET; ``JourneyConfigUnavailable`` when the failure is transient."""
+        target = f"GET {self.url}{path}"
         with self._client() as client:
-            for attempt in range(1, self.get_attempts + 1):
-                try:
-                    response = client.get(path)
-                except httpx.TimeoutException:
-                    problem = f"timed out after {self.timeout_s}s"
-                except httpx.TransportError as error:
-                    problem = f"unreachable ({type(error).__name__}: {error})"
-                else:
-                    if response.status_code not in _RETRY_STATUS:
-                        return _json_or_raise(response, f"GET {self.url}{path}")
-                    problem = f"answered HTTP {response.status_code}"
-                if attempt < self.get_attempts:
-                    time.sleep(self.backoff_s * 2 ** (attempt - 1))
-        raise ConfigServiceError(
-            f"GET {self.url}{path}: {problem} ({self.get_attempts} attempts); nothing was "
-            "changed. Check the service and JOURNEY_CONFIG_URL, then retry"
-        )
+            try:
+                response = client.get(path)
+            except httpx.TimeoutException:
+                problem = f"timed out after {self.timeout_s}s"
+                raise JourneyConfigUnavailable(target, problem) from None
+            except httpx.TransportError as error:
+                problem = f"unreachable ({type(error).__name__}: {error})"
+                raise JourneyConfigUnavailable(target, problem) from None
+        if response.status_code in _RETRY_STATUS:
+            raise JourneyConfigUnavailable(target, f"answered HTTP {response.status_code}")
+        return _json_or_raise(response, target)
 
     def register(
         self, existing: JourneyConfig, campaign: Campaign, proposed: JourneyConfig
@@ -167,9 +201,10 @@ class HttpJourneyConfig:
         return _json_or_raise(response, target)
 
     def _confirm(self, campaign: Campaign, failure: str) -> dict[str, Any]:
-        """After a POST with an unknown outcome, read back instead of posting again."""
+        """After a POST with an unknown outcome, read back (GETs, retried) instead of posting
+        again."""
         try:
-            present = self.load().campaign(campaign.name)
+            present = with_get_retries(self.load).campaign(campaign.name)
         except (ConfigServiceError, ValueError) as error:
             raise ConfigServiceError(
                 f"{failure}; the outcome is unknown and reading the config back failed too "

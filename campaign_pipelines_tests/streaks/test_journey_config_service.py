@@ -1,4 +1,6 @@
-"""The config-service client against a real HTTP server on loopback."""
+"""The config-service client against a real HTTP server on loopback. The client sends each GET
+once and classifies its failure; ``with_get_retries`` (for the CLI) is the only loop, and the
+step's RetryPolicy retries inside runs (campaign_pipelines_tests/test_retries.py)."""
 
 import json
 import socket
@@ -9,10 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from campaign_pipelines.adapters.journey_config import (
+    GET_ATTEMPTS,
     ConfigServiceError,
     FileJourneyConfig,
     HttpJourneyConfig,
+    JourneyConfigUnavailable,
     registration_body,
+    with_get_retries,
 )
 from campaign_pipelines.core.streaks.chains import with_campaign
 from campaign_pipelines.core.streaks.config import Campaign
@@ -92,8 +97,7 @@ def service(config):
 
 
 def client(service, **options) -> HttpJourneyConfig:
-    return HttpJourneyConfig(url=service.url, token=TOKEN, backoff_s=0.01,
-                             **{"timeout_s": 2.0, **options})
+    return HttpJourneyConfig(url=service.url, token=TOKEN, **{"timeout_s": 2.0, **options})
 
 
 def fresh() -> Campaign:
@@ -104,31 +108,51 @@ def test_get_reads_the_config(service, config):
     assert client(service).load() == config
 
 
-def test_get_retries_5xx_then_succeeds(service, config):
-    service.get_failures = 2
-    assert client(service).load() == config
-    assert service.gets == 3
-
-
-def test_get_gives_up_with_a_clear_error(service):
-    service.get_failures = 10
-    with pytest.raises(ConfigServiceError, match=r"answered HTTP 503 \(3 attempts\); nothing "
-                       "was changed"):
+def test_a_5xx_get_is_transient_and_the_client_itself_does_not_retry(service, config):
+    service.get_failures = 1
+    with pytest.raises(JourneyConfigUnavailable, match="answered HTTP 503; nothing was changed"):
         client(service).load()
+    assert service.gets == 1
+    assert client(service).load() == config
+
+
+def test_outside_a_step_one_503_costs_one_retry(service, config):
+    service.get_failures = 1
+    assert with_get_retries(client(service).load) == config
+    assert service.gets == 2
+
+
+def test_outside_a_step_a_persistent_503_gives_up_after_3_gets_with_a_clear_error(service):
+    service.get_failures = 10
+    started = time.monotonic()
+    with pytest.raises(JourneyConfigUnavailable, match=r"answered HTTP 503 \(3 attempts\); "
+                       "nothing was changed"):
+        with_get_retries(client(service).load)
+    assert service.gets == GET_ATTEMPTS == 3
+    assert time.monotonic() - started >= 0.5 + 1.0  # stamina's waits, no jitter
+
+
+def test_a_refused_get_is_permanent_and_not_retried(service):
+    refused = HttpJourneyConfig(url=service.url, token="wrong", timeout_s=2.0)  # noqa: S106
+    with pytest.raises(ConfigServiceError, match="HTTP 401") as raised:
+        with_get_retries(refused.load)
+    assert not isinstance(raised.value, JourneyConfigUnavailable)
+    assert service.gets == 1
 
 
 def test_get_timeout(service):
     service.get_delay = 0.5
-    with pytest.raises(ConfigServiceError, match="timed out after 0.2s"):
-        client(service, timeout_s=0.2, get_attempts=2).load()
+    with pytest.raises(JourneyConfigUnavailable, match="timed out after 0.2s"):
+        client(service, timeout_s=0.2).load()
+    assert service.gets == 1
 
 
 def test_unreachable_service():
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    dead = HttpJourneyConfig(url=f"http://127.0.0.1:{port}", backoff_s=0.01)
-    with pytest.raises(ConfigServiceError, match="unreachable"):
+    dead = HttpJourneyConfig(url=f"http://127.0.0.1:{port}")
+    with pytest.raises(JourneyConfigUnavailable, match="unreachable"):
         dead.load()
     existing = fresh()
     with pytest.raises(ConfigServiceError, match="unreachable.*nothing was posted"):

@@ -1,5 +1,12 @@
-"""How a warehouse error becomes a step outcome: transient ones propagate so the asset's retry
-policy tries again with backoff; permanent ones fail at once with the database's own message."""
+"""How a warehouse error becomes a step outcome, for every step that writes or reads the
+warehouse (deployment, streaks).
+
+Transient errors (``adapters.warehouse.errors.is_transient``) propagate unchanged, so the step's
+``WAREHOUSE_RETRY`` (``defs/retries.py``) runs it again: that policy is the only retry layer.
+Permanent ones (a missing table, a duplicate key, the DuckDB lock still held after its budget)
+fail at once with the database's own message and ``allow_retries=False``, so the policy does
+not repeat what would fail the same way. A ``dg.Failure`` the work raised itself goes up as is.
+"""
 
 from collections.abc import Callable
 from typing import TypeVar
@@ -15,8 +22,11 @@ T = TypeVar("T")
 
 
 def deploy_or_fail(table: str, work: Callable[[], T]) -> T:
+    """``work()``; ``table`` (or what the work is about) prefixes a permanent failure."""
     try:
         return work()
+    except dg.Failure:
+        raise
     except Exception as error:
         if is_transient(error):
             raise

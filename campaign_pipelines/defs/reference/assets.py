@@ -10,12 +10,17 @@ from campaign_pipelines.core.blacklist import extract_blacklists
 from campaign_pipelines.core.profile import build_profile, vocabulary_frame
 from campaign_pipelines.core.reference import DATASETS, keyed_reference, values_of
 from campaign_pipelines.defs.resources import WarehouseResource
+from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
 
 GROUP = "reference"
 
 
 @dg.asset(
-    key=["reference", "blacklist"], group_name=GROUP, kinds={"polars", "parquet"}, pool="warehouse"
+    key=["reference", "blacklist"],
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    pool="warehouse",
+    retry_policy=WAREHOUSE_RETRY,
 )
 def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
     """Every configured blacklist source, labelled with its name (``iin_key``, ``source``).
@@ -40,6 +45,7 @@ def _reference_asset(dataset: str, description: str) -> dg.AssetsDefinition:
         group_name=GROUP,
         kinds={"polars", "parquet"},
         pool="warehouse",
+        retry_policy=WAREHOUSE_RETRY,
         description=description,
     )
     def _extract(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:

@@ -1,6 +1,12 @@
 """Streaks: daily batch eligibility → NA-protected assignment → user state; manual moves.
 
 The rules are in core/streaks; these assets load, call core, write and report.
+
+Every asset here reads or writes the warehouse (and two read the journey-config service), so
+each carries ``WAREHOUSE_RETRY``, the one retry layer (``defs/retries.py``): a transient error
+(the config service down, a DuckDB write conflict) propagates and the policy runs the step
+again; a permanent one (a bad config, a bad file, the lock still held after its budget) fails
+at once with ``allow_retries=False``.
 """
 
 from datetime import UTC, datetime
@@ -9,8 +15,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from campaign_pipelines.adapters.journey_config import ConfigServiceError
-from campaign_pipelines.adapters.streak_store import StreakStoreError
+from campaign_pipelines.adapters.journey_config import (
+    ConfigServiceError,
+    JourneyConfigUnavailable,
+)
+from campaign_pipelines.adapters.streak_store import STATE_TABLE, StreakStoreError
 from campaign_pipelines.core.streaks.config import ConfigError
 from campaign_pipelines.core.streaks.daily import plan_day
 from campaign_pipelines.core.streaks.eligibility import (
@@ -22,6 +31,7 @@ from campaign_pipelines.core.streaks.eligibility import (
 )
 from campaign_pipelines.core.streaks.engine import RunStamp, summarize
 from campaign_pipelines.core.streaks.manual import AssignmentError, parse_assignments, plan_manual
+from campaign_pipelines.defs.deployment.errors import deploy_or_fail
 from campaign_pipelines.defs.failures import fail
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
@@ -29,6 +39,7 @@ from campaign_pipelines.defs.resources import (
     WarehouseResource,
     streak_store,
 )
+from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
 
 GROUP = "streaks"
 USER_ACTIVITY = dg.AssetKey(["sources", "user_activity"])
@@ -49,8 +60,10 @@ def _config(journey_config: JourneyConfigResource, context: dg.AssetExecutionCon
         config, warnings = journey_config.load()
     except ConfigError as error:
         raise fail(str(error), error.problems) from None
+    except JourneyConfigUnavailable as error:
+        raise dg.Failure(description=str(error)) from None  # transient: WAREHOUSE_RETRY retries
     except ConfigServiceError as error:
-        raise dg.Failure(description=str(error)) from None  # transient: retries allowed
+        raise fail(str(error)) from None  # refused or not JSON: the same on every attempt
     for warning in warnings:
         context.log.warning(f"journey config: {warning.field}: {warning.problem}")
     return config
@@ -60,14 +73,21 @@ def _stamp(context: dg.AssetExecutionContext) -> RunStamp:
     return RunStamp(run_id=context.run.run_id, at=datetime.now(UTC))
 
 
+def _activity(warehouse: WarehouseResource) -> pl.DataFrame:
+    def read() -> pl.DataFrame:
+        try:
+            return streak_store(warehouse).read_activity()
+        except StreakStoreError as error:
+            raise fail(str(error)) from None
+
+    return deploy_or_fail("sources.user_activity", read)
+
+
 @dg.asset(key=BATCH_ELIGIBILITY, deps=[USER_ACTIVITY], group_name=GROUP,
-          kinds={"polars", "duckdb"})
+          kinds={"polars", "duckdb"}, retry_policy=WAREHOUSE_RETRY)
 def batch_eligibility(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
     """(user_id, campaign): the batch campaign each user qualifies for today (first match)."""
-    try:
-        activity = streak_store(warehouse).read_activity()
-    except StreakStoreError as error:
-        raise fail(str(error)) from None
+    activity = _activity(warehouse)
     eligible = eligible_users(activity)
     return dg.Output(eligible, metadata={
         "dagster/row_count": eligible.height,
@@ -78,7 +98,7 @@ def batch_eligibility(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
 
 
 @dg.asset(key=ASSIGNMENTS, ins={"eligible": dg.AssetIn(BATCH_ELIGIBILITY)}, group_name=GROUP,
-          kinds={"polars", "duckdb"}, pool="warehouse")
+          kinds={"polars", "duckdb"}, pool="warehouse", retry_policy=WAREHOUSE_RETRY)
 def assignments(
     context: dg.AssetExecutionContext,
     eligible: pl.DataFrame,
@@ -88,13 +108,10 @@ def assignments(
     """Today's completions, chain hops and batch assignments through the journey rules; the
     value is this run's audit rows (also appended to campaign_ops.streak_audit)."""
     config = _config(journey_config, context)  # the HTTP read happens before DuckDB opens
-    store = streak_store(warehouse)
-    try:
-        activity = store.read_activity()
-    except StreakStoreError as error:
-        raise fail(str(error)) from None
+    activity = _activity(warehouse)
     run = _stamp(context)
-    day = store.update(lambda state: plan_day(state, activity, eligible, config, run))
+    day = deploy_or_fail(STATE_TABLE, lambda: streak_store(warehouse).update(
+        lambda state: plan_day(state, activity, eligible, config, run)))
     return dg.Output(day.audit, metadata={
         **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
            for k, v in day.summary.items()},
@@ -108,7 +125,7 @@ class ManualAssignmentConfig(dg.Config):
 
 
 @dg.asset(key=MANUAL_ASSIGNMENTS, group_name=GROUP, kinds={"polars", "duckdb"},
-          pool="warehouse")
+          pool="warehouse", retry_policy=WAREHOUSE_RETRY)
 def manual_assignments(
     context: dg.AssetExecutionContext,
     config: ManualAssignmentConfig,
@@ -125,14 +142,18 @@ def manual_assignments(
         raise fail(f"{path} does not exist (already processed? see archive/ and rejected/)")
     journey = _config(journey_config, context)
     run = _stamp(context)
-    try:
-        rows = parse_assignments(path.read_bytes(), path.name)
-        decision = streak_store(warehouse).update(
-            lambda state: plan_manual(state, rows, journey, run, path.name))
-    except AssignmentError as error:
-        if in_landing:
-            landing.reject(path, {"problems": error.problems})
-        raise fail(str(error), error.problems) from None
+    rows = _parsed(path, landing if in_landing else None)
+
+    def apply():
+        try:
+            return streak_store(warehouse).update(
+                lambda state: plan_manual(state, rows, journey, run, path.name))
+        except AssignmentError as error:
+            if in_landing:
+                landing.reject(path, {"problems": error.problems})
+            raise fail(str(error), error.problems) from None
+
+    decision = deploy_or_fail(STATE_TABLE, apply)
     if in_landing:
         landing.archive(path)
     summary = summarize(decision.audit)
@@ -145,11 +166,21 @@ def manual_assignments(
     })
 
 
+def _parsed(path: Path, landing) -> pl.DataFrame:
+    """The file's rows; a malformed file is refused (and rejected when it came from landing)."""
+    try:
+        return parse_assignments(path.read_bytes(), path.name)
+    except AssignmentError as error:
+        if landing is not None:
+            landing.reject(path, {"problems": error.problems})
+        raise fail(str(error), error.problems) from None
+
+
 @dg.asset(key=USER_STATE, deps=[ASSIGNMENTS, MANUAL_ASSIGNMENTS], group_name=GROUP,
-          kinds={"polars", "duckdb"})
+          kinds={"polars", "duckdb"}, retry_policy=WAREHOUSE_RETRY)
 def user_state(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
     """campaign_ops.user_streak_state after the run: users per streak and status."""
-    counts = streak_store(warehouse).state_counts()
+    counts = deploy_or_fail(STATE_TABLE, lambda: streak_store(warehouse).state_counts())
     per_streak = counts.group_by("streak_type").agg(pl.col("users").sum()).sort("streak_type")
     return dg.Output(counts, metadata={
         "users": int(counts["users"].sum()) if counts.height else 0,

@@ -1,0 +1,34 @@
+"""The one retry layer for steps that talk to the warehouse or the journey-config service.
+
+Adapters only classify errors (``adapters/warehouse/errors.py``, ``JourneyConfigUnavailable``)
+and raise; they never loop. A step retries through this Dagster ``RetryPolicy`` only:
+transient errors propagate (or fail with retries allowed) and the policy runs the step again;
+permanent errors raise ``dg.Failure(allow_retries=False)`` (``defs/failures.py``,
+``defs/deployment/errors.py``) and end the step at once.
+
+``WAREHOUSE_RETRY``: 4 attempts in all (``max_retries=3``, ``delay=1.0``, exponential). Dagster
+1.13 waits ``(2**n - 1) * delay`` before retry n (``RetryPolicy.calculate_delay``), so the waits
+are 1 s, 3 s and 7 s: at most 11 s of waiting before the step fails for good (not 1+2+4 s). The
+table in the README ("Retries: who retries what, and the worst case") states the same numbers,
+and a test holds them equal.
+"""
+
+import dagster as dg
+
+WAREHOUSE_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def attempts(policy: dg.RetryPolicy) -> int:
+    """How many times a step under ``policy`` runs at most: the first try and its retries."""
+    return policy.max_retries + 1
+
+
+def worst_case_wait_s(policy: dg.RetryPolicy) -> float:
+    """The longest the step waits between its attempts, in all, by Dagster's own formula
+    (jitter aside: the policies here set none)."""
+    return sum(waits_s(policy))
+
+
+def waits_s(policy: dg.RetryPolicy) -> list[float]:
+    """The wait before each retry, in order."""
+    return [float(policy.calculate_delay(n)) for n in range(1, policy.max_retries + 1)]
