@@ -18,7 +18,8 @@ from campaign_pipelines.defs.resources import (
     JourneyConfigResource,
 )
 from campaign_pipelines.defs.streaks import assets, checks
-from campaign_pipelines.defs.streaks.sensors import MAX_ATTEMPTS, streak_assignments_sensor
+from campaign_pipelines.defs.streaks.run_failures import streak_assignment_failures_sensor
+from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, assignments_sensor
 from campaign_pipelines.demo.user_activity import write_user_activity
 
 
@@ -104,6 +105,9 @@ def test_manual_file_with_unknown_user_is_rejected_whole(resources, tmp_path):
     assert "1 unknown users, e.g. [42]" in error["problems"][0]["problem"]
 
 
+streak_assignments_sensor = assignments_sensor(running=True)
+
+
 def test_sensor_requests_runs_once_and_rejects_bad_files(resources, tmp_path):
     zone = resources["campaign_data"].landing()
     zone.write_atomic("assignments", "good.csv", b"user_id,streak\n1000001,30x5_streak\n")
@@ -114,6 +118,9 @@ def test_sensor_requests_runs_once_and_rejects_bad_files(resources, tmp_path):
         first = streak_assignments_sensor(context)
     [run] = first.run_requests
     assert run.run_key.startswith("good.csv:")
+    # one request per file; Dagster's run retries, not the sensor, run it again
+    assert run.tags["dagster/max_retries"] == "2"
+    assert run.tags["dagster/retry_strategy"] == "FROM_FAILURE"
     assert run.run_config["ops"]["streaks__manual_assignments"]["config"]["file"].endswith(
         "good.csv")
     error = json.loads((zone.root / "assignments" / "rejected" / "bad.csv.error.json").read_text())
@@ -124,38 +131,56 @@ def test_sensor_requests_runs_once_and_rejects_bad_files(resources, tmp_path):
     assert second.run_requests == [] and second.cursor == first.cursor
 
 
-def test_a_file_whose_runs_keep_failing_is_retried_then_rejected_naming_the_run(
-    resources, tmp_path
-):
+def test_an_older_cursor_with_attempt_counts_still_means_requested(resources):
+    zone = resources["campaign_data"].landing()
+    zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
+    with dg.build_sensor_context(resources=sensor_resources,
+                                 instance=dg.DagsterInstance.ephemeral()) as context:
+        [run] = streak_assignments_sensor(context).run_requests
+    old = json.dumps({run.run_key: 2})
+    with dg.build_sensor_context(resources=sensor_resources, cursor=old,
+                                 instance=dg.DagsterInstance.ephemeral()) as context:
+        assert streak_assignments_sensor(context).run_requests == []
+
+
+def test_with_run_retries_off_the_first_failed_run_rejects_the_file(resources, tmp_path):
+    """An instance without run retries (no dagster.yaml) never runs the file again, so its
+    first failure is the last: the failure sensor rejects the file naming that run."""
     zone = resources["campaign_data"].landing()
     path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
     sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
-    # A warehouse that cannot open (its path is a folder) fails every run for a reason that
-    # is not the file's fault: the file stays pending.
-    (tmp_path / "not_a_database").mkdir()
+    (tmp_path / "not_a_database").mkdir()  # a warehouse that cannot open: not the file's fault
     broken = {**resources, "warehouse": DuckDBWarehouseResource(
         database=str(tmp_path / "not_a_database"),
         reference_config_path=resources["warehouse"].reference_config_path)}
-    cursor, run_keys, failed = None, [], []
     with dg.DagsterInstance.ephemeral() as instance:
-        for _ in range(MAX_ATTEMPTS + 1):
-            with dg.build_sensor_context(resources=sensor_resources, cursor=cursor,
-                                         instance=instance) as context:
-                tick = streak_assignments_sensor(context)
-            cursor = tick.cursor
-            for request in tick.run_requests:
-                run_keys.append(request.run_key)
-                result = dg.materialize(
-                    [assets.manual_assignments], resources=broken, instance=instance,
-                    raise_on_error=False, run_config=request.run_config,
-                    tags={**request.tags, "dagster/run_key": request.run_key})
-                assert not result.success and path.exists()
-                failed.append(result.run_id)
-    assert len(run_keys) == len(set(run_keys)) == MAX_ATTEMPTS
+        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
+            [request] = streak_assignments_sensor(context).run_requests
+        result = dg.materialize(
+            [assets.manual_assignments], resources=broken, instance=instance,
+            raise_on_error=False, run_config=request.run_config,
+            tags={**request.tags, "dagster/run_key": request.run_key})
+        assert not result.success and path.exists()
+        context = dg.build_run_status_sensor_context(
+            sensor_name="streak_assignment_failures_sensor",
+            dagster_event=result.get_run_failure_event(), dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources={"campaign_data": resources["campaign_data"]}).for_run_failure()
+        streak_assignment_failures_sensor(context)
     error = json.loads((zone.root / "assignments" / "rejected" / "moves.csv.error.json")
                        .read_text())
-    assert failed[-1] in error["problems"][0]["problem"]
-    assert (zone.root / "assignments" / "rejected" / "moves.csv").exists()
+    assert f"1 runs applying this file failed; the last was run {result.run_id}" in (
+        error["problems"][0]["problem"])
+    assert not path.exists()
+
+
+def test_run_retry_tags_are_the_ones_dagster_reads():
+    from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
+    from dagster._core.storage.tags import MAX_RETRIES_TAG, RETRY_STRATEGY_TAG
+
+    assert set(RETRY_TAGS) == {MAX_RETRIES_TAG, RETRY_STRATEGY_TAG}
+    assert RETRY_TAGS[RETRY_STRATEGY_TAG] in ReexecutionStrategy.__members__
 
 
 def test_definitions_expose_the_streak_domain():
@@ -170,3 +195,16 @@ def test_definitions_expose_the_streak_domain():
     assert loaded.resolve_sensor_def("streak_assignments_sensor").job_name == \
         "streak_manual_assignment_job"
     assert loaded.resolve_job_def("streaks_daily_job") is not None
+    failures = loaded.resolve_sensor_def("streak_assignment_failures_sensor")
+    assert failures.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+@pytest.mark.parametrize(("warehouse", "status"), [("duckdb", "RUNNING"), ("oracle", "STOPPED")])
+def test_sensor_and_schedule_status_follow_the_settings_when_loaded(monkeypatch, warehouse,
+                                                                     status):
+    from campaign_pipelines.defs.streaks import schedules, sensors
+
+    monkeypatch.setenv("CAMPAIGN_WAREHOUSE", warehouse)
+    [sensor] = sensors.streak_assignment_sensors().sensors
+    [schedule] = schedules.streak_schedules().schedules
+    assert sensor.default_status.value == schedule.default_status.value == status

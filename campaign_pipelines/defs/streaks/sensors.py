@@ -3,10 +3,16 @@
 The sensor never opens the warehouse: it checks what it can without it (CSV shape, known
 streaks) and rejects a bad file at once; users are checked by the run, inside the transaction
 that applies the file, which then archives or rejects it. Until then the file stays pending;
-the cursor remembers which (name, content) pairs already have a run and how many, so none gets
-two at once. A run that failed for another reason (warehouse locked, config service down)
-leaves the file pending: the sensor starts it again, up to MAX_ATTEMPTS runs, then moves the
-file to rejected/ naming the last failed run, so a file is never stuck without a word.
+the cursor remembers which (name, content) keys already have their run, so none gets two.
+
+Each file gets ONE run request (run key: the file's key). Retries are not the sensor's: inside
+the run each step has ``WAREHOUSE_RETRY``; a run that still fails is run again by Dagster's run
+retries (tags below: 3 runs in all, from the failed step), and when the last of them fails,
+``streak_assignment_failures_sensor`` (run_failures.py) moves the file to rejected/ naming that
+run and its failure, so a file is never stuck without a word.
+
+The sensor is built inside ``@dg.definitions`` so the settings (is streak state available
+here?) are read when the definitions load, never at import.
 """
 
 import json
@@ -17,104 +23,89 @@ from campaign_pipelines.adapters.journey_config import ConfigServiceError
 from campaign_pipelines.adapters.landing import fingerprint_if_present
 from campaign_pipelines.core.streaks.config import ConfigError
 from campaign_pipelines.core.streaks.manual import AssignmentError, check_streaks, parse_assignments
-from campaign_pipelines.defs.resources import (
-    CampaignDataResource,
-    JourneyConfigResource,
-    streak_state_available,
-)
+from campaign_pipelines.defs.resources import CampaignDataResource, JourneyConfigResource
+from campaign_pipelines.defs.settings import read_settings
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
 
 MANUAL_OP = "streaks__manual_assignments"
+SENSOR_NAME = "streak_assignments_sensor"
+FILE_TAG = "streaks/assignment_file"
+# Dagster's run retries (dagster/max_retries, dagster/retry_strategy): 2 more runs after the
+# first, each re-executing from the failed step. dagster.yaml enables run retries with a
+# default of 0, so only runs that ask, like these, are retried.
+RUN_RETRIES = 2
+RETRY_TAGS = {"dagster/max_retries": str(RUN_RETRIES), "dagster/retry_strategy": "FROM_FAILURE"}
 
 
 def run_config_for(path: str) -> dict:
     return {"ops": {MANUAL_OP: {"config": {"file": path}}}}
 
 
-@dg.sensor(
-    name="streak_assignments_sensor",
-    job=streak_manual_assignment_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING
-    if streak_state_available()
-    else dg.DefaultSensorStatus.STOPPED,
-    description="Each new user_id,streak CSV in landing/assignments: a well-formed one becomes a "
-    "manual-assignment run, a bad one moves to rejected/ with an .error.json.",
-)
-def streak_assignments_sensor(
+def assignment_runs(
     context: dg.SensorEvaluationContext,
     campaign_data: CampaignDataResource,
     journey_config: JourneyConfigResource,
 ) -> dg.SensorResult:
+    """One evaluation: a run request for each new well-formed file, a rejection for each bad
+    one; the cursor is the keys of pending files that have their run."""
     landing = campaign_data.landing()
     pending = landing.pending("assignments", (".csv",))
     if not pending:
-        return dg.SensorResult(skip_reason="no file in landing/assignments", cursor="{}")
+        return dg.SensorResult(skip_reason="no file in landing/assignments", cursor="[]")
     try:
         config, _ = journey_config.load()
     except (ConfigError, ConfigServiceError) as error:
         return dg.SensorResult(skip_reason=f"journey config unavailable: {error}",
                                cursor=context.cursor)
-    attempts = _attempts(context.cursor)
-    still_pending, runs = {}, []
+    requested = _requested(context.cursor)
+    still_pending, runs = [], []
     for path in pending:
         fingerprint = fingerprint_if_present(path)
         if fingerprint is None:
             continue  # `campaigns streaks assign` took it since the listing
         key = f"{path.name}:{fingerprint[:16]}"
-        if key in attempts:
-            failed = _failed_run_id(context.instance, _run_key(key, attempts[key]))
-            if failed is None:  # queued, running, or done and about to move the file
-                still_pending[key] = attempts[key]
-                continue
-            if attempts[key] >= MAX_ATTEMPTS:
-                landing.reject(path, {"problems": [_gave_up(attempts[key], failed)]})
-                context.log.warning(f"rejected {path.name}: {attempts[key]} runs failed")
-                continue
-        else:
+        if key not in requested:
             try:
                 check_streaks(parse_assignments(path.read_bytes(), path.name), config, path.name)
             except AssignmentError as error:
                 landing.reject(path, {"problems": error.problems})
                 context.log.warning(f"rejected {path.name}: {error}")
                 continue
-        attempt = attempts.get(key, 0) + 1
-        still_pending[key] = attempt
-        runs.append(dg.RunRequest(run_key=_run_key(key, attempt),
-                                  run_config=run_config_for(str(path)),
-                                  tags={"streaks/assignment_file": path.name,
-                                        "streaks/attempt": str(attempt)}))
-    return dg.SensorResult(run_requests=runs, cursor=json.dumps(still_pending, sort_keys=True))
+            runs.append(dg.RunRequest(run_key=key, run_config=run_config_for(str(path)),
+                                      tags={FILE_TAG: path.name, **RETRY_TAGS}))
+        still_pending.append(key)
+    return dg.SensorResult(run_requests=runs, cursor=json.dumps(sorted(still_pending)))
 
 
-MAX_ATTEMPTS = 3
-_GAVE_UP_STATUSES = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+def assignments_sensor(running: bool) -> dg.SensorDefinition:
+    """The sensor, started by default only where streak state lives (``running``)."""
+    status = dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
-
-def _attempts(cursor: str | None) -> dict[str, int]:
-    """The cursor: pending file key -> runs requested for it (a list: an older cursor)."""
-    raw = json.loads(cursor or "{}")
-    if isinstance(raw, list):
-        raw = dict.fromkeys(raw, 1)
-    return {str(key): int(count) for key, count in raw.items()}
-
-
-def _run_key(key: str, attempt: int) -> str:
-    return key if attempt == 1 else f"{key}:attempt-{attempt}"
-
-
-def _failed_run_id(instance: dg.DagsterInstance, run_key: str) -> str | None:
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(tags={"dagster/run_key": run_key}, statuses=_GAVE_UP_STATUSES),
-        limit=1,
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=streak_manual_assignment_job,
+        minimum_interval_seconds=30,
+        default_status=status,
+        description="Each new user_id,streak CSV in landing/assignments: a well-formed one "
+        "becomes a manual-assignment run (retried as a run up to 2 times), a bad one moves to "
+        "rejected/ with an .error.json.",
     )
-    return runs[0].run_id if runs else None
+    def streak_assignments_sensor(
+        context: dg.SensorEvaluationContext,
+        campaign_data: CampaignDataResource,
+        journey_config: JourneyConfigResource,
+    ) -> dg.SensorResult:
+        return assignment_runs(context, campaign_data, journey_config)
+
+    return streak_assignments_sensor
 
 
-def _gave_up(attempts: int, run_id: str) -> dict:
-    return {
-        "field": "<run>",
-        "problem": f"{attempts} runs applying this file failed; the last was run {run_id}",
-        "fix": "read that run's error in the Dagster UI, fix the cause, and drop the file "
-        "into landing/assignments again",
-    }
+@dg.definitions
+def streak_assignment_sensors() -> dg.Definitions:
+    return dg.Definitions(sensors=[assignments_sensor(read_settings().streak_state_available)])
+
+
+def _requested(cursor: str | None) -> set[str]:
+    """Keys with a run. An older cursor mapped key -> attempts: its keys are what counts."""
+    raw = json.loads(cursor or "[]")
+    return {str(key) for key in raw}

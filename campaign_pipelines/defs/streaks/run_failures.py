@@ -1,0 +1,69 @@
+"""When the last run for a manual assignment file fails, the file moves to rejected/.
+
+``streak_assignments_sensor`` requests one run per file with Dagster run retries (2 more runs,
+``dagster/max_retries``); Dagster tags each retry with ``dagster/retry_number`` (1, 2). This
+sensor watches failures of the manual-moves job and acts only on the last attempt: retry number
+>= max retries, or run retries off in the instance (then the first failure is the last). It
+moves the file, if it is still in landing/assignments, to rejected/ with an .error.json naming
+that run and its failure. Earlier failures leave the file where it is, for the retry to take.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from campaign_pipelines.defs.resources import CampaignDataResource
+from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
+from campaign_pipelines.defs.streaks.sensors import MANUAL_OP
+
+MAX_RETRIES_TAG = "dagster/max_retries"
+RETRY_NUMBER_TAG = "dagster/retry_number"
+
+
+def is_last_attempt(run: dg.DagsterRun, instance: dg.DagsterInstance) -> bool:
+    if not instance.run_retries_enabled:
+        return True
+    max_retries = int(run.tags.get(MAX_RETRIES_TAG, instance.run_retries_max_retries))
+    return int(run.tags.get(RETRY_NUMBER_TAG, "0")) >= max_retries
+
+
+@dg.run_failure_sensor(
+    name="streak_assignment_failures_sensor",
+    monitored_jobs=[streak_manual_assignment_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When the last run (after run retries) applying a landing/assignments file "
+    "fails, moves the file to rejected/ with an .error.json naming the run and its failure.",
+)
+def streak_assignment_failures_sensor(
+    context: dg.RunFailureSensorContext, campaign_data: CampaignDataResource
+):
+    run = context.dagster_run
+    if not is_last_attempt(run, context.instance):
+        return dg.SkipReason(f"run {run.run_id} failed; Dagster retries it")
+    path = Path(run.run_config["ops"][MANUAL_OP]["config"]["file"])
+    landing = campaign_data.landing()
+    if path.parent.resolve() != landing.folder("assignments").resolve() or not path.is_file():
+        return dg.SkipReason(f"{path} is not waiting in landing/assignments")
+    runs = int(run.tags.get(RETRY_NUMBER_TAG, "0")) + 1
+    landing.reject(path, {"problems": [_gave_up(runs, run.run_id, _failure(context))]})
+    context.log.warning(f"rejected {path.name}: {runs} runs failed, the last {run.run_id}")
+    return None
+
+
+def _failure(context: dg.RunFailureSensorContext) -> str:
+    errors = [
+        event.step_failure_data.error.message.strip()
+        for event in context.get_step_failure_events()
+        if event.step_failure_data.error is not None
+    ]
+    return "; ".join(errors) or (context.failure_event.message or "the run failed")
+
+
+def _gave_up(runs: int, run_id: str, failure: str) -> dict:
+    return {
+        "field": "<run>",
+        "problem": f"{runs} runs applying this file failed; the last was run {run_id}: "
+        f"{failure}",
+        "fix": "read that run's error in the Dagster UI, fix the cause, and drop the file "
+        "into landing/assignments again",
+    }
