@@ -22,7 +22,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import polars as pl
@@ -85,7 +85,7 @@ class DuckDBWarehouse:
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         with self.connect() as connection:
-            return pl.from_arrow(connection.sql(sql, params=params or None).to_arrow_table())
+            return _frame(connection.sql(sql, params=params or None).to_arrow_table())
 
     def init_sources(self) -> None:
         """Creates the schemas and the empty reference-source tables (idempotent)."""
@@ -201,7 +201,7 @@ class DuckDBDeployment:
     def _fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         with self._connect() as connection:
             relation = connection.sql(statements.as_dollar_binds(sql), params=params or None)
-            return pl.from_arrow(relation.to_arrow_table())
+            return _frame(relation.to_arrow_table())
 
 
 def _runner(connection: duckdb.DuckDBPyConnection) -> statements.Run:
@@ -249,6 +249,11 @@ def _create_project_tables(connection: duckdb.DuckDBPyConnection) -> None:
             f"ALTER TABLE {CAMPAIGN_REGISTRY.qualified} "
             f"ADD COLUMN IF NOT EXISTS {column} {TYPES[kind][0]}"
         )
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    """An Arrow table as a frame (``pl.from_arrow`` is typed to allow a Series too)."""
+    return cast(pl.DataFrame, pl.from_arrow(table))
 
 
 def _now() -> datetime:

@@ -227,13 +227,13 @@ class OracleDeployment:
         its DATE columns as timestamps."""
         self.require_tables()
         frame = self.warehouse.fetch(statements.REGISTRY_ALL).rename(str.lower)
-        return frame.cast(polars_schema(CAMPAIGN_REGISTRY))
+        return frame.cast(pl.Schema(polars_schema(CAMPAIGN_REGISTRY)))
 
     def deployments(self) -> pl.DataFrame:
         """The deployment ledger, with the registry's conventions."""
         self.require_tables()
         frame = self.warehouse.fetch(statements.LEDGER_ALL).rename(str.lower)
-        return frame.cast(polars_schema(CAMPAIGN_DEPLOYMENTS))
+        return frame.cast(pl.Schema(polars_schema(CAMPAIGN_DEPLOYMENTS)))
 
     def delete_campaign(self, campaign_code: str) -> dict[str, int]:
         """Removes the campaign's rows from all six tables and its ledger rows, and marks it
