@@ -7,12 +7,15 @@ Int64: the same 12 digits, but joins on integers are several times faster than o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 import polars as pl
 
 from campaign_pipelines.core.blacklist import remove_blacklisted
 from campaign_pipelines.core.iin import invalid_reason, mask_iin, with_clean_iins
 from campaign_pipelines.core.profile import Vocabulary
-from campaign_pipelines.core.requests import FilterConfig, unknown_name_problem
+from campaign_pipelines.core.requests import CampaignRequest, FilterConfig, unknown_name_problem
 
 OK, INVALID, BAD_CHECK_DIGIT, DUPLICATE = "ok", "invalid_iin", "bad_check_digit", "duplicate"
 
@@ -215,3 +218,39 @@ def rejected_sample(rows: pl.DataFrame, limit: int = 10) -> list[dict[str, objec
         }
         for r in rejected.iter_rows(named=True)
     ]
+
+
+@dataclass(frozen=True)
+class OffLimitQuery:
+    """Whose off-limit users a campaign leaves alone: those of campaigns ending on or after
+    ``window_from`` and starting on or before ``window_to``, except ``own_code``'s."""
+
+    window_from: date
+    window_to: date
+    own_code: str | None
+
+
+def off_limit_window(request: CampaignRequest, days: int) -> tuple[date, date]:
+    """Campaigns ending on or after ``from`` and starting on or before ``to`` overlap the new
+    one or ended within ``days`` before it starts."""
+    meta = request.metadata
+    return meta.date_start - timedelta(days=days), meta.date_end
+
+
+def off_limit_query(
+    request: CampaignRequest, registry: pl.DataFrame, campaign_key: str
+) -> OffLimitQuery | None:
+    """The off-limit holds that count against this campaign, or None when it asks for no
+    off-limit filter. Its own earlier deployment (the code the registry holds for
+    ``campaign_key``) never holds its own users back."""
+    if request.off_limit_days is None:
+        return None
+    own = registry.filter(pl.col("campaign_key") == campaign_key)
+    own_code = own["campaign_code"][0] if own.height else None
+    window_from, window_to = off_limit_window(request, request.off_limit_days)
+    return OffLimitQuery(window_from, window_to, own_code)
+
+
+def held_off_keys(held: pl.DataFrame) -> pl.DataFrame:
+    """The held-off ``iin`` strings as the ``iin_key`` that ``filter_audience`` removes."""
+    return held.select(iin_key=pl.col("iin").cast(pl.Int64, strict=False)).drop_nulls()

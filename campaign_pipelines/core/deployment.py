@@ -12,12 +12,12 @@ The table and column lists here are the one source of the DDL for DuckDB and Ora
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import polars as pl
 
 from campaign_pipelines.core.codes import CampaignCodes
-from campaign_pipelines.core.requests import CampaignRequest
+from campaign_pipelines.core.requests import CampaignRequest, CampaignType
 from campaign_pipelines.core.split import CONTROL, TARGET
 
 # Logical column types → (DuckDB, Oracle)
@@ -181,8 +181,33 @@ def option_off(table: Table, request: CampaignRequest) -> str | None:
     return None if getattr(request.deploy_options, option) else f"deploy_options.{option} is false"
 
 
+# The dictionary each campaign type's metadata lives in.
+METADATA_TABLE = {CampaignType.RB1: MB01_CAMP_DICT, CampaignType.RB3: RB3_TR_CAMPAIGN_DICT}
+
+
 def metadata_table(request: CampaignRequest) -> Table:
-    return MB01_CAMP_DICT if request.campaign_type.value == "RB1" else RB3_TR_CAMPAIGN_DICT
+    return METADATA_TABLE[request.campaign_type]
+
+
+def dictionary_rows(
+    table: Table, request: CampaignRequest, codes: CampaignCodes, loaded_at: datetime
+) -> pl.DataFrame:
+    """The rows dictionary ``table`` holds for the campaign: its metadata row in its type's
+    dictionary, none in the other one (writing none there removes what an earlier deployment
+    as the other type left)."""
+    if metadata_table(request) is table:
+        return metadata_rows(request, codes, loaded_at)
+    return pl.DataFrame(schema=polars_schema(table))
+
+
+def holds_none_because(table: Table, request: CampaignRequest) -> str | None:
+    """Why ``table``, though written, holds no rows of this campaign; None when it holds them.
+    (A table holding no rows because its audience is empty is deployed, not explained here.)"""
+    if table in METADATA_TABLE.values() and metadata_table(request) is not table:
+        return f"{request.campaign_type.value} campaigns keep their metadata elsewhere"
+    if table is MB21_LOCAL_CONTROL and request.control_group is None:
+        return "the request has no control group"
+    return None
 
 
 def metadata_rows(
@@ -256,15 +281,6 @@ def ddl(table: Table, dialect: str) -> str:
     if dialect == "duckdb":
         return f"CREATE TABLE IF NOT EXISTS {table.qualified} (\n  {columns}\n)"
     return f"CREATE TABLE {table.qualified} (\n  {columns}\n)"
-
-
-def off_limit_window(request: CampaignRequest, days: int) -> tuple[date, date]:
-    """Campaigns ending on or after ``from`` and starting on or before ``to`` overlap the new
-    one or ended within ``days`` before it starts."""
-    from datetime import timedelta
-
-    meta = request.metadata
-    return meta.date_start - timedelta(days=days), meta.date_end
 
 
 def tables_to_write(request: CampaignRequest) -> list[Table]:

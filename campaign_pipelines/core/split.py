@@ -48,6 +48,12 @@ def strata(audience: pl.DataFrame, vocabulary: Vocabulary, stratify_by: list[str
     return pl.concat_str(parts, separator="|") if parts else pl.lit("all")
 
 
+def split_seed(control: ControlGroup | None, campaign_key: str) -> str:
+    """The request's control_group.seed, else the campaign key: rebuilding a campaign draws the
+    same control group."""
+    return (control.seed if control and control.seed else None) or campaign_key
+
+
 def split_audience(
     audience: pl.DataFrame, control: ControlGroup | None, stratum: pl.Expr, seed: str
 ) -> pl.DataFrame:

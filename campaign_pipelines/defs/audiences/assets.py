@@ -10,7 +10,6 @@ from campaign_pipelines.adapters.landing import file_fingerprint
 from campaign_pipelines.adapters.uploads import UploadError, read_upload, upload_path
 from campaign_pipelines.core import audience as core
 from campaign_pipelines.core import blacklist
-from campaign_pipelines.core.deployment import off_limit_window
 from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import (
     CampaignRequest,
@@ -18,7 +17,7 @@ from campaign_pipelines.core.requests import (
     blacklists_to_apply,
     request_version,
 )
-from campaign_pipelines.core.split import split_audience, split_counts, strata
+from campaign_pipelines.core.split import split_audience, split_counts, split_seed, strata
 from campaign_pipelines.defs.audiences.admission import CampaignRequestConfig
 from campaign_pipelines.defs.failures import fail
 from campaign_pipelines.defs.partitions import campaigns_partitions
@@ -250,16 +249,13 @@ def _funnel_table(stats: dict[str, int]) -> str:
 def _held_off(
     key: str, request: CampaignRequest, warehouse: WarehouseResource
 ) -> pl.DataFrame | None:
-    """IINs other campaigns hold off-limit over this one's period (the request's own earlier
-    deployment does not count)."""
+    """IINs other campaigns hold off-limit over this one's period (``core.audience``)."""
     if request.off_limit_days is None:
         return None
     deployment = warehouse.deployment()
-    registry = deployment.registry().filter(pl.col("campaign_key") == key)
-    own_code = registry["campaign_code"][0] if registry.height else None
-    window_from, window_to = off_limit_window(request, request.off_limit_days)
-    held = deployment.off_limit_iins(window_from, window_to, own_code)
-    return held.select(iin_key=pl.col("iin").cast(pl.Int64, strict=False)).drop_nulls()
+    query = core.off_limit_query(request, deployment.registry(), key)
+    held = deployment.off_limit_iins(query.window_from, query.window_to, query.own_code)
+    return core.held_off_keys(held)
 
 
 @dg.asset(
@@ -278,7 +274,7 @@ def audience_split(
     else the campaign key), stratified, disjoint."""
     control = campaign_request.control_group
     stratify_by = control.stratify_by if control else []
-    seed = (control.seed if control and control.seed else None) or context.partition_key
+    seed = split_seed(control, context.partition_key)
     stratum = strata(filtered_audience, Vocabulary(vocabulary), stratify_by)
     split = split_audience(filtered_audience, control, stratum, seed)
     per_stratum = split_counts(split)

@@ -82,6 +82,7 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
         description=f"Campaign metadata in {table.qualified}.",
     )
     def _deploy(
+        context: dg.AssetExecutionContext,
         campaign_request: CampaignRequest,
         campaign_codes: CampaignCodes,
         warehouse: WarehouseResource,
@@ -89,18 +90,14 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
         code = campaign_codes.campaign_code
         if off := tables.option_off(table, campaign_request):
             return _outcome(table, code, skipped=off)
-        applies = tables.metadata_table(campaign_request) is table
-        rows = tables.metadata_rows(campaign_request, campaign_codes, _now()) if applies else None
-        empty = pl.DataFrame(schema=tables.polars_schema(table))
+        rows = tables.dictionary_rows(table, campaign_request, campaign_codes, _load_date(context))
+        version = request_version(campaign_request)
         written = deploy_or_fail(
             table.qualified,
-            lambda: warehouse.deployment().replace_campaign_rows(
-                table, code, rows if applies else empty, request_version(campaign_request)
-            ),
+            lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
         )
-        if not applies:
-            kind = campaign_request.campaign_type.value
-            return _outcome(table, code, skipped=f"{kind} campaigns keep their metadata elsewhere")
+        if none := tables.holds_none_because(table, campaign_request):
+            return _outcome(table, code, skipped=none)
         return _outcome(table, code, rows=written)
 
     return _deploy
@@ -123,6 +120,7 @@ def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
         description=f"This campaign's users in {table.qualified}.",
     )
     def _deploy(
+        context: dg.AssetExecutionContext,
         campaign_request: CampaignRequest,
         campaign_codes: CampaignCodes,
         audience_split: pl.DataFrame,
@@ -131,14 +129,15 @@ def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
         code = campaign_codes.campaign_code
         if off := tables.option_off(table, campaign_request):
             return _outcome(table, code, skipped=off)
-        rows = tables.user_rows(table, audience_split, campaign_request, code, _now())
+        loaded_at = _load_date(context)
+        rows = tables.user_rows(table, audience_split, campaign_request, code, loaded_at)
         version = request_version(campaign_request)
         written = deploy_or_fail(
             table.qualified,
             lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
         )
-        if table is tables.MB21_LOCAL_CONTROL and campaign_request.control_group is None:
-            return _outcome(table, code, skipped="the request has no control group")
+        if none := tables.holds_none_because(table, campaign_request):
+            return _outcome(table, code, skipped=none)
         return _outcome(table, code, rows=written)
 
     return _deploy
@@ -150,5 +149,9 @@ fd_rb2_campaigns_users = _users_asset(tables.FD_RB2_CAMPAIGNS_USERS)
 off_limit_campaigns_users = _users_asset(tables.OFF_LIMIT_CAMPAIGNS_USERS)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def _load_date(context: dg.AssetExecutionContext) -> datetime:
+    """LOAD_DATE (naive UTC): when the run was created, so every table of one deployment holds
+    the same one, also after a step retry. An asset invoked directly has no stored run: now."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    created = record.create_timestamp if record else datetime.now(UTC)
+    return created.astimezone(UTC).replace(tzinfo=None)
