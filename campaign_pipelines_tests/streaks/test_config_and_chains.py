@@ -5,9 +5,12 @@ import pytest
 
 from campaign_pipelines.core.streaks.chains import find_cycles, registration_findings
 from campaign_pipelines.core.streaks.config import Campaign, ConfigError, parse_config
-from campaign_pipelines.core.streaks.eligibility import batch_eligibility
+from campaign_pipelines.core.streaks.eligibility import (
+    batch_campaign_names,
+    batch_eligibility,
+)
 from campaign_pipelines.core.streaks.engine import decide
-from campaign_pipelines.core.streaks.lint import lint
+from campaign_pipelines.core.streaks.lint import lint, require_valid
 from campaign_pipelines.core.streaks.manual import (
     AssignmentError,
     check_streaks,
@@ -167,3 +170,48 @@ def test_batch_eligibility_first_match_wins():
         snp_txn_30d=[0, 0, 0, 0])
     eligible = dict(batch_eligibility(activity).iter_rows())
     assert eligible == {1: CRED, 2: SNP, 3: UPI}
+
+
+def _renamed(config, old: str, new_name: str):
+    doc = config.to_document()
+    for campaign in doc["campaigns"]:
+        if campaign["name"] == old:
+            campaign["name"] = new_name
+    for rule in doc["rules"]:
+        if rule["conditions"]["assign_next_streak_type"] == old:
+            rule["conditions"]["assign_next_streak_type"] = new_name
+            rule["config_key"] = new_name
+            rule["metadata"]["next_eligible_streak_type"] = new_name
+    return parse_config(doc, "service")
+
+
+def test_a_batch_campaign_renamed_in_the_config_is_an_error_both_ways(config):
+    renamed = _renamed(config, UPI, "upi_25x1_streak_v2")
+    problems = errors(lint(renamed, "legacy"))
+    assert len(problems) == 2
+    # the name the batch assigns is gone from the config ...
+    assert problems[0].startswith(f"campaigns.{UPI}: the daily batch assigns users to '{UPI}', "
+                                  "which this config does not have")
+    # ... and the config names a batch campaign the batch does not know
+    assert problems[1].startswith("campaigns.upi_25x1_streak_v2.kind: batch campaign "
+                                  "'upi_25x1_streak_v2' is unknown to the daily batch")
+    with pytest.raises(ConfigError) as refused:
+        require_valid(renamed, "legacy", "service")
+    assert {p["field"] for p in refused.value.problems} == {
+        f"campaigns.{UPI}", "campaigns.upi_25x1_streak_v2.kind"}
+
+
+def test_a_batch_campaign_turned_experiment_is_an_error(config):
+    doc = config.to_document()
+    doc["campaigns"][1]["kind"] = "experiment"
+    doc["rules"][1].pop("uas_attributes")
+    problems = errors(lint(parse_config(doc, "p"), "legacy"))
+    assert problems == [f"campaigns.{SNP}: the daily batch assigns users to '{SNP}', which this "
+                        "config has as kind experiment | keep 'snp_flat_10_multilob_act_react' "
+                        "as a batch campaign in the config (a rename needs a code change in "
+                        "core/streaks/eligibility.py, released first)"]
+
+
+def test_the_batch_names_and_the_default_config_agree(config):
+    assert sorted(batch_campaign_names()) == sorted(config.batch_campaigns())
+    assert require_valid(config, "legacy", "default") == []

@@ -69,6 +69,12 @@ BATCH_ELIGIBILITY: tuple[tuple[str, tuple[Predicate, ...]], ...] = (
 )
 
 
+def batch_campaign_names() -> list[str]:
+    """The batch campaigns this code assigns users to: each must be a batch campaign of the
+    journey config, and the config's batch campaigns must be these (``lint``)."""
+    return [name for name, _ in BATCH_ELIGIBILITY]
+
+
 def describe_eligibility() -> dict[str, list[str]]:
     return {name: [p.describe() for p in preds] for name, preds in BATCH_ELIGIBILITY}
 

@@ -12,6 +12,7 @@ from campaign_pipelines.core.streaks.config import (
     JourneyConfig,
     Rule,
 )
+from campaign_pipelines.core.streaks.eligibility import batch_campaign_names
 from campaign_pipelines.core.streaks.operators import (
     BACKEND_OPERATORS,
     admitted_streaks,
@@ -22,7 +23,7 @@ from campaign_pipelines.core.streaks.operators import (
 def lint(config: JourneyConfig, backend: str) -> list[Finding]:
     if backend not in BACKEND_OPERATORS:
         raise ValueError(f"unknown target backend {backend!r}; use {sorted(BACKEND_OPERATORS)}")
-    findings = _campaign_findings(config)
+    findings = _campaign_findings(config) + batch_name_findings(config, batch_campaign_names())
     for index, rule in enumerate(config.rules):
         findings += _rule_findings(config, index, rule, backend)
     findings += _coverage_findings(config)
@@ -56,6 +57,35 @@ def _campaign_findings(config: JourneyConfig) -> list[Finding]:
                                     "give every campaign its own id"))
         names.add(c.name)
         ids.add(c.id)
+    return findings
+
+
+def batch_name_findings(config: JourneyConfig, code_names: list[str]) -> list[Finding]:
+    """The daily batch assigns users to ``code_names`` by name: a name the config lacks (say,
+    renamed in the config service) would block every user the batch picks for it, and a batch
+    campaign the code does not know would never be assigned. Both ways are errors."""
+    in_config = config.batch_campaigns()
+    findings = []
+    for name in code_names:
+        if name in in_config:
+            continue
+        campaign = config.campaign(name)
+        problem = (f"the daily batch assigns users to {name!r}, which this config does not "
+                   "have" if campaign is None else
+                   f"the daily batch assigns users to {name!r}, which this config has as "
+                   f"kind {campaign.kind}")
+        findings.append(Finding(
+            "error", f"campaigns.{name}", problem,
+            f"keep {name!r} as a batch campaign in the config (a rename needs a code change "
+            "in core/streaks/eligibility.py, released first)"))
+    for name in in_config:
+        if name not in code_names:
+            findings.append(Finding(
+                "error", f"campaigns.{name}.kind",
+                f"batch campaign {name!r} is unknown to the daily batch, which assigns only "
+                f"{code_names}",
+                f"rename it back to one of {code_names}, make it kind experiment, or add its "
+                "eligibility to core/streaks/eligibility.py"))
     return findings
 
 
