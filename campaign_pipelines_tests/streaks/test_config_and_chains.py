@@ -1,10 +1,20 @@
-"""Journey config shape, operators and lint, registration validation, manual files."""
+"""Journey config shape, operators and lint (batch names both ways), registration validation,
+manual files, and streak checks judged by the config version the assets recorded."""
 
+import dagster as dg
 import polars as pl
 import pytest
+import yaml
 
+from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.core.streaks.chains import find_cycles, registration_findings
-from campaign_pipelines.core.streaks.config import Campaign, ConfigError, parse_config
+from campaign_pipelines.core.streaks.config import (
+    Campaign,
+    ConfigError,
+    ConfigVersionUnknown,
+    config_as_built,
+    parse_config,
+)
 from campaign_pipelines.core.streaks.eligibility import (
     batch_campaign_names,
     batch_eligibility,
@@ -17,6 +27,10 @@ from campaign_pipelines.core.streaks.manual import (
     check_users,
     parse_assignments,
 )
+from campaign_pipelines.defs.io_manager import ParquetIOManager
+from campaign_pipelines.defs.resources import DuckDBWarehouseResource, JourneyConfigResource
+from campaign_pipelines.defs.streaks import assets, checks
+from campaign_pipelines.demo.user_activity import write_user_activity
 from campaign_pipelines_tests.streaks.conftest import (
     CRED,
     EXPERIMENT,
@@ -215,3 +229,56 @@ def test_a_batch_campaign_turned_experiment_is_an_error(config):
 def test_the_batch_names_and_the_default_config_agree(config):
     assert sorted(batch_campaign_names()) == sorted(config.batch_campaigns())
     assert require_valid(config, "legacy", "default") == []
+
+
+# --- checks judge a materialization by the config it was built with ---------------------------
+
+
+def test_config_as_built_is_the_recorded_version_or_a_reason():
+    current = parse_config({"version": 3, "campaigns": [], "rules": []}, "now")
+    assert config_as_built("x", 3, None, lambda: current) is current
+    recorded = {"version": 2, "campaigns": [], "rules": []}
+    assert config_as_built("x", 2, recorded, lambda: pytest.fail("not read")).version == 2
+    with pytest.raises(ConfigVersionUnknown, match="built with journey config version 2; the "
+                                                   "config is now version 3"):
+        config_as_built("x", 2, None, lambda: current)
+    with pytest.raises(ConfigVersionUnknown, match="recorded no journey config version"):
+        config_as_built("x", None, None, lambda: current)
+
+
+def test_streak_checks_use_the_config_version_the_assets_recorded(config, tmp_path):
+    path = tmp_path / "journey.yaml"
+    path.write_text(yaml.safe_dump(config.to_document(), sort_keys=False))
+    write_user_activity(tmp_path / "warehouse.duckdb", users=300)
+    resources = {
+        "warehouse": DuckDBWarehouseResource(
+            database=str(tmp_path / "warehouse.duckdb"),
+            reference_config_path=str(default_config_path("duckdb"))),
+        "io_manager": ParquetIOManager(base_dir=str(tmp_path / "assets")),
+        "journey_config": JourneyConfigResource(path=str(path)),
+    }
+    daily = [assets.user_activity, assets.batch_eligibility, assets.assignments,
+             assets.user_state, checks.batch_never_moves_experiment_users,
+             checks.one_state_row_per_user, checks.every_streak_is_known]
+    instance = dg.DagsterInstance.ephemeral()
+    built = dg.materialize(daily, resources=resources, instance=instance,
+                           selection=[assets.BATCH_ELIGIBILITY, assets.ASSIGNMENTS,
+                                      assets.USER_STATE])
+    evaluations = {e.check_name: e for e in built.get_asset_check_evaluations()}
+    assert all(e.passed for e in evaluations.values())
+    for name in ("batch_never_moves_experiment_users", "every_streak_is_known"):
+        assert evaluations[name].metadata["config_version"].value == config.version
+
+    # The service moves on; the checks of the earlier materializations must not use it.
+    path.write_text(yaml.safe_dump({**config.to_document(), "version": config.version + 1}))
+    rechecked = dg.materialize(
+        daily, resources=resources, instance=instance, raise_on_error=False,
+        selection=dg.AssetSelection.checks(checks.batch_never_moves_experiment_users,
+                                           checks.every_streak_is_known))
+    evaluations = {e.check_name: e for e in rechecked.get_asset_check_evaluations()}
+    assert set(evaluations) == {"batch_never_moves_experiment_users", "every_streak_is_known"}
+    for evaluation in evaluations.values():
+        assert not evaluation.passed
+        assert (f"streaks/assignments materialization was built with journey config version "
+                f"{config.version}; the config is now version {config.version + 1}"
+                in evaluation.metadata["problem"].value)

@@ -19,6 +19,7 @@ stays on the campaign) and ``kind``: ``batch`` (assigned by the daily batch, NA-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -177,3 +178,36 @@ def rule_for_campaign(campaign: Campaign) -> Rule:
         config_key=campaign.name,
         metadata={"next_eligible_streak_type": campaign.name},
     )
+
+
+class ConfigVersionUnknown(ConfigError):
+    """The config something was built with cannot be had any more (or was never recorded)."""
+
+
+def config_as_built(
+    what: str,
+    recorded_version: int | None,
+    recorded_document: Any | None,
+    current: Callable[[], JourneyConfig],
+) -> JourneyConfig:
+    """The journey config ``what`` was built with: the config document it recorded, else the
+    current config (``current()``, read only then) while it still is the recorded version.
+    Checking against any other version would judge yesterday's result by today's rules, so
+    ConfigVersionUnknown says why the config is unknown instead."""
+    if recorded_document is not None:
+        return parse_config(recorded_document, what)
+    if recorded_version is None:
+        raise ConfigVersionUnknown(what, [{
+            "field": "config_version",
+            "problem": f"{what} recorded no journey config version",
+            "fix": "materialize it again: the streak assets record config_version",
+        }])
+    config = current()
+    if config.version != recorded_version:
+        raise ConfigVersionUnknown(what, [{
+            "field": "config_version",
+            "problem": f"{what} was built with journey config version {recorded_version}; "
+                       f"the config is now version {config.version}",
+            "fix": f"materialize it again to build and check it with version {config.version}",
+        }])
+    return config
