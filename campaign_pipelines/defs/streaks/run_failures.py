@@ -51,11 +51,18 @@ def streak_assignment_failures_sensor(
 
 
 def _failure(context: dg.RunFailureSensorContext) -> str:
-    errors = [
-        event.step_failure_data.error.message.strip()
-        for event in context.get_step_failure_events()
-        if event.step_failure_data.error is not None
-    ]
+    """Each failed step's own error; when its retries ran out, Dagster's "Exceeded max_retries"
+    wraps the error the step raised, which is what a person needs to read."""
+    errors = []
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is None:
+            continue
+        outer = error.message.strip()
+        while error.cause is not None:
+            error = error.cause
+        inner = error.message.strip()
+        errors.append(f"{event.step_key}: {inner}" + (f" ({outer})" if inner != outer else ""))
     return "; ".join(errors) or (context.failure_event.message or "the run failed")
 
 
