@@ -19,15 +19,15 @@ from campaign_pipelines.core.split import CONTROL, TARGET
 from campaign_pipelines.defs.deployment.errors import deploy_or_fail
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
+from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
 
 GROUP = "deployment"
-# Transient warehouse errors are retried with backoff; permanent ones raise Failure without.
-RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
 _COMMON = {
     "partitions_def": campaigns_partitions,
     "group_name": GROUP,
     "pool": "warehouse",
-    "retry_policy": RETRY,
+    # Transient warehouse errors are retried with backoff; permanent ones raise Failure without.
+    "retry_policy": WAREHOUSE_RETRY,
 }
 
 
