@@ -200,7 +200,8 @@ def config_as_built(
         raise ConfigVersionUnknown(what, [{
             "field": "config_version",
             "problem": f"{what} recorded no journey config version",
-            "fix": "materialize it again: the streak assets record config_version",
+            "fix": "the asset must record config_version (the journey config version it "
+                   "used) in its materialization metadata; then materialize it again",
         }])
     config = current()
     if config.version != recorded_version:

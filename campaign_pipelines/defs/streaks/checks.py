@@ -16,7 +16,7 @@ from campaign_pipelines.core.streaks.config import (
 )
 from campaign_pipelines.core.streaks.simulate import experiment_users_moved_by_batch
 from campaign_pipelines.defs.resources import JourneyConfigResource, WarehouseResource, streak_store
-from campaign_pipelines.defs.streaks.assets import ASSIGNMENTS, USER_STATE
+from campaign_pipelines.defs.streaks.assets import ASSIGNMENTS, MANUAL_ASSIGNMENTS, USER_STATE
 
 # Materialization metadata the streak assets record: the config version, and (when an asset
 # records it) the config document itself.
@@ -24,9 +24,8 @@ CONFIG_VERSION = "config_version"
 CONFIG_DOCUMENT = "journey_config"
 
 
-def _recorded(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[int | None, object]:
-    """The config version and document ``key``'s latest materialization recorded, if any."""
-    event = instance.get_latest_materialization_event(key)
+def _recorded(event: dg.EventLogEntry | None) -> tuple[int | None, object]:
+    """The config version and document a materialization event recorded, if any."""
     materialization = event.asset_materialization if event else None
     metadata = materialization.metadata if materialization else {}
     version, document = metadata.get(CONFIG_VERSION), metadata.get(CONFIG_DOCUMENT)
@@ -34,15 +33,21 @@ def _recorded(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[int | Non
 
 
 def _config_as_built(
-    instance: dg.DagsterInstance, keys: list[dg.AssetKey], journey_config: JourneyConfigResource
+    instance: dg.DagsterInstance,
+    checked: dg.AssetKey,
+    journey_config: JourneyConfigResource,
+    built_by: tuple[dg.AssetKey, ...] = (),
 ) -> JourneyConfig:
-    """The config the first of ``keys`` that recorded one was built with."""
-    source, version, document = keys[0], None, None
-    for key in keys:
-        version, document = _recorded(instance, key)
-        if version is not None or document is not None:
-            source = key
-            break
+    """The config ``checked``'s latest materialization was built with: what it recorded, else
+    what the asset of ``built_by`` materialized in the same run recorded."""
+    event = instance.get_latest_materialization_event(checked)
+    source, (version, document) = checked, _recorded(event)
+    if event is not None and version is None and document is None:
+        for upstream in built_by:
+            upstream_event = instance.get_latest_materialization_event(upstream)
+            if upstream_event is not None and upstream_event.run_id == event.run_id:
+                source, (version, document) = upstream, _recorded(upstream_event)
+                break
     return config_as_built(
         f"the latest {source.to_user_string()} materialization",
         version,
@@ -66,7 +71,7 @@ def batch_never_moves_experiment_users(
     journey_config: JourneyConfigResource,
 ) -> dg.AssetCheckResult:
     try:
-        config = _config_as_built(context.instance, [ASSIGNMENTS], journey_config)
+        config = _config_as_built(context.instance, ASSIGNMENTS, journey_config)
     except ConfigVersionUnknown as error:
         return _unknown_config(error)
     moved = experiment_users_moved_by_batch(assignments, config)
@@ -92,9 +97,10 @@ def every_streak_is_known(
     user_state: pl.DataFrame,
     journey_config: JourneyConfigResource,
 ) -> dg.AssetCheckResult:
-    # user_state records no config of its own yet: the assignments that built it did.
+    # user_state reads no config itself: the assignments of its run (daily or manual) did.
     try:
-        config = _config_as_built(context.instance, [USER_STATE, ASSIGNMENTS], journey_config)
+        config = _config_as_built(context.instance, USER_STATE, journey_config,
+                                  built_by=(ASSIGNMENTS, MANUAL_ASSIGNMENTS))
     except ConfigVersionUnknown as error:
         return _unknown_config(error)
     known = [NA, *config.campaign_names()]
