@@ -338,3 +338,34 @@ def test_the_readme_table_states_the_numbers_of_the_code():
         assert _row(table, once)["attempts"] == "1", once
     lock = _row(table, "DuckDB file lock")
     assert f"{DEFAULT_LOCK_TIMEOUT_S:g} s" in lock["worst case"]
+
+
+def test_a_streak_file_whose_first_run_fails_is_applied_by_the_retry(streak_resources, service):
+    """One run lost to the config service (its step's 4 attempts all met a 503): the failure
+    sensor leaves the file, and Dagster's first run retry applies and archives it."""
+    zone = streak_resources["campaign_data"].landing()
+    path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
+    overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
+            [request] = assignments_sensor(running=True)(context).run_requests
+        service.get_failures = attempts(WAREHOUSE_RETRY)  # exactly the first run's attempts
+        runs = []
+        for retry in ({}, {"dagster/retry_number": "1"}):
+            runs.append(dg.materialize(
+                [streak_assets.manual_assignments], resources=streak_resources,
+                instance=instance, raise_on_error=False, run_config=request.run_config,
+                tags={**request.tags, **retry, "dagster/run_key": request.run_key}))
+            if not runs[-1].success:
+                context = dg.build_run_status_sensor_context(
+                    sensor_name="streak_assignment_failures_sensor",
+                    dagster_event=runs[-1].get_run_failure_event(), dagster_instance=instance,
+                    dagster_run=instance.get_run_by_id(runs[-1].run_id),
+                    resources={"campaign_data": streak_resources["campaign_data"]},
+                ).for_run_failure()
+                streak_assignment_failures_sensor(context)
+                assert path.exists()
+    assert [r.success for r in runs] == [False, True]
+    assert (zone.root / "assignments" / "archive" / "moves.csv").exists()
+    assert not (zone.root / "assignments" / "rejected").exists()
