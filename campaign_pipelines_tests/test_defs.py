@@ -73,8 +73,10 @@ def test_jobs_schedules_sensors(loaded):
         "reference_refresh_schedule": ("0 5 * * *", "Asia/Almaty"),
         "streaks_daily_schedule": ("0 6 * * *", "Asia/Almaty"),
     }
-    sensors = {s.name: s.job_name for s in loaded.sensors}
+    # A run-status sensor watches runs and targets no job: job_name would raise for it.
+    sensors = {s.name: (type(s).__name__, [t.job_name for t in s.targets]) for s in loaded.sensors}
     assert sensors == {
-        "campaign_requests_sensor": "campaign_job",
-        "streak_assignments_sensor": "streak_manual_assignment_job",
+        "campaign_requests_sensor": ("SensorDefinition", ["campaign_job"]),
+        "streak_assignment_failures_sensor": ("RunStatusSensorDefinition", []),
+        "streak_assignments_sensor": ("SensorDefinition", ["streak_manual_assignment_job"]),
     }
