@@ -8,6 +8,19 @@ from campaign_pipelines_tests import templates
 from campaign_pipelines_tests.volumes import small_volume  # noqa: F401 - a fixture
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long_pole(seconds=...)`` (real processes for many seconds) go first,
+    longest first: the workers (pyproject.toml: ``-n``, one test at a time) take them at the
+    start, side by side, and the short tests fill in around them instead of one long test
+    ending the run alone."""
+
+    def expected_seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("long_pole")
+        return mark.kwargs["seconds"] if mark else 0
+
+    items.sort(key=expected_seconds, reverse=True)  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The known bank written once; each data_dir gets a copy."""

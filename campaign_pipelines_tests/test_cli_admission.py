@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
 from campaign_pipelines_tests.test_cli import _json_out, home  # noqa: F401 - fixture
@@ -21,6 +23,7 @@ def _request(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+@pytest.mark.long_pole(seconds=10)
 def test_a_second_file_with_the_same_key_and_other_content_is_refused_then_replaced_on_purpose(
     home, tmp_path, capsys  # noqa: F811
 ):
@@ -49,6 +52,7 @@ def test_a_second_file_with_the_same_key_and_other_content_is_refused_then_repla
     assert replaced["filter_stats"]["initial_count"] == 1
 
 
+@pytest.mark.long_pole(seconds=8)
 def test_two_creates_of_different_promo_json_at_the_same_moment_give_one_campaign(
     home, data_dir, tmp_path  # noqa: F811
 ):

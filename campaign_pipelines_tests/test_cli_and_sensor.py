@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
@@ -31,6 +32,7 @@ def _tick(data_dir: Path, opened: dg.DagsterInstance) -> dg.SensorResult:
     return campaign_requests_sensor(context)
 
 
+@pytest.mark.long_pole(seconds=9)
 def test_the_sensor_leaves_a_file_to_the_command_building_it(env, instance, data_dir):  # noqa: F811
     uploads = data_dir / "landing" / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ def env(data_dir, cli_template, tmp_path, monkeypatch) -> dict[str, str]:
     return {**os.environ, "CAMPAIGN_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
 
 
+@pytest.mark.long_pole(seconds=25)
 def test_creates_at_the_same_moment_get_distinct_codes_and_all_deploy(env, data_dir, tmp_path):
     """RACERS real `campaigns create` processes of tiny campaigns started together, each
     allocating a code in the registry. Four, not eight: what the race needs is several runs
@@ -99,6 +100,7 @@ def _count(db: Path) -> tuple[int, int]:
         ).fetchone()
 
 
+@pytest.mark.long_pole(seconds=10)
 def test_a_load_killed_midway_leaves_the_previous_rows_and_the_rerun_one_copy(location, data_dir):
     db = data_dir / "warehouse.duckdb"
     deployment = location.warehouse.deployment()

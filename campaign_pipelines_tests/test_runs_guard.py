@@ -175,6 +175,7 @@ def _queued(instance, run_id: str) -> list[str]:
     return [step.step_key for step in info.pending_steps if step.run_id == run_id]
 
 
+@pytest.mark.long_pole(seconds=15)
 def test_a_create_killed_while_holding_the_slot_blocks_nothing(env, instance, big_request,
                                                                small_request):
     victim = _campaigns(env, "create", str(big_request))
@@ -212,6 +213,7 @@ def holder(env, instance):
         process.kill()
 
 
+@pytest.mark.long_pole(seconds=17)
 def test_a_waiting_create_says_what_it_waits_for_every_ten_seconds(env, instance, holder,
                                                                    small_request):
     waiter = _campaigns(env, "create", str(small_request))
@@ -225,6 +227,7 @@ def test_a_waiting_create_says_what_it_waits_for_every_ten_seconds(env, instance
     assert instance.get_run_by_id(holder).status == dg.DagsterRunStatus.STARTED
 
 
+@pytest.mark.long_pole(seconds=8)
 def test_ctrl_c_stops_a_create_waiting_for_a_slot(env, instance, holder, small_request):
     waiter = _campaigns(env, "create", str(small_request))
     deadline = time.monotonic() + 150
@@ -249,6 +252,7 @@ def test_ctrl_c_stops_a_create_waiting_for_a_slot(env, instance, holder, small_r
     assert _holders(instance) == [holder]  # the holder keeps its slot
 
 
+@pytest.mark.long_pole(seconds=8)
 def test_ctrl_c_during_a_step_ends_the_run_and_frees_its_slot(env, instance, big_request):
     process = _campaigns(env, "create", str(big_request))
     run_id = _wait_for_step_start(instance, process, USER_TABLE_STEPS)

@@ -24,6 +24,7 @@ def _request(tmp_path: Path) -> Path:
     return request
 
 
+@pytest.mark.long_pole(seconds=8)
 def test_dry_run_on_a_fresh_warehouse_builds_the_reference_first(home, tmp_path, capsys):
     assert main(["create", str(_request(tmp_path)), "--dry-run"]) == 0
     captured = capsys.readouterr()
