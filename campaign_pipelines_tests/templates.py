@@ -58,6 +58,9 @@ def build_location_template(template: Path, bank: Path) -> Path:
         with dg.instance_for_test(set_dagster_home=False, temp_dir=str(home)) as instance:
             loaded = Location(defs=defs(), instance=instance)
             loaded.warehouse.deployment().init_schema()
+            # A template built before this one in the process (cli_template) left its job, with
+            # its data directory, in Dagster's cache: the refresh would write there.
+            forget_rebuilt_jobs()
             assert run_job(loaded, "reference_refresh_job").success
     return template
 
@@ -74,6 +77,7 @@ def build_cli_template(template: Path, bank: Path) -> Path:
         patch.setenv("CAMPAIGN_DATA_DIR", str(data))
         patch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
         patch.setenv("DAGSTER_HOME", str(home))
+        forget_rebuilt_jobs()  # likewise, a job cached by the location template's build
         assert main(["db", "init"]) == 0
         assert main(["reference", "refresh"]) == 0
     return template

@@ -16,6 +16,7 @@ import pytest
 from campaign_pipelines.cli import main
 from campaign_pipelines.core import deployment as tables
 from campaign_pipelines.core.requests import parse_request, request_version
+from campaign_pipelines_tests import templates
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
 from campaign_pipelines_tests.defs.test_deployment import _deploy, _rows
 
@@ -106,13 +107,13 @@ def test_tables_switched_off_keep_their_version_and_do_not_count(location, home,
 
 @pytest.mark.long_pole(seconds=10)
 def test_a_deploy_killed_mid_load_is_partial_and_a_rerun_repairs_it(
-    location, data_dir, tmp_path, home, capsys
+    location, data_dir, tmp_path, home, cli_template, capsys
 ):
     old = request_text()
     code = _deploy(location, "kill.json", old)["campaign_code"]
     everyone = [c.iin for c in CUSTOMERS.values()]
     new = request_text(user_iins=everyone, filter_config={}, replaces="kill")
-    child = _start_deploy_to_kill(tmp_path, data_dir, new)
+    child = _start_deploy_to_kill(tmp_path, data_dir, new, cli_template)
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert child.returncode == -signal.SIGKILL
@@ -155,14 +156,17 @@ def test_delete_clears_the_ledger_and_the_counts(location, home, capsys):
     assert location.warehouse.deployment().deployments().is_empty()
 
 
-def _start_deploy_to_kill(tmp_path: Path, data_dir: Path, text: str) -> subprocess.Popen:
+def _start_deploy_to_kill(
+    tmp_path: Path, data_dir: Path, text: str, cli_template: Path
+) -> subprocess.Popen:
     """`campaigns create` of ``text`` in a child, returned once its target load is underway
-    (after the metadata table got the new version)."""
+    (after the metadata table got the new version). The child's home is a copy of the
+    session's cli_template home, whose records say the reference data is built (data_dir holds
+    the files), so the child does not rebuild it before its create."""
     path = tmp_path / "kill.json"
     path.write_text(text, encoding="utf-8")
     child_home = tmp_path / "child_home"
-    child_home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", child_home / "dagster.yaml")
+    templates.copy_into(cli_template / templates.CLI_HOME, child_home)
     env = {"CAMPAIGN_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(child_home)}
     marker, errors = tmp_path / "loading", tmp_path / "child.err"
     with errors.open("w") as stderr:
