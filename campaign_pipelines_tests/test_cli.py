@@ -7,6 +7,7 @@ import pytest
 import sqlglot
 
 from campaign_pipelines.cli import main
+from campaign_pipelines.core import deployment as tables
 from campaign_pipelines_tests.bank import request_text
 from campaign_pipelines_tests.templates import use_cli_template
 
@@ -109,12 +110,25 @@ def test_create_next_code_list_show_delete(home, tmp_path, capsys):
     assert main(["show", "C999999999"]) == 2
 
 
-def test_oracle_ddl_parses(capsys):
+def created_tables(statements: list[str], dialect: str) -> dict[str, list[str]]:
+    """Each CREATE TABLE statement as Oracle or DuckDB parse it: table -> its column names.
+    (parse_one raises on what it cannot parse, so parsing alone asserts nothing.)"""
+    created = {}
+    for statement in statements:
+        parsed = sqlglot.parse_one(statement, read=dialect)
+        assert isinstance(parsed, sqlglot.exp.Create) and parsed.kind == "TABLE", statement
+        table = parsed.find(sqlglot.exp.Table)
+        columns = [c.name for c in parsed.find_all(sqlglot.exp.ColumnDef)]
+        created[f"{table.db}.{table.name}"] = columns
+    return created
+
+
+def test_oracle_ddl_creates_every_project_table_with_its_columns(capsys):
     assert main(["db", "ddl", "--dialect", "oracle"]) == 0
     statements = [s for s in capsys.readouterr().out.split(";") if s.strip()]
-    assert len(statements) == 8  # six deployment tables, the registry, the ledger
-    for statement in statements:
-        assert sqlglot.parse_one(statement, read="oracle") is not None
+    # six deployment tables, the registry, the ledger
+    assert created_tables(statements, "oracle") == {
+        t.qualified: t.column_names for t in tables.PROJECT_TABLES}
 
 
 def test_db_init_names_the_warehouse_file(data_dir, capsys):
