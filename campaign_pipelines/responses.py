@@ -97,7 +97,7 @@ def table_op_name(table: Table) -> str:
 
 def _failed_steps(result: dg.JobExecutionResult) -> list[tuple[str, str | None, str]]:
     """(step, table, why) per failed step, in order. The step is named as its table when it
-    writes one; the table is the one the Failure names (defs/deployment/errors.py) or the one
+    writes one; the table is the one the Failure names (defs/failures.py) or the one
     the step writes; why is the Failure's message, or the error that was not a Failure."""
     tables = {table_op_name(t): t.qualified for t in DEPLOYMENT_TABLES}
     failed = []

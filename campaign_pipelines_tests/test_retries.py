@@ -45,7 +45,7 @@ from campaign_pipelines.defs.resources import (
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY, attempts, waits_s
 from campaign_pipelines.defs.streaks import assets as streak_assets
 from campaign_pipelines.defs.streaks.run_failures import streak_assignment_failures_sensor
-from campaign_pipelines.defs.streaks.sensors import RUN_RETRIES, assignments_sensor
+from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, RUN_RETRIES, assignments_sensor
 from campaign_pipelines.demo.user_activity import write_user_activity
 from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle, connection_closed
 from campaign_pipelines_tests.bank import request_text
@@ -249,44 +249,85 @@ def test_cli_get_gives_up_after_3_gets(http_cli, capsys):
     assert http_cli.gets == 3 and http_cli.posts == []
 
 
-# --- a streak file: 3 runs, then rejected ---------------------------------------------------
+# --- a streak file: its step's attempts, or 3 runs when runs die, then rejected -----------
 
 
-def test_a_streak_file_gets_3_runs_then_the_failure_sensor_rejects_it(streak_resources, service):
-    """The config service stays down: each run's step makes its 4 attempts; runs with retry
-    numbers 0 and 1 leave the file for Dagster's next retry, the failure of run 2 rejects it."""
+def _failure_sensor_sees(result_or_run_id, instance, streak_resources, event=None) -> None:
+    run = instance.get_run_by_id(result_or_run_id)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="streak_assignment_failures_sensor",
+        dagster_event=event, dagster_instance=instance, dagster_run=run,
+        resources={"campaign_data": streak_resources["campaign_data"]},
+    ).for_run_failure()
+    streak_assignment_failures_sensor(context)
+
+
+def test_a_streak_file_whose_step_keeps_failing_is_rejected_after_one_run(
+    streak_resources, service
+):
+    """The config service stays down: the step makes its 4 attempts; the run failed in a step,
+    so Dagster will not run it again (the step's policy was that layer) and the failure sensor
+    rejects the file at once, naming the step's own error."""
     zone = streak_resources["campaign_data"].landing()
     path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
     sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
     overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
-    step_runs = []
     with dg.instance_for_test(overrides=overrides) as instance:
         with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
             [request] = assignments_sensor(running=True)(context).run_requests
         service.get_failures = 1_000
-        for retry_number in range(RUN_RETRIES + 1):
-            retry = {"dagster/retry_number": str(retry_number)} if retry_number else {}
-            result = dg.materialize(
-                [streak_assets.manual_assignments], resources=streak_resources,
-                instance=instance, raise_on_error=False, run_config=request.run_config,
-                tags={**request.tags, **retry, "dagster/run_key": request.run_key})
-            assert not result.success
-            step_runs.append(step_attempts(result, "streaks__manual_assignments"))
-            context = dg.build_run_status_sensor_context(
-                sensor_name="streak_assignment_failures_sensor",
-                dagster_event=result.get_run_failure_event(), dagster_instance=instance,
-                dagster_run=instance.get_run_by_id(result.run_id),
-                resources={"campaign_data": streak_resources["campaign_data"]},
-            ).for_run_failure()
-            streak_assignment_failures_sensor(context)
-            assert path.exists() == (retry_number < RUN_RETRIES)
-    assert step_runs == [4, 4, 4]  # the README's worst case: 3 runs x 4 attempts
+        result = dg.materialize(
+            [streak_assets.manual_assignments], resources=streak_resources,
+            instance=instance, raise_on_error=False, run_config=request.run_config,
+            tags={**request.tags, "dagster/run_key": request.run_key})
+        assert not result.success
+        assert step_attempts(result, "streaks__manual_assignments") == attempts(WAREHOUSE_RETRY)
+        assert instance.get_run_by_id(result.run_id).tags["dagster/will_retry"] == "false"
+        _failure_sensor_sees(result.run_id, instance, streak_resources,
+                             result.get_run_failure_event())
+    assert not path.exists()
     rejected = zone.root / "assignments" / "rejected"
     error = json.loads((rejected / "moves.csv.error.json").read_text())
     problem = error["problems"][0]["problem"]
-    assert f"3 runs applying this file failed; the last was run {result.run_id}" in problem
+    assert f"1 runs applying this file failed; the last was run {result.run_id}" in problem
     assert "answered HTTP 503" in problem
     assert (rejected / "moves.csv").exists()
+
+
+def test_a_streak_file_whose_runs_die_gets_3_runs_then_is_rejected(streak_resources):
+    """Runs that fail outside their steps (a killed worker) are Dagster's run retries' to
+    repeat: runs with retry numbers 0 and 1 will be retried and leave the file; the failure of
+    run 2 will not, and rejects it."""
+    zone = streak_resources["campaign_data"].landing()
+    path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
+    overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
+    job = dg.Definitions(
+        assets=[streak_assets.manual_assignments], resources=streak_resources,
+        jobs=[dg.define_asset_job("streak_manual_assignment_job",
+                                  selection=[streak_assets.MANUAL_ASSIGNMENTS])],
+    ).resolve_job_def("streak_manual_assignment_job")
+    verdicts = []
+    with dg.instance_for_test(overrides=overrides) as instance:
+        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
+            [request] = assignments_sensor(running=True)(context).run_requests
+        first = previous = None
+        for retry_number in range(RUN_RETRIES + 1):
+            # as the retry daemon launches them: each the child of the one before
+            retry = {"dagster/retry_number": str(retry_number), "dagster/root_run_id": first,
+                     "dagster/parent_run_id": previous} if retry_number else {}
+            run = instance.create_run_for_job(
+                job, run_config=request.run_config, tags={**request.tags, **retry},
+                root_run_id=first, parent_run_id=previous)
+            first, previous = first or run.run_id, run.run_id
+            failure = instance.report_run_failed(run, "the run worker was killed")
+            verdicts.append(instance.get_run_by_id(run.run_id).tags["dagster/will_retry"])
+            _failure_sensor_sees(run.run_id, instance, streak_resources, failure)
+            assert path.exists() == (retry_number < RUN_RETRIES)
+    assert verdicts == ["true", "true", "false"]
+    error = json.loads((zone.root / "assignments" / "rejected" / "moves.csv.error.json")
+                       .read_text())
+    assert f"{RUN_RETRIES + 1} runs applying this file failed" in error["problems"][0]["problem"]
 
 
 # --- the README's table says what the code does -------------------------------------------
@@ -332,40 +373,10 @@ def test_the_readme_table_states_the_numbers_of_the_code():
                                           for n in range(GET_ATTEMPTS - 1)]
     streak_file = _row(table, "Streak file")
     assert int(streak_file["attempts"]) == RUN_RETRIES + 1
-    worst = (RUN_RETRIES + 1) * attempts(WAREHOUSE_RETRY)
-    assert f"= {worst} step attempts" in streak_file["worst case"]
+    assert f"{RUN_RETRIES + 1} runs, then `rejected/`" in streak_file["worst case"]
+    assert f"{attempts(WAREHOUSE_RETRY)} attempts in 1 run" in streak_file["worst case"]
+    assert RETRY_TAGS["dagster/retry_on_asset_or_op_failure"] == "false"
     for once in ("Journey-config POST", "Statement inside an adapter", "Code allocation"):
         assert _row(table, once)["attempts"] == "1", once
     lock = _row(table, "DuckDB file lock")
     assert f"{DEFAULT_LOCK_TIMEOUT_S:g} s" in lock["worst case"]
-
-
-def test_a_streak_file_whose_first_run_fails_is_applied_by_the_retry(streak_resources, service):
-    """One run lost to the config service (its step's 4 attempts all met a 503): the failure
-    sensor leaves the file, and Dagster's first run retry applies and archives it."""
-    zone = streak_resources["campaign_data"].landing()
-    path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
-    sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
-    overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
-    with dg.instance_for_test(overrides=overrides) as instance:
-        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
-            [request] = assignments_sensor(running=True)(context).run_requests
-        service.get_failures = attempts(WAREHOUSE_RETRY)  # exactly the first run's attempts
-        runs = []
-        for retry in ({}, {"dagster/retry_number": "1"}):
-            runs.append(dg.materialize(
-                [streak_assets.manual_assignments], resources=streak_resources,
-                instance=instance, raise_on_error=False, run_config=request.run_config,
-                tags={**request.tags, **retry, "dagster/run_key": request.run_key}))
-            if not runs[-1].success:
-                context = dg.build_run_status_sensor_context(
-                    sensor_name="streak_assignment_failures_sensor",
-                    dagster_event=runs[-1].get_run_failure_event(), dagster_instance=instance,
-                    dagster_run=instance.get_run_by_id(runs[-1].run_id),
-                    resources={"campaign_data": streak_resources["campaign_data"]},
-                ).for_run_failure()
-                streak_assignment_failures_sensor(context)
-                assert path.exists()
-    assert [r.success for r in runs] == [False, True]
-    assert (zone.root / "assignments" / "archive" / "moves.csv").exists()
-    assert not (zone.root / "assignments" / "rejected").exists()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.reference import SQL_DATASETS
+from campaign_pipelines.core.request_text import load_request_text
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "reference_sources"
 
@@ -24,12 +24,18 @@ class ReferenceConfig:
 
 
 def load_reference_config(path: Path) -> ReferenceConfig:
+    """The config at ``path``, read as the requests are (YAML 1.2, no duplicate keys, no
+    aliases); ValueError naming the file for anything it cannot use."""
     try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+        body = load_request_text(path.read_text(encoding="utf-8"), yaml_syntax=True)
     except FileNotFoundError:
         raise ValueError(
             f"reference config {path} does not exist: point it at a YAML file"
         ) from None
+    except (ProblemsError, UnicodeDecodeError) as error:
+        raise ValueError(f"reference config {path}: {error}") from None
+    if body is not None and not isinstance(body, dict):
+        raise ValueError(f"reference config {path} must be a mapping (blacklists:, datasets:)")
     blacklists = (body or {}).get("blacklists") or {}
     datasets = (body or {}).get("datasets") or {}
     missing = [name for name in SQL_DATASETS if name not in datasets]

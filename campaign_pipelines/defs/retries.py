@@ -3,8 +3,8 @@
 Adapters only classify errors (``adapters/warehouse/errors.py``, ``JourneyConfigUnavailable``)
 and raise; they never loop. A step retries through this Dagster ``RetryPolicy`` only:
 transient errors propagate (or fail with retries allowed) and the policy runs the step again;
-permanent errors raise ``dg.Failure(allow_retries=False)`` (``defs/failures.py``,
-``defs/deployment/errors.py``) and end the step at once.
+permanent errors raise ``dg.Failure(allow_retries=False)`` (``defs/failures.py``) and end the
+step at once.
 
 ``WAREHOUSE_RETRY``: 4 attempts in all (``max_retries=3``, ``delay=1.0``, exponential). Dagster
 1.13 waits ``(2**n - 1) * delay`` before retry n (``RetryPolicy.calculate_delay``), so the waits

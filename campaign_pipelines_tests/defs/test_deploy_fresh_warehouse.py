@@ -13,7 +13,6 @@ from campaign_pipelines.adapters.warehouse.oracle import (
     OracleDeployment,
     OracleWarehouse,
 )
-from campaign_pipelines.adapters.warehouse.oracle_errors import Backoff
 from campaign_pipelines.core import deployment as tables
 from campaign_pipelines.core.requests import parse_request
 from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle
@@ -89,7 +88,6 @@ def _oracle(db: FakeOracle) -> OracleDeployment:
         user="campaigns",
         password="secret",  # noqa: S106 - the fake ignores it
         connect_fn=db.connect,
-        backoff=Backoff(sleep=lambda _: None),
     )
     return OracleDeployment(warehouse)
 
@@ -143,14 +141,14 @@ def _empty(table: tables.Table):
 def test_an_oracle_table_missing_a_new_column_fails_with_the_fix():
     import dagster as dg
 
-    from campaign_pipelines.defs.deployment.errors import deploy_or_fail
+    from campaign_pipelines.defs.failures import warehouse_work
     from campaign_pipelines_tests.adapters.oracle_fake import ora_error
 
     def insert() -> None:
         raise ora_error(904, '"REQUEST_VERSION": invalid identifier')
 
     with pytest.raises(dg.Failure) as raised:
-        deploy_or_fail("campaign_ops.campaign_registry", insert)
+        warehouse_work("campaign_ops.campaign_registry", insert)
     description = raised.value.description
     assert description.startswith("campaign_ops.campaign_registry: ORA-00904")
     assert "`campaigns db ddl --dialect oracle`" in description

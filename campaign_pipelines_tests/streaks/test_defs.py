@@ -177,10 +177,16 @@ def test_with_run_retries_off_the_first_failed_run_rejects_the_file(resources, t
 
 def test_run_retry_tags_are_the_ones_dagster_reads():
     from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
-    from dagster._core.storage.tags import MAX_RETRIES_TAG, RETRY_STRATEGY_TAG
+    from dagster._core.storage.tags import (
+        MAX_RETRIES_TAG,
+        RETRY_ON_ASSET_OR_OP_FAILURE_TAG,
+        RETRY_STRATEGY_TAG,
+    )
 
-    assert set(RETRY_TAGS) == {MAX_RETRIES_TAG, RETRY_STRATEGY_TAG}
+    assert set(RETRY_TAGS) == {MAX_RETRIES_TAG, RETRY_STRATEGY_TAG,
+                               RETRY_ON_ASSET_OR_OP_FAILURE_TAG}
     assert RETRY_TAGS[RETRY_STRATEGY_TAG] in ReexecutionStrategy.__members__
+    assert RETRY_TAGS[RETRY_ON_ASSET_OR_OP_FAILURE_TAG] == "false"  # step errors: step policy
 
 
 def test_definitions_expose_the_streak_domain():

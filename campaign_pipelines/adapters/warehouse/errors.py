@@ -1,7 +1,7 @@
 """Which warehouse errors are worth retrying: the one classification every caller uses.
 
 Adapters only classify and raise; they never retry. The step that called them retries through
-its Dagster ``RetryPolicy`` (``defs/retries.py``), and ``defs/deployment/errors.py`` turns every
+its Dagster ``RetryPolicy`` (``defs/retries.py``), and ``defs/failures.py`` turns every
 error this function calls permanent into a ``dg.Failure`` that is not retried. The worst case of
 every retried operation is in the README, "Retries: who retries what, and the worst case".
 

@@ -16,7 +16,7 @@ from campaign_pipelines.core import deployment as tables
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.requests import CampaignRequest, request_version
 from campaign_pipelines.core.split import CONTROL, TARGET
-from campaign_pipelines.defs.deployment.errors import deploy_or_fail
+from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
@@ -43,7 +43,7 @@ def campaign_codes(
     unique constraints and kept on every re-materialization. The registry row names the request
     version it describes; its counts are written by the target and control loads."""
     deployment = warehouse.deployment()
-    codes = deploy_or_fail(
+    codes = warehouse_work(
         "campaign_ops.campaign_registry",
         lambda: deployment.allocate_codes(context.partition_key, campaign_request),
     )
@@ -92,7 +92,7 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
             return _outcome(table, code, skipped=off)
         rows = tables.dictionary_rows(table, campaign_request, campaign_codes, _load_date(context))
         version = request_version(campaign_request)
-        written = deploy_or_fail(
+        written = warehouse_work(
             table.qualified,
             lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
         )
@@ -132,7 +132,7 @@ def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
         loaded_at = _load_date(context)
         rows = tables.user_rows(table, audience_split, campaign_request, code, loaded_at)
         version = request_version(campaign_request)
-        written = deploy_or_fail(
+        written = warehouse_work(
             table.qualified,
             lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
         )

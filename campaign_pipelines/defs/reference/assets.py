@@ -9,6 +9,7 @@ import polars as pl
 from campaign_pipelines.core.blacklist import extract_blacklists
 from campaign_pipelines.core.profile import build_profile, vocabulary_frame
 from campaign_pipelines.core.reference import DATASETS, keyed_reference, values_of
+from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.resources import WarehouseResource
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
 
@@ -26,8 +27,12 @@ def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]
     """Every configured blacklist source, labelled with its name (``iin_key``, ``source``).
     A campaign applies this snapshot while it is young enough, else extracts its sources live
     with the same function (``campaign_blacklist``)."""
-    sqls = warehouse.reference_config().blacklists
-    frame, per_source, dropped = extract_blacklists(warehouse.adapter().fetch, sqls)
+    frame, per_source, dropped = warehouse_work(
+        "reference/blacklist",
+        lambda: extract_blacklists(
+            warehouse.adapter().fetch, warehouse.reference_config().blacklists
+        ),
+    )
     return dg.Output(
         frame,
         metadata={
@@ -49,8 +54,12 @@ def _reference_asset(dataset: str, description: str) -> dg.AssetsDefinition:
         description=description,
     )
     def _extract(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
-        sql = warehouse.reference_config().datasets[dataset]
-        frame, dropped = keyed_reference(warehouse.adapter().fetch(sql), dataset)
+        frame, dropped = warehouse_work(
+            f"reference/{dataset}",
+            lambda: keyed_reference(
+                warehouse.adapter().fetch(warehouse.reference_config().datasets[dataset]), dataset
+            ),
+        )
         metadata = {"dagster/row_count": frame.height, "rows_without_usable_iin": dropped}
         if dataset != "mau":
             metadata["values"] = dg.MetadataValue.json(sorted(values_of(frame.lazy(), dataset)))

@@ -31,8 +31,7 @@ from campaign_pipelines.core.streaks.eligibility import (
 )
 from campaign_pipelines.core.streaks.engine import RunStamp, summarize
 from campaign_pipelines.core.streaks.manual import AssignmentError, parse_assignments, plan_manual
-from campaign_pipelines.defs.deployment.errors import deploy_or_fail
-from campaign_pipelines.defs.failures import fail
+from campaign_pipelines.defs.failures import fail, warehouse_work
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     JourneyConfigResource,
@@ -80,7 +79,7 @@ def _activity(warehouse: WarehouseResource) -> pl.DataFrame:
         except StreakStoreError as error:
             raise fail(str(error)) from None
 
-    return deploy_or_fail("sources.user_activity", read)
+    return warehouse_work("sources.user_activity", read)
 
 
 @dg.asset(key=BATCH_ELIGIBILITY, deps=[USER_ACTIVITY], group_name=GROUP,
@@ -110,7 +109,7 @@ def assignments(
     config = _config(journey_config, context)  # the HTTP read happens before DuckDB opens
     activity = _activity(warehouse)
     run = _stamp(context)
-    day = deploy_or_fail(STATE_TABLE, lambda: streak_store(warehouse).update(
+    day = warehouse_work(STATE_TABLE, lambda: streak_store(warehouse).update(
         lambda state: plan_day(state, activity, eligible, config, run)))
     return dg.Output(day.audit, metadata={
         **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
@@ -153,13 +152,14 @@ def manual_assignments(
                 landing.reject(path, {"problems": error.problems})
             raise fail(str(error), error.problems) from None
 
-    decision = deploy_or_fail(STATE_TABLE, apply)
+    decision = warehouse_work(STATE_TABLE, apply)
     if in_landing:
         landing.archive(path)
     summary = summarize(decision.audit)
     return dg.Output(decision.audit, metadata={
         "file": path.name,
         "rows": rows.height,
+        "config_version": journey.version,
         "manual_moves": summary["manual_moves"],
         "blocked_per_campaign": dg.MetadataValue.json(summary["blocked_per_campaign"]),
         "dagster/row_count": decision.audit.height,
@@ -180,7 +180,7 @@ def _parsed(path: Path, landing) -> pl.DataFrame:
           kinds={"polars", "duckdb"}, retry_policy=WAREHOUSE_RETRY)
 def user_state(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
     """campaign_ops.user_streak_state after the run: users per streak and status."""
-    counts = deploy_or_fail(STATE_TABLE, lambda: streak_store(warehouse).state_counts())
+    counts = warehouse_work(STATE_TABLE, lambda: streak_store(warehouse).state_counts())
     per_streak = counts.group_by("streak_type").agg(pl.col("users").sum()).sort("streak_type")
     return dg.Output(counts, metadata={
         "users": int(counts["users"].sum()) if counts.height else 0,

@@ -1,11 +1,12 @@
 """When the last run for a manual assignment file fails, the file moves to rejected/.
 
 ``streak_assignments_sensor`` requests one run per file with Dagster run retries (2 more runs,
-``dagster/max_retries``); Dagster tags each retry with ``dagster/retry_number`` (1, 2). This
-sensor watches failures of the manual-moves job and acts only on the last attempt: retry number
->= max retries, or run retries off in the instance (then the first failure is the last). It
-moves the file, if it is still in landing/assignments, to rejected/ with an .error.json naming
-that run and its failure. Earlier failures leave the file where it is, for the retry to take.
+for failures outside a step). When a run fails, Dagster itself decides whether it will be
+retried and records it on the run (``dagster/will_retry``, only while run retries are enabled
+in the instance). This sensor watches failures of the manual-moves job and acts on a failed run
+that will not be retried: it moves the file, if it is still in landing/assignments, to
+rejected/ with an .error.json naming that run and its failure. A run Dagster will retry leaves
+the file where it is, for the retry to take.
 """
 
 from pathlib import Path
@@ -16,15 +17,17 @@ from campaign_pipelines.defs.resources import CampaignDataResource
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
 from campaign_pipelines.defs.streaks.sensors import MANUAL_OP
 
-MAX_RETRIES_TAG = "dagster/max_retries"
+WILL_RETRY_TAG = "dagster/will_retry"
 RETRY_NUMBER_TAG = "dagster/retry_number"
 
 
 def is_last_attempt(run: dg.DagsterRun, instance: dg.DagsterInstance) -> bool:
+    """Dagster's own verdict, read from the run as stored now (the tag is added when the
+    failure is recorded, after the run object a sensor is handed may have been read)."""
     if not instance.run_retries_enabled:
         return True
-    max_retries = int(run.tags.get(MAX_RETRIES_TAG, instance.run_retries_max_retries))
-    return int(run.tags.get(RETRY_NUMBER_TAG, "0")) >= max_retries
+    stored = instance.get_run_by_id(run.run_id) or run
+    return stored.tags.get(WILL_RETRY_TAG, "false").lower() != "true"
 
 
 @dg.run_failure_sensor(

@@ -5,11 +5,12 @@ streaks) and rejects a bad file at once; users are checked by the run, inside th
 that applies the file, which then archives or rejects it. Until then the file stays pending;
 the cursor remembers which (name, content) keys already have their run, so none gets two.
 
-Each file gets ONE run request (run key: the file's key). Retries are not the sensor's: inside
-the run each step has ``WAREHOUSE_RETRY``; a run that still fails is run again by Dagster's run
-retries (tags below: 3 runs in all, from the failed step), and when the last of them fails,
-``streak_assignment_failures_sensor`` (run_failures.py) moves the file to rejected/ naming that
-run and its failure, so a file is never stuck without a word.
+Each file gets ONE run request (run key: the file's key). Retries are not the sensor's, and each
+kind of failure has one layer: an error inside a step is retried by the step's
+``WAREHOUSE_RETRY``; a run that fails outside its steps (its worker killed, a lost launch) is
+run again by Dagster's run retries (tags below: 3 runs in all, from the failed step). When a
+failed run will not be retried, ``streak_assignment_failures_sensor`` (run_failures.py) moves
+the file to rejected/ naming that run and its failure, so a file is never stuck without a word.
 
 The sensor is built inside ``@dg.definitions`` so the settings (is streak state available
 here?) are read when the definitions load, never at import.
@@ -30,11 +31,15 @@ from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
 MANUAL_OP = "streaks__manual_assignments"
 SENSOR_NAME = "streak_assignments_sensor"
 FILE_TAG = "streaks/assignment_file"
-# Dagster's run retries (dagster/max_retries, dagster/retry_strategy): 2 more runs after the
-# first, each re-executing from the failed step. dagster.yaml enables run retries with a
-# default of 0, so only runs that ask, like these, are retried.
+# Dagster's run retries: 2 more runs after the first, each from the failed step, for failures
+# outside a step only (a step's own errors already had its retry policy). dagster.yaml enables
+# run retries with a default of 0, so only runs that ask, like these, are retried.
 RUN_RETRIES = 2
-RETRY_TAGS = {"dagster/max_retries": str(RUN_RETRIES), "dagster/retry_strategy": "FROM_FAILURE"}
+RETRY_TAGS = {
+    "dagster/max_retries": str(RUN_RETRIES),
+    "dagster/retry_strategy": "FROM_FAILURE",
+    "dagster/retry_on_asset_or_op_failure": "false",
+}
 
 
 def run_config_for(path: str) -> dict:
