@@ -49,6 +49,7 @@ from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, RUN_RETRIES, ass
 from campaign_pipelines.demo.user_activity import write_user_activity
 from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle, connection_closed
 from campaign_pipelines_tests.bank import request_text
+from campaign_pipelines_tests.streaks.test_defs import landed
 from campaign_pipelines_tests.streaks.test_journey_config_service import TOKEN, ConfigService
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -269,7 +270,7 @@ def test_a_streak_file_whose_step_keeps_failing_is_rejected_after_one_run(
     so Dagster will not run it again (the step's policy was that layer) and the failure sensor
     rejects the file at once, naming the step's own error."""
     zone = streak_resources["campaign_data"].landing()
-    path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
     sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
     overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
     with dg.instance_for_test(overrides=overrides) as instance:
@@ -299,7 +300,7 @@ def test_a_streak_file_whose_runs_die_gets_3_runs_then_is_rejected(streak_resour
     repeat: runs with retry numbers 0 and 1 will be retried and leave the file; the failure of
     run 2 will not, and rejects it."""
     zone = streak_resources["campaign_data"].landing()
-    path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
     sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
     overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
     job = dg.Definitions(

@@ -8,7 +8,7 @@ A sensor built on ``answer_arrivals`` only reads, validates and requests runs:
   tag name the arrival (its name, content hash and modification time), so evaluating the same
   tick twice requests nothing new; the run's first step takes the file into ``archive/``;
 - a file whose run ended without taking it (failed before its first step, canceled) is
-  rejected naming that run;
+  rejected naming that run, unless Dagster's run retries will run it again;
 - a landing folder the sensor cannot write to, or a full disk, fails that one file with a
   clear message; the rest of the tick goes on.
 """
@@ -111,8 +111,8 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
     fingerprint, content_id = identity
     arrival_id = arrival_key(arrival.name, content_id)
     runs = context.instance.get_runs(filters=dg.RunsFilter(tags={ARRIVAL_TAG: arrival_id}))
-    if any(not run.is_finished for run in runs):
-        answers.in_flight += 1  # its run is queued or going and will take the file
+    if any(not run.is_finished or run.is_complete_and_waiting_to_retry for run in runs):
+        answers.in_flight += 1  # its run is queued, going or to be retried: it takes the file
         return
     if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
         # A copy put back with the same bytes and time as one already built (cp -p).

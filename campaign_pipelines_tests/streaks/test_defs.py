@@ -1,6 +1,8 @@
 """The streak assets, checks and sensor through Dagster with test resources."""
 
 import json
+import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +13,7 @@ import pytest
 from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.io_manager import ParquetIOManager
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
@@ -108,47 +111,79 @@ def test_manual_file_with_unknown_user_is_rejected_whole(resources, tmp_path):
 streak_assignments_sensor = assignments_sensor(running=True)
 
 
-def test_sensor_requests_runs_once_and_rejects_bad_files(resources, tmp_path):
+def landed(zone, name: str, data: bytes) -> Path:
+    """A file landed a minute ago: past the landing's quiet period, so it is answered now."""
+    path = zone.write_atomic("assignments", name, data)
+    then = time.time() - 60
+    os.utime(path, (then, then))
+    return path
+
+
+def test_sensor_requests_one_run_per_arrival_and_rejects_bad_files(resources):
     zone = resources["campaign_data"].landing()
-    zone.write_atomic("assignments", "good.csv", b"user_id,streak\n1000001,30x5_streak\n")
-    zone.write_atomic("assignments", "bad.csv", b"user_id,streak\n1000001,nope\n")
+    landed(zone, "good.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    landed(zone, "bad.csv", b"user_id,streak\n1000001,nope\n")
     sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
     with dg.build_sensor_context(resources=sensor_resources,
                                  instance=dg.DagsterInstance.ephemeral()) as context:
         first = streak_assignments_sensor(context)
     [run] = first.run_requests
-    assert run.run_key.startswith("good.csv:")
-    # one request per file; Dagster's run retries, not the sensor, run it again
+    assert run.run_key.startswith("good.csv@") and run.tags[ARRIVAL_TAG] == run.run_key
+    # one request per arrival; Dagster's run retries, not the sensor, run it again
     assert run.tags["dagster/max_retries"] == "2"
     assert run.tags["dagster/retry_strategy"] == "FROM_FAILURE"
     assert run.run_config["ops"]["streaks__manual_assignments"]["config"]["file"].endswith(
         "good.csv")
     error = json.loads((zone.root / "assignments" / "rejected" / "bad.csv.error.json").read_text())
     assert "valid streaks" in error["problems"][0]["fix"]
+    # the next tick names the same arrival: Dagster starts no second run for one run key
     with dg.build_sensor_context(resources=sensor_resources, cursor=first.cursor,
                                  instance=dg.DagsterInstance.ephemeral()) as context:
         second = streak_assignments_sensor(context)
-    assert second.run_requests == [] and second.cursor == first.cursor
+    assert [r.run_key for r in second.run_requests] == [run.run_key]
+    assert sorted(p.name for p in (zone.root / "assignments" / "rejected").iterdir()) == [
+        "bad.csv", "bad.csv.error.json"]
 
 
-def test_an_older_cursor_with_attempt_counts_still_means_requested(resources):
+def test_a_file_still_being_written_waits_and_the_tick_says_so(resources):
     zone = resources["campaign_data"].landing()
-    zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    zone.write_atomic("assignments", "fresh.csv", b"user_id,streak\n1000001,30x5_streak\n")
     sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
     with dg.build_sensor_context(resources=sensor_resources,
                                  instance=dg.DagsterInstance.ephemeral()) as context:
-        [run] = streak_assignments_sensor(context).run_requests
-    old = json.dumps({run.run_key: 2})
-    with dg.build_sensor_context(resources=sensor_resources, cursor=old,
-                                 instance=dg.DagsterInstance.ephemeral()) as context:
-        assert streak_assignments_sensor(context).run_requests == []
+        result = streak_assignments_sensor(context)
+    assert result.run_requests == []
+    assert "waiting for fresh.csv" in result.skip_reason.skip_message
+
+
+def test_a_run_waiting_for_its_retry_keeps_the_file(resources):
+    """Between a failed run and the retry Dagster launches, the file is in flight, not lost."""
+    zone = resources["campaign_data"].landing()
+    path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
+    overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
+            [request] = streak_assignments_sensor(context).run_requests
+        job = dg.Definitions(
+            assets=[assets.manual_assignments], resources=resources,
+            jobs=[dg.define_asset_job("streak_manual_assignment_job",
+                                      selection=[assets.MANUAL_ASSIGNMENTS])],
+        ).resolve_job_def("streak_manual_assignment_job")
+        run = instance.create_run_for_job(job, run_config=request.run_config, tags=request.tags)
+        instance.report_run_failed(run, "the run worker was killed")
+        assert instance.get_run_by_id(run.run_id).is_complete_and_waiting_to_retry
+        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
+            result = streak_assignments_sensor(context)
+    assert result.run_requests == [] and path.exists()
+    assert "1 admitted file(s) wait for their runs" in result.skip_reason.skip_message
 
 
 def test_with_run_retries_off_the_first_failed_run_rejects_the_file(resources, tmp_path):
     """An instance without run retries (no dagster.yaml) never runs the file again, so its
     first failure is the last: the failure sensor rejects the file naming that run."""
     zone = resources["campaign_data"].landing()
-    path = zone.write_atomic("assignments", "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
     sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
     (tmp_path / "not_a_database").mkdir()  # a warehouse that cannot open: not the file's fault
     broken = {**resources, "warehouse": DuckDBWarehouseResource(

@@ -1,29 +1,31 @@
-"""Manual assignment files in landing/assignments become runs of the manual job.
+"""Manual assignment files in landing/assignments become runs of the manual job, under the
+admission contract every landing sensor follows (defs/arrivals.py, README "Admission").
 
 The sensor never opens the warehouse: it checks what it can without it (CSV shape, known
 streaks) and rejects a bad file at once; users are checked by the run, inside the transaction
-that applies the file, which then archives or rejects it. Until then the file stays pending;
-the cursor remembers which (name, content) keys already have their run, so none gets two.
+that applies the file, which then archives or rejects it. A file still being written waits
+for its quiet period; each arrival (name, content, modification time) gets exactly one run,
+whose ``landing/arrival`` tag makes a second tick request nothing new.
 
-Each file gets ONE run request (run key: the file's key). Retries are not the sensor's, and each
-kind of failure has one layer: an error inside a step is retried by the step's
-``WAREHOUSE_RETRY``; a run that fails outside its steps (its worker killed, a lost launch) is
-run again by Dagster's run retries (tags below: 3 runs in all, from the failed step). When a
-failed run will not be retried, ``streak_assignment_failures_sensor`` (run_failures.py) moves
-the file to rejected/ naming that run and its failure, so a file is never stuck without a word.
+Retries are not the sensor's, and each kind of failure has one layer: an error inside a step
+is retried by the step's ``WAREHOUSE_RETRY``; a run that fails outside its steps (its worker
+killed, a lost launch) is run again by Dagster's run retries (tags below: 3 runs in all, from
+the failed step). When a failed run will not be retried, ``streak_assignment_failures_sensor``
+(run_failures.py) moves the file to rejected/ naming that run and its step's error; should a
+tick see the finished run first, the arrivals contract rejects the file naming the run.
 
 The sensor is built inside ``@dg.definitions`` so the settings (is streak state available
 here?) are read when the definitions load, never at import.
 """
 
-import json
+from pathlib import Path
 
 import dagster as dg
 
 from campaign_pipelines.adapters.journey_config import ConfigServiceError
-from campaign_pipelines.adapters.landing import fingerprint_if_present
 from campaign_pipelines.core.streaks.config import ConfigError
-from campaign_pipelines.core.streaks.manual import AssignmentError, check_streaks, parse_assignments
+from campaign_pipelines.core.streaks.manual import check_streaks, parse_assignments
+from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, Admission, answer_arrivals
 from campaign_pipelines.defs.resources import CampaignDataResource, JourneyConfigResource
 from campaign_pipelines.defs.settings import read_settings
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
@@ -31,6 +33,7 @@ from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
 MANUAL_OP = "streaks__manual_assignments"
 SENSOR_NAME = "streak_assignments_sensor"
 FILE_TAG = "streaks/assignment_file"
+SUFFIXES = (".csv",)
 # Dagster's run retries: 2 more runs after the first, each from the failed step, for failures
 # outside a step only (a step's own errors already had its retry policy). dagster.yaml enables
 # run retries with a default of 0, so only runs that ask, like these, are retried.
@@ -52,34 +55,24 @@ def assignment_runs(
     journey_config: JourneyConfigResource,
 ) -> dg.SensorResult:
     """One evaluation: a run request for each new well-formed file, a rejection for each bad
-    one; the cursor is the keys of pending files that have their run."""
+    one. The journey config is read only when the folder holds a file to answer."""
     landing = campaign_data.landing()
-    pending = landing.pending("assignments", (".csv",))
-    if not pending:
-        return dg.SensorResult(skip_reason="no file in landing/assignments", cursor="[]")
+    if not landing.arrivals("assignments", SUFFIXES, quiet_seconds=0):
+        return dg.SensorResult(skip_reason="no file in landing/assignments")
     try:
         config, _ = journey_config.load()
-    except (ConfigError, ConfigServiceError) as error:
-        return dg.SensorResult(skip_reason=f"journey config unavailable: {error}",
-                               cursor=context.cursor)
-    requested = _requested(context.cursor)
-    still_pending, runs = [], []
-    for path in pending:
-        fingerprint = fingerprint_if_present(path)
-        if fingerprint is None:
-            continue  # `campaigns streaks assign` took it since the listing
-        key = f"{path.name}:{fingerprint[:16]}"
-        if key not in requested:
-            try:
-                check_streaks(parse_assignments(path.read_bytes(), path.name), config, path.name)
-            except AssignmentError as error:
-                landing.reject(path, {"problems": error.problems})
-                context.log.warning(f"rejected {path.name}: {error}")
-                continue
-            runs.append(dg.RunRequest(run_key=key, run_config=run_config_for(str(path)),
-                                      tags={FILE_TAG: path.name, **RETRY_TAGS}))
-        still_pending.append(key)
-    return dg.SensorResult(run_requests=runs, cursor=json.dumps(sorted(still_pending)))
+    except (ConfigError, ConfigServiceError) as error:  # the files wait; nothing is rejected
+        return dg.SensorResult(skip_reason=f"journey config unavailable: {error}")
+
+    def admit(path: Path, fingerprint: str, arrival_id: str) -> Admission:
+        check_streaks(parse_assignments(path.read_bytes(), path.name), config, path.name)
+        tags = {ARRIVAL_TAG: arrival_id, FILE_TAG: path.name, **RETRY_TAGS}
+        return Admission(dg.RunRequest(run_key=arrival_id, run_config=run_config_for(str(path)),
+                                       tags=tags))
+
+    answers = answer_arrivals(context, landing, "assignments", SUFFIXES, admit,
+                              quiet_seconds=campaign_data.landing_quiet_s)
+    return answers.sensor_result()
 
 
 def assignments_sensor(running: bool) -> dg.SensorDefinition:
@@ -109,8 +102,3 @@ def assignments_sensor(running: bool) -> dg.SensorDefinition:
 def streak_assignment_sensors() -> dg.Definitions:
     return dg.Definitions(sensors=[assignments_sensor(read_settings().streak_state_available)])
 
-
-def _requested(cursor: str | None) -> set[str]:
-    """Keys with a run. An older cursor mapped key -> attempts: its keys are what counts."""
-    raw = json.loads(cursor or "[]")
-    return {str(key) for key in raw}
