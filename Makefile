@@ -31,6 +31,7 @@ demo: venv dagster-home
 
 lint: venv
 	$(BIN)/ruff check campaign_pipelines campaign_pipelines_tests bench
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/dg check defs

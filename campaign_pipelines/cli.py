@@ -52,7 +52,8 @@ def cmd_db_init(args: argparse.Namespace) -> int:
 
 
 def cmd_db_ddl(args: argparse.Namespace) -> int:
-    from campaign_pipelines.core.deployment import PROJECT_TABLES, ddl
+    from campaign_pipelines.adapters.warehouse.ddl import ddl
+    from campaign_pipelines.core.deployment import PROJECT_TABLES
 
     for table in PROJECT_TABLES:
         print(ddl(table, args.dialect) + ";\n")

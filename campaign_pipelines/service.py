@@ -27,8 +27,7 @@ from campaign_pipelines.adapters.admission import (
     read_request,
 )
 from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
-from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment
-from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment
+from campaign_pipelines.adapters.warehouse.protocol import Deployment
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, arrival_key
 from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
@@ -62,7 +61,7 @@ class Location:
     def journey_config(self) -> JourneyConfigResource:
         return self.resource("journey_config")
 
-    def deployment(self) -> DuckDBDeployment | OracleDeployment:
+    def deployment(self) -> Deployment:
         """The warehouse's deployment and registry operations, for commands that need no run."""
         return self.warehouse.deployment()
 

@@ -6,7 +6,7 @@ deployment ledger (campaign_ops.campaign_deployments: the request version the ta
 for the campaign, its rows, when) and, for the target and control tables, the registry's
 counts: a load that dies leaves the ledger, the counts and the table as they were together.
 The table and column lists here are the one source of the DDL for DuckDB and Oracle
-(``campaigns db ddl``).
+(adapters/warehouse/ddl.py, ``campaigns db ddl``).
 """
 
 from __future__ import annotations
@@ -20,18 +20,8 @@ from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.requests import CampaignRequest, CampaignType
 from campaign_pipelines.core.split import CONTROL, TARGET
 
-# Logical column types → (DuckDB, Oracle)
-TYPES = {
-    "code": ("VARCHAR", "VARCHAR2(10)"),
-    "xls": ("VARCHAR", "VARCHAR2(8)"),
-    "iin": ("VARCHAR", "VARCHAR2(12)"),
-    "name": ("VARCHAR", "VARCHAR2(200)"),
-    "text": ("VARCHAR", "VARCHAR2(4000)"),
-    "date": ("DATE", "DATE"),
-    "int": ("BIGINT", "NUMBER(12)"),
-    "time": ("TIMESTAMP", "TIMESTAMP"),
-    "version": ("VARCHAR", "VARCHAR2(16)"),
-}
+# A column's logical kind: code, xls, iin, name, text, date, int, time, version; each
+# warehouse's type for it is adapters/warehouse/ddl.py's.
 
 
 @dataclass(frozen=True)
@@ -272,15 +262,6 @@ def user_rows(
     }
     schema = polars_schema(table)
     return users.select([values[c].cast(schema[c]).alias(c) for c in table.column_names])
-
-
-def ddl(table: Table, dialect: str) -> str:
-    position = {"duckdb": 0, "oracle": 1}[dialect]
-    parts = [f"{name} {TYPES[kind][position]}" for name, kind in table.columns]
-    columns = ",\n  ".join([*parts, *table.constraints])
-    if dialect == "duckdb":
-        return f"CREATE TABLE IF NOT EXISTS {table.qualified} (\n  {columns}\n)"
-    return f"CREATE TABLE {table.qualified} (\n  {columns}\n)"
 
 
 def tables_to_write(request: CampaignRequest) -> list[Table]:

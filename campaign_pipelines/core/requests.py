@@ -9,7 +9,7 @@ parse_request reads the text with core/request_text.py, which decides its size, 
 YAML typing and aliases, then validates the values here. Decisions about the values:
 - A ``user_iins`` item in JSON must be text or a whole number; a float is refused, it may have
   lost digits. (In YAML every item is already the text as written.)
-- Every stored field is bounded as its warehouse column is (core/deployment.py TYPES): names
+- Every stored field is bounded as its warehouse column is (adapters/warehouse/ddl.py): names
   200 and texts 4000 UTF-8 bytes (VARCHAR2 counts bytes; a Cyrillic letter is 2), camp_cnt
   0..999999999999 (NUMBER(12)), dates 2000-01-01..2100-12-31; control_group.seed 64 characters.
 - No refused value is echoed in a problem (it may be an IIN).
@@ -44,7 +44,7 @@ from campaign_pipelines.core.request_text import load_request_text, unique_keys
 
 CAMP_CNT_MAX = 999_999_999_999  # NUMBER(12)
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
-NAME_BYTES, TEXT_BYTES = 200, 4000  # VARCHAR2 sizes of deployment TYPES "name" and "text"
+NAME_BYTES, TEXT_BYTES = 200, 4000  # VARCHAR2 sizes of the "name" and "text" kinds
 
 
 def _refusal(kind: str, problem: str, fix: str) -> PydanticCustomError:

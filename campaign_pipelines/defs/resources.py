@@ -5,6 +5,7 @@ load them in their own process), never at import. Oracle credentials and the jou
 service's URL and token reach their resources only through ``dg.EnvVar``.
 """
 
+from abc import abstractmethod
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +26,7 @@ from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
+from campaign_pipelines.adapters.warehouse.protocol import Deployment, WarehouseReader
 from campaign_pipelines.core.streaks.chains import Finding
 from campaign_pipelines.core.streaks.config import JourneyConfig
 from campaign_pipelines.core.streaks.lint import require_valid
@@ -67,12 +69,13 @@ class WarehouseResource(dg.ConfigurableResource):
     def reference_config(self) -> ReferenceConfig:
         return load_reference_config(Path(self.reference_config_path))
 
-    def adapter(self) -> DuckDBWarehouse | OracleWarehouse:
-        raise NotImplementedError
+    @abstractmethod
+    def adapter(self) -> WarehouseReader:
+        """Reading with SQL (adapters/warehouse/protocol.py)."""
 
-    def deployment(self) -> DuckDBDeployment | OracleDeployment:
-        """Replacing a campaign's rows, its codes, the registry."""
-        raise NotImplementedError
+    @abstractmethod
+    def deployment(self) -> Deployment:
+        """Replacing a campaign's rows, its codes, the registry (protocol.py)."""
 
 
 class DuckDBWarehouseResource(WarehouseResource):

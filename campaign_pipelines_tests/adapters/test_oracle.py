@@ -15,6 +15,7 @@ import pytest
 import sqlglot
 
 from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.ddl import ddl
 from campaign_pipelines.adapters.warehouse.errors import is_transient
 from campaign_pipelines.adapters.warehouse.oracle import (
     DuplicateRowsError,
@@ -28,7 +29,6 @@ from campaign_pipelines.core.deployment import (
     FD_RB2_CAMPAIGNS_USERS,
     MB22_LOCAL_TARGET,
     PROJECT_TABLES,
-    ddl,
 )
 from campaign_pipelines.core.requests import CampaignRequest, request_version
 from campaign_pipelines_tests.adapters import oracle_fake

@@ -10,6 +10,7 @@ from datetime import date
 
 import pytest
 
+from campaign_pipelines.adapters.warehouse.ddl import column_type
 from campaign_pipelines.core import deployment
 from campaign_pipelines.core.requests import (
     MAX_REQUEST_BYTES,
@@ -230,7 +231,7 @@ def _varchar_columns() -> list[tuple[str, int]]:
     fields = {name.upper() for name in CampaignMetadata.model_fields}
     limits = []
     for name, kind in deployment.RB3_TR_CAMPAIGN_DICT.columns:
-        match = re.fullmatch(r"VARCHAR2\((\d+)\)", deployment.TYPES[kind][1])
+        match = re.fullmatch(r"VARCHAR2\((\d+)\)", column_type(kind, "oracle"))
         if match and name in fields:
             limits.append((name.lower(), int(match.group(1))))
     return limits

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from campaign_pipelines.adapters.warehouse import duckdb as duckdb_adapter
+from campaign_pipelines.adapters.warehouse.ddl import ddl
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.oracle import (
     MissingTablesError,
@@ -71,7 +72,7 @@ def test_a_registry_from_before_the_ledger_gains_its_columns(tmp_path):
     old = tables.Table("campaign_ops", "campaign_registry", tuple(old_columns))
     with duckdb.connect(str(path)) as connection:
         connection.execute("CREATE SCHEMA campaign_ops")
-        connection.execute(tables.ddl(old, "duckdb"))
+        connection.execute(ddl(old, "duckdb"))
     deployment = DuckDBDeployment(DuckDBWarehouse(path))
     deployment.allocate_codes("old", parse_request(request_text()))
     registry = deployment.registry()

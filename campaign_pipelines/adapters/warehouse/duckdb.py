@@ -28,6 +28,7 @@ import duckdb
 import polars as pl
 
 from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.ddl import column_type, ddl
 from campaign_pipelines.adapters.warehouse.duckdb_lock import (
     DEFAULT_LOCK_TIMEOUT_S,
     LockWait,
@@ -39,9 +40,7 @@ from campaign_pipelines.core.deployment import (
     CAMPAIGN_REGISTRY,
     DEPLOYMENT_TABLES,
     PROJECT_TABLES,
-    TYPES,
     Table,
-    ddl,
 )
 from campaign_pipelines.core.requests import CampaignRequest
 
@@ -247,7 +246,7 @@ def _create_project_tables(connection: duckdb.DuckDBPyConnection) -> None:
         kind = kinds[column]
         connection.execute(
             f"ALTER TABLE {CAMPAIGN_REGISTRY.qualified} "
-            f"ADD COLUMN IF NOT EXISTS {column} {TYPES[kind][0]}"
+            f"ADD COLUMN IF NOT EXISTS {column} {column_type(kind, 'duckdb')}"
         )
 
 

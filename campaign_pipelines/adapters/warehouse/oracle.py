@@ -25,6 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.ddl import ddl
 from campaign_pipelines.adapters.warehouse.oracle_errors import (
     NAME_ALREADY_USED,
     DuplicateRowsError,
@@ -39,7 +40,6 @@ from campaign_pipelines.core.deployment import (
     DEPLOYMENT_TABLES,
     PROJECT_TABLES,
     Table,
-    ddl,
     polars_schema,
 )
 from campaign_pipelines.core.requests import CampaignRequest

@@ -1,0 +1,41 @@
+"""The deployment tables in each warehouse's own SQL: column types and CREATE TABLE.
+
+core/deployment.py names each column's logical kind (``code``, ``iin``, ``name``...); this is
+where a kind becomes a DuckDB or an Oracle type, so the dialects stay out of the core.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from campaign_pipelines.core.deployment import Table
+
+Dialect = Literal["duckdb", "oracle"]
+
+# Logical column kind -> (DuckDB, Oracle)
+_COLUMN_TYPES = {
+    "code": ("VARCHAR", "VARCHAR2(10)"),
+    "xls": ("VARCHAR", "VARCHAR2(8)"),
+    "iin": ("VARCHAR", "VARCHAR2(12)"),
+    "name": ("VARCHAR", "VARCHAR2(200)"),
+    "text": ("VARCHAR", "VARCHAR2(4000)"),
+    "date": ("DATE", "DATE"),
+    "int": ("BIGINT", "NUMBER(12)"),
+    "time": ("TIMESTAMP", "TIMESTAMP"),
+    "version": ("VARCHAR", "VARCHAR2(16)"),
+}
+_POSITION = {"duckdb": 0, "oracle": 1}
+
+
+def column_type(kind: str, dialect: Dialect) -> str:
+    return _COLUMN_TYPES[kind][_POSITION[dialect]]
+
+
+def ddl(table: Table, dialect: Dialect) -> str:
+    """CREATE TABLE for ``table``; DuckDB's skips an existing table, Oracle's has no such
+    clause (the caller treats ORA-00955 as present)."""
+    parts = [f"{name} {column_type(kind, dialect)}" for name, kind in table.columns]
+    columns = ",\n  ".join([*parts, *table.constraints])
+    if dialect == "duckdb":
+        return f"CREATE TABLE IF NOT EXISTS {table.qualified} (\n  {columns}\n)"
+    return f"CREATE TABLE {table.qualified} (\n  {columns}\n)"
