@@ -14,7 +14,16 @@ from campaign_pipelines.defs.audiences.assets import (
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import WarehouseResource
 
-_REQUEST = {"campaign_request": dg.AssetIn(key="campaign_request")}
+
+def _blocking(asset, **reads: str | dg.AssetKey):
+    """A blocking check of one campaign partition of ``asset``; ``reads`` names the other
+    assets it reads (argument name: asset key)."""
+    return dg.asset_check(
+        asset=asset,
+        blocking=True,
+        partitions_def=campaigns_partitions,
+        additional_ins={name: dg.AssetIn(key=key) for name, key in reads.items()},
+    )
 
 
 def _result(offending: int, what: str, **more: dg.MetadataValue) -> dg.AssetCheckResult:
@@ -24,12 +33,7 @@ def _result(offending: int, what: str, **more: dg.MetadataValue) -> dg.AssetChec
     )
 
 
-@dg.asset_check(
-    asset=filtered_audience,
-    blocking=True,
-    partitions_def=campaigns_partitions,
-    additional_ins=_REQUEST,
-)
+@_blocking(filtered_audience, campaign_request="campaign_request")
 def iins_are_valid(
     filtered_audience: pl.DataFrame, campaign_request: CampaignRequest
 ) -> dg.AssetCheckResult:
@@ -38,17 +42,12 @@ def iins_are_valid(
     return _result(offending, "12 digits" + (" with a correct check digit" if strict else ""))
 
 
-@dg.asset_check(asset=filtered_audience, blocking=True, partitions_def=campaigns_partitions)
+@_blocking(filtered_audience)
 def no_duplicate_iins(filtered_audience: pl.DataFrame) -> dg.AssetCheckResult:
     return _result(rules.duplicate_iins(filtered_audience), "each IIN at most once")
 
 
-@dg.asset_check(
-    asset=filtered_audience,
-    blocking=True,
-    partitions_def=campaigns_partitions,
-    additional_ins={**_REQUEST, "blacklist": dg.AssetIn(key=CAMPAIGN_BLACKLIST)},
-)
+@_blocking(filtered_audience, campaign_request="campaign_request", blacklist=CAMPAIGN_BLACKLIST)
 def no_blacklisted_iins(
     context: dg.AssetCheckExecutionContext,
     filtered_audience: pl.DataFrame,
@@ -68,12 +67,7 @@ def no_blacklisted_iins(
     )
 
 
-@dg.asset_check(
-    asset=filtered_audience,
-    blocking=True,
-    partitions_def=campaigns_partitions,
-    additional_ins={"raw_audience": dg.AssetIn(key="raw_audience")},
-)
+@_blocking(filtered_audience, raw_audience="raw_audience")
 def audience_drawn_from_valid_rows(
     filtered_audience: pl.DataFrame, raw_audience: pl.LazyFrame
 ) -> dg.AssetCheckResult:
@@ -82,18 +76,13 @@ def audience_drawn_from_valid_rows(
     return _result(offending, "every audience IIN is a valid received row; final ≤ validated")
 
 
-@dg.asset_check(asset="audience_split", blocking=True, partitions_def=campaigns_partitions)
+@_blocking("audience_split")
 def target_control_disjoint(audience_split: pl.DataFrame) -> dg.AssetCheckResult:
     offending = rules.target_control_overlap(audience_split) + rules.unknown_groups(audience_split)
     return _result(offending, "no IIN in both target and control")
 
 
-@dg.asset_check(
-    asset="audience_split",
-    blocking=True,
-    partitions_def=campaigns_partitions,
-    additional_ins={"filtered_audience": dg.AssetIn(key="filtered_audience")},
-)
+@_blocking("audience_split", filtered_audience="filtered_audience")
 def split_counts_add_up(
     audience_split: pl.DataFrame, filtered_audience: pl.DataFrame
 ) -> dg.AssetCheckResult:

@@ -91,14 +91,7 @@ def _metadata_asset(table: tables.Table) -> dg.AssetsDefinition:
         if off := tables.option_off(table, campaign_request):
             return _outcome(table, code, skipped=off)
         rows = tables.dictionary_rows(table, campaign_request, campaign_codes, _load_date(context))
-        version = request_version(campaign_request)
-        written = warehouse_work(
-            table.qualified,
-            lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
-        )
-        if none := tables.holds_none_because(table, campaign_request):
-            return _outcome(table, code, skipped=none)
-        return _outcome(table, code, rows=written)
+        return _replace(table, campaign_request, code, rows, warehouse)
 
     return _deploy
 
@@ -131,14 +124,7 @@ def _users_asset(table: tables.Table) -> dg.AssetsDefinition:
             return _outcome(table, code, skipped=off)
         loaded_at = _load_date(context)
         rows = tables.user_rows(table, audience_split, campaign_request, code, loaded_at)
-        version = request_version(campaign_request)
-        written = warehouse_work(
-            table.qualified,
-            lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
-        )
-        if none := tables.holds_none_because(table, campaign_request):
-            return _outcome(table, code, skipped=none)
-        return _outcome(table, code, rows=written)
+        return _replace(table, campaign_request, code, rows, warehouse)
 
     return _deploy
 
@@ -147,6 +133,24 @@ mb22_local_target = _users_asset(tables.MB22_LOCAL_TARGET)
 mb21_local_control = _users_asset(tables.MB21_LOCAL_CONTROL)
 fd_rb2_campaigns_users = _users_asset(tables.FD_RB2_CAMPAIGNS_USERS)
 off_limit_campaigns_users = _users_asset(tables.OFF_LIMIT_CAMPAIGNS_USERS)
+
+
+def _replace(
+    table: tables.Table,
+    request: CampaignRequest,
+    code: str,
+    rows: pl.DataFrame,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """The campaign's rows in ``table`` replaced by ``rows``, and what to report of it."""
+    version = request_version(request)
+    written = warehouse_work(
+        table.qualified,
+        lambda: warehouse.deployment().replace_campaign_rows(table, code, rows, version),
+    )
+    if none := tables.holds_none_because(table, request):
+        return _outcome(table, code, skipped=none)
+    return _outcome(table, code, rows=written)
 
 
 def _load_date(context: dg.AssetExecutionContext) -> datetime:
