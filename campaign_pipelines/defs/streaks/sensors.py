@@ -28,9 +28,10 @@ from campaign_pipelines.core.streaks.manual import check_streaks, parse_assignme
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, Admission, answer_arrivals
 from campaign_pipelines.defs.resources import CampaignDataResource, JourneyConfigResource
 from campaign_pipelines.defs.settings import read_settings
+from campaign_pipelines.defs.streaks.assets import manual_assignments
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
 
-MANUAL_OP = "streaks__manual_assignments"
+MANUAL_OP = manual_assignments.op.name  # the step the file path is configured on
 SENSOR_NAME = "streak_assignments_sensor"
 FILE_TAG = "streaks/assignment_file"
 SUFFIXES = (".csv",)
