@@ -75,17 +75,25 @@ def test_creates_at_the_same_moment_get_distinct_codes_and_all_deploy(env, data_
             assert registered == 1, code
 
 
-_SLOW_LOAD = """
-import sys
+ROWS = 2_000_000  # many row groups: DuckDB writes them to the file before the commit
+# Replaces campaign C000000777's rows with ROWS new ones. Given a marker path, the load stops
+# inside its transaction, after its DELETE and INSERT and before its COMMIT, and says so by
+# writing the marker: that is where the test kills it.
+_LOAD = f"""
+import sys, time
 from pathlib import Path
 import polars as pl
-import pytest
+from campaign_pipelines.adapters.warehouse import statements
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.core import deployment as tables
-rows = pl.DataFrame({"CAMPAIGNCODE": "C000000777", "IIN": pl.int_range(0, 20_000_000, eager=True)
-                     .cast(pl.String).str.zfill(12), "LOAD_DATE": None},
+rows = pl.DataFrame({{"CAMPAIGNCODE": "C000000777", "IIN": pl.int_range(0, {ROWS}, eager=True)
+                     .cast(pl.String).str.zfill(12), "LOAD_DATE": None}},
                     schema=tables.polars_schema(tables.MB22_LOCAL_TARGET))
-print("loading", flush=True)
+if len(sys.argv) > 2:
+    def paused(*args):
+        Path(sys.argv[2]).write_text("loading", encoding="utf-8")
+        time.sleep(600)
+    statements.record_load = paused
 DuckDBDeployment(DuckDBWarehouse(Path(sys.argv[1]))).replace_campaign_rows(
     tables.MB22_LOCAL_TARGET, "C000000777", rows)
 print("done", flush=True)
@@ -100,8 +108,12 @@ def _count(db: Path) -> tuple[int, int]:
         ).fetchone()
 
 
-@pytest.mark.long_pole(seconds=10)
-def test_a_load_killed_midway_leaves_the_previous_rows_and_the_rerun_one_copy(location, data_dir):
+def test_a_load_killed_midway_leaves_the_previous_rows_and_the_rerun_one_copy(
+    location, data_dir, tmp_path
+):
+    """Killed where the loaded rows are inserted and not committed (the child says when, so
+    the kill never lands before the INSERT or after the COMMIT, as a sleep into a 20M-row load
+    could on a busy or a fast host)."""
     db = data_dir / "warehouse.duckdb"
     deployment = location.warehouse.deployment()
     before = pl.DataFrame(
@@ -110,18 +122,21 @@ def test_a_load_killed_midway_leaves_the_previous_rows_and_the_rerun_one_copy(lo
     )
     deployment.replace_campaign_rows(tables.MB22_LOCAL_TARGET, "C000000777", before)
 
-    child = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_LOAD, str(db)], stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout.readline().strip() == "loading"
-    time.sleep(0.8)  # well inside the 20M-row load, which takes about 3 s
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    marker = tmp_path / "loading"
+    child = subprocess.Popen([sys.executable, "-c", _LOAD, str(db), str(marker)])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():  # the load's rows are inserted, not committed
+            assert child.poll() is None and time.monotonic() < deadline, "never reached it"
+            time.sleep(0.05)
+    finally:
+        child.kill()  # SIGKILL
+        child.wait()
     assert child.returncode == -signal.SIGKILL
     assert _count(db) == (1, 1)  # the uncommitted load vanished; the previous rows stand
 
     rerun = subprocess.run(
-        [sys.executable, "-c", _SLOW_LOAD, str(db)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _LOAD, str(db)], capture_output=True, text=True, timeout=300
     )
-    assert rerun.stdout.split() == ["loading", "done"]
-    assert _count(db) == (20_000_000, 20_000_000)
+    assert rerun.stdout.split() == ["done"], rerun.stderr[-3000:]
+    assert _count(db) == (ROWS, ROWS)
