@@ -21,6 +21,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=expected_seconds, reverse=True)  # stable: the rest keep their order
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the repository's data/ (the default CAMPAIGN_DATA_DIR, and what
+    `make test` exports with DAGSTER_HOME): tests run side by side in workers, so each gets a
+    data directory of its own, not yet created, and no DAGSTER_HOME (a command then keeps its
+    instance in the data directory); data_dir, instance and bare_home replace them. Set first,
+    then deleted, so that a DAGSTER_HOME a command sets in this process is undone after it."""
+    monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(tmp_path / "unset_data_dir"))
+    monkeypatch.setenv("DAGSTER_HOME", "")
+    monkeypatch.delenv("DAGSTER_HOME")
+
+
 @pytest.fixture(scope="session")
 def bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The known bank written once; each data_dir gets a copy."""

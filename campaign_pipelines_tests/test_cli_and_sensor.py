@@ -1,5 +1,6 @@
 """`campaigns create` on a file in landing/campaigns while the sensor ticks: one run for the
-arrival, the command's, which takes the file. A real `campaigns` process and a real instance."""
+arrival, the command's, which takes the file. A real `campaigns` process (held inside its
+target load while the sensor ticks, test_runs_guard.PAUSED_CREATE) and a real instance."""
 
 import os
 import sys
@@ -7,7 +8,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 import pytest
 
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
@@ -15,12 +15,11 @@ from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
 from campaign_pipelines.defs.resources import build_resources
 from campaign_pipelines_tests.bank import request_text
 from campaign_pipelines_tests.test_runs_guard import (  # noqa: F401 - fixtures
+    PAUSED_CREATE,
     Process,
     env,
     instance,
 )
-
-CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
 
 
 def _tick(data_dir: Path, opened: dg.DagsterInstance) -> dg.SensorResult:
@@ -32,32 +31,33 @@ def _tick(data_dir: Path, opened: dg.DagsterInstance) -> dg.SensorResult:
     return campaign_requests_sensor(context)
 
 
-@pytest.mark.long_pole(seconds=9)
-def test_the_sensor_leaves_a_file_to_the_command_building_it(env, instance, data_dir):  # noqa: F811
-    uploads = data_dir / "landing" / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    iins = pl.int_range(10**11, 10**11 + 2_000_000, eager=True).cast(pl.String)
-    pl.DataFrame({"IIN": iins}).write_csv(uploads / "big.csv")
+@pytest.mark.long_pole(seconds=6)
+def test_the_sensor_leaves_a_file_to_the_command_building_it(
+    env, instance, data_dir, tmp_path  # noqa: F811
+):
     landing = data_dir / "landing" / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)
-    path = landing / "big.json"
-    path.write_text(request_text(user_iins=None, user_files=["big.csv"], filter_config={}),
-                    encoding="utf-8")
-    os.utime(path, (time.time() - 60, time.time() - 60))
+    path = landing / "promo.json"
+    path.write_text(request_text(), encoding="utf-8")
+    os.utime(path, (time.time() - 60, time.time() - 60))  # settled: the sensor would take it
+    marker, resume = tmp_path / "loading", tmp_path / "resume"
 
-    command = Process([CAMPAIGNS, "create", str(path)], env)
-    deadline, mine = time.monotonic() + 300, []
-    while not mine and time.monotonic() < deadline:
+    command = Process([sys.executable, "-c", PAUSED_CREATE, str(path), str(marker),
+                       str(resume)], env)
+    deadline = time.monotonic() + 300
+    while not marker.exists():  # the command's run is inside its target load
         assert command.popen.poll() is None, command.stderr_text()[-3000:]
-        mine = [r for r in instance.get_runs() if ARRIVAL_TAG in r.tags]
-        time.sleep(0.2)
-    assert mine, "the command's run never appeared"
+        assert time.monotonic() < deadline, "the command never reached its target load"
+        time.sleep(0.05)
+    [mine] = [r for r in instance.get_runs() if ARRIVAL_TAG in r.tags]
+    assert mine.status == dg.DagsterRunStatus.STARTED
 
     during = _tick(data_dir, instance)
 
-    out, _ = command.finish(timeout=600)
+    resume.touch()
+    out, _ = command.finish(timeout=300)
     assert command.popen.returncode == 0, out[-3000:] + command.stderr_text()[-3000:]
-    assert during.run_requests == []  # the file is the command's run's (or already taken)
-    assert (landing / "archive" / "big.json").exists() and not path.exists()
+    assert during.run_requests == []  # the file is the command's run's while it builds it
+    assert (landing / "archive" / "promo.json").exists() and not path.exists()
     assert _tick(data_dir, instance).run_requests == []
     assert len([r for r in instance.get_runs() if ARRIVAL_TAG in r.tags]) == 1

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 import pytest
 
 from campaign_pipelines_tests.bank import request_text
@@ -26,12 +25,7 @@ from campaign_pipelines_tests.templates import use_cli_template
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
 POOL = "warehouse"
-# Steps that write millions of rows: about 1.5 s each for the 3M-row upload below.
-USER_TABLE_STEPS = {
-    "dssb_ocds__mb22_local_target",
-    "spss__fd_rb2_campaigns_users",
-    "spss__off_limit_campaigns_users",
-}
+TARGET_STEP = "dssb_ocds__mb22_local_target"
 WAITING = f"waiting for a slot of pool '{POOL}', held by run "
 
 # A run of another job whose one step holds the slot as long as it is told to.
@@ -52,6 +46,33 @@ with dg.DagsterInstance.get() as instance:
 """
 
 
+# `campaigns create FILE MARKER [RESUME]` whose target-table step, once its rows are inserted
+# and before its COMMIT, writes MARKER and then waits (until RESUME exists, if given), holding
+# the pool's slot: a step that is certainly running when the test kills or interrupts the
+# process or looks at what it holds, whatever the host's speed.
+PAUSED_CREATE = """
+import sys, time
+from pathlib import Path
+from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.core import deployment as tables
+from campaign_pipelines.cli import main
+
+record_load = statements.record_load
+
+def paused(run, table, *args):
+    if table is tables.MB22_LOCAL_TARGET:
+        Path(sys.argv[2]).write_text("loading", encoding="utf-8")
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not (len(sys.argv) > 3
+                                                    and Path(sys.argv[3]).exists()):
+            time.sleep(0.05)
+    return record_load(run, table, *args)
+
+statements.record_load = paused
+sys.exit(main(["create", sys.argv[1]]))
+"""
+
+
 @pytest.fixture
 def env(data_dir, cli_template, tmp_path, monkeypatch) -> dict[str, str]:
     """A DAGSTER_HOME with the project's dagster.yaml, tables created, reference data built: a
@@ -64,18 +85,6 @@ def env(data_dir, cli_template, tmp_path, monkeypatch) -> dict[str, str]:
 def instance(env):
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as opened:
         yield opened
-
-
-@pytest.fixture
-def big_request(data_dir, tmp_path) -> Path:
-    uploads = data_dir / "landing" / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    iins = pl.int_range(10**11, 10**11 + 3_000_000, eager=True).cast(pl.String)
-    pl.DataFrame({"IIN": iins}).write_csv(uploads / "big.csv")
-    path = tmp_path / "big.json"
-    path.write_text(request_text(user_iins=None, user_files=["big.csv"], filter_config={}),
-                    encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -151,18 +160,24 @@ def _latest_run(instance, job_name: str) -> dg.DagsterRun | None:
     return runs[0] if runs else None
 
 
-def _wait_for_step_start(instance, process: Process, steps: set[str], timeout=180) -> str:
-    """The run id of the campaign_job run once one of ``steps`` has started."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.popen.poll() is None, process.stderr_text()[-3000:]
-        run = _latest_run(instance, "campaign_job")
-        if run is not None:
-            started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
-            if {record.step_key for record in started} & steps:
-                return run.run_id
-        time.sleep(0.1)
-    raise AssertionError(f"none of {steps} started in {timeout} s")
+def _paused_create(env: dict[str, str], instance, tmp_path: Path, name: str
+                   ) -> tuple[Process, str]:
+    """A create (PAUSED_CREATE) of a request of its own, and its run's id once its target
+    step is inside its load."""
+    request, marker = tmp_path / f"{name}.json", tmp_path / f"{name}.loading"
+    request.write_text(request_text(), encoding="utf-8")
+    process = Process([sys.executable, "-c", PAUSED_CREATE, str(request), str(marker)], env)
+    deadline = time.monotonic() + 180
+    while not marker.exists():
+        if process.popen.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("never reached its target load:\n"
+                                 + process.stderr_text()[-3000:])
+        time.sleep(0.05)
+    run = _latest_run(instance, "campaign_job")
+    started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+    assert TARGET_STEP in {record.step_key for record in started}
+    return process, run.run_id
 
 
 def _holders(instance) -> list[str]:
@@ -175,11 +190,10 @@ def _queued(instance, run_id: str) -> list[str]:
     return [step.step_key for step in info.pending_steps if step.run_id == run_id]
 
 
-@pytest.mark.long_pole(seconds=15)
-def test_a_create_killed_while_holding_the_slot_blocks_nothing(env, instance, big_request,
+@pytest.mark.long_pole(seconds=10)
+def test_a_create_killed_while_holding_the_slot_blocks_nothing(env, instance, tmp_path,
                                                                small_request):
-    victim = _campaigns(env, "create", str(big_request))
-    dead_id = _wait_for_step_start(instance, victim, USER_TABLE_STEPS)
+    victim, dead_id = _paused_create(env, instance, tmp_path, "victim")
     victim.popen.send_signal(signal.SIGKILL)
     victim.popen.wait(timeout=30)
     victim.kill()
@@ -253,9 +267,8 @@ def test_ctrl_c_stops_a_create_waiting_for_a_slot(env, instance, holder, small_r
 
 
 @pytest.mark.long_pole(seconds=8)
-def test_ctrl_c_during_a_step_ends_the_run_and_frees_its_slot(env, instance, big_request):
-    process = _campaigns(env, "create", str(big_request))
-    run_id = _wait_for_step_start(instance, process, USER_TABLE_STEPS)
+def test_ctrl_c_during_a_step_ends_the_run_and_frees_its_slot(env, instance, tmp_path):
+    process, run_id = _paused_create(env, instance, tmp_path, "interrupted")
     process.popen.send_signal(signal.SIGINT)
     _, seconds = process.finish(timeout=60)
     assert seconds < 10, f"took {seconds:.1f} s to stop"
