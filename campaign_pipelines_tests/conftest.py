@@ -35,21 +35,23 @@ def _no_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The known bank written once; each data_dir gets a copy."""
-    return templates.build_bank(tmp_path_factory.mktemp("bank"))
+    """The known bank written once for the run; each data_dir gets a copy."""
+    return templates.shared(tmp_path_factory, "bank", templates.build_bank)
 
 
 @pytest.fixture(scope="session")
 def location_template(tmp_path_factory: pytest.TempPathFactory, bank_template: Path) -> Path:
     """Tables created and reference_refresh_job run once (templates.py); `location` copies it."""
-    return templates.build_location_template(tmp_path_factory.mktemp("location"), bank_template)
+    return templates.shared(tmp_path_factory, "location",
+                            lambda d: templates.build_location_template(d, bank_template))
 
 
 @pytest.fixture(scope="session")
 def cli_template(tmp_path_factory: pytest.TempPathFactory, bank_template: Path) -> Path:
     """`campaigns db init` and `campaigns reference refresh` run once in a DAGSTER_HOME with
     the project's dagster.yaml; the fixtures of the `campaigns` tests copy it."""
-    return templates.build_cli_template(tmp_path_factory.mktemp("cli"), bank_template)
+    return templates.shared(tmp_path_factory, "cli",
+                            lambda d: templates.build_cli_template(d, bank_template))
 
 
 def _wants_location(request: pytest.FixtureRequest) -> bool:

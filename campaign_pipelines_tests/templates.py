@@ -1,4 +1,5 @@
-"""Reference state built once per pytest session and copied into each test's own tmp_path.
+"""Reference state built once per pytest run (one build for all xdist workers: ``shared``)
+and copied into each test's own tmp_path.
 
 Building it (the known bank, the deployment tables, a whole reference_refresh_job) takes
 seconds; copying the files takes milliseconds. Each test gets its own copy, so no test sees
@@ -16,7 +17,10 @@ The snapshot ages with the session: tests that want it younger than the default 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -81,6 +85,23 @@ def build_cli_template(template: Path, bank: Path) -> Path:
         assert main(["db", "init"]) == 0
         assert main(["reference", "refresh"]) == 0
     return template
+
+
+def shared(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """``build(directory)`` run once for the whole run: by the first xdist worker to ask, under
+    a lock in the run's common temporary directory, the others waiting and then reading what it
+    wrote (templates are never written once built). Without xdist, in this process's own
+    temporary directory."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return build(factory.mktemp(name))
+    common = factory.getbasetemp().parent  # popen-gw<N>'s parent: this run's, every worker's
+    directory, built = common / f"template-{name}", common / f"template-{name}.built"
+    with open(common / f"template-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            shutil.rmtree(directory, ignore_errors=True)  # a build that failed half-way
+            built.write_text(str(build(directory)), encoding="utf-8")
+    return Path(built.read_text(encoding="utf-8"))
 
 
 def forget_rebuilt_jobs() -> None:
