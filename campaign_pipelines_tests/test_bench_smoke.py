@@ -23,7 +23,7 @@ def _number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-@pytest.mark.long_pole(seconds=9)
+@pytest.mark.long_pole(seconds=14)
 def test_audience_bench_prints_its_phases_and_polars_and_pandas_agree(tmp_path):
     out = _bench(tmp_path, "bench_audience.py", "--customers", "20000", "--upload-rows", "20000",
                  "--data-dir", str(tmp_path / "bench"))

@@ -39,7 +39,7 @@ def test_create_dry_run_prints_the_legacy_response_and_records_the_run(home, tmp
         assert instance.get_run_by_id(body["run_id"]).job_name == "audience_job"
 
 
-@pytest.mark.long_pole(seconds=10)
+@pytest.mark.long_pole(seconds=15)
 def test_dry_run_leaves_landing_requests_pending_for_the_real_run(home, data_dir, capsys):
     landing = data_dir / "landing" / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ def _request(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.mark.long_pole(seconds=10)
+@pytest.mark.long_pole(seconds=14)
 def test_a_second_file_with_the_same_key_and_other_content_is_refused_then_replaced_on_purpose(
     home, tmp_path, capsys  # noqa: F811
 ):

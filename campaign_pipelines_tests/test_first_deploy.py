@@ -24,7 +24,7 @@ def _create(env: dict[str, str], path: Path) -> tuple[int, dict, str]:
     return done.returncode, json.loads(done.stdout[done.stdout.index("{"):]), done.stderr
 
 
-@pytest.mark.long_pole(seconds=15)
+@pytest.mark.long_pole(seconds=26)
 def test_create_on_a_fresh_warehouse_deploys_and_a_later_blacklisting_is_honoured(
     data_dir, tmp_path
 ):

@@ -190,7 +190,7 @@ def _queued(instance, run_id: str) -> list[str]:
     return [step.step_key for step in info.pending_steps if step.run_id == run_id]
 
 
-@pytest.mark.long_pole(seconds=10)
+@pytest.mark.long_pole(seconds=14)
 def test_a_create_killed_while_holding_the_slot_blocks_nothing(env, instance, tmp_path,
                                                                small_request):
     victim, dead_id = _paused_create(env, instance, tmp_path, "victim")
@@ -227,7 +227,7 @@ def holder(env, instance):
         process.kill()
 
 
-@pytest.mark.long_pole(seconds=17)
+@pytest.mark.long_pole(seconds=18)
 def test_a_waiting_create_says_what_it_waits_for_every_ten_seconds(env, instance, holder,
                                                                    small_request):
     waiter = _campaigns(env, "create", str(small_request))

@@ -106,7 +106,7 @@ def test_tables_switched_off_keep_their_version_and_do_not_count(location, home,
     )
 
 
-@pytest.mark.long_pole(seconds=10)
+@pytest.mark.long_pole(seconds=12)
 def test_a_deploy_killed_mid_load_is_partial_and_a_rerun_repairs_it(
     location, data_dir, tmp_path, home, cli_template, capsys
 ):
