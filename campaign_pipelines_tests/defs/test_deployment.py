@@ -39,7 +39,7 @@ def _rows(data_dir, table: tables.Table, code: str) -> int:
         ).fetchone()[0]
 
 
-def test_seed_example_deploys_to_the_legacy_tables(location, data_dir):
+def test_seed_example_deploys_to_the_legacy_tables_and_again_keeps_its_code(location, data_dir):
     body = _deploy(location, "seed.json", request_text())
     assert body["success"], body["message"]
     code = body["campaign_code"]
@@ -55,32 +55,25 @@ def test_seed_example_deploys_to_the_legacy_tables(location, data_dir):
     assert all(_rows(data_dir, t, code) == 2 for t in USER_TABLES)
     assert body["message"] == f"Successfully created RB1 campaign {code}"
 
-
-def test_redeploying_keeps_the_code_and_the_row_counts(location, data_dir):
-    first = _deploy(location, "again.json", request_text())
-    second = _deploy(location, "again.json", request_text())
-    assert first["campaign_code"] == second["campaign_code"]
-    assert [_rows(data_dir, t, first["campaign_code"]) for t in USER_TABLES] == [2, 2, 2]
+    again = _deploy(location, "seed.json", request_text())  # replaced, never duplicated
+    assert again["campaign_code"] == code
+    assert _rows(data_dir, tables.MB01_CAMP_DICT, code) == 1
+    assert [_rows(data_dir, t, code) for t in USER_TABLES] == [2, 2, 2]
 
 
-def test_rb3_gets_an_xls_id_in_its_dictionary(location, data_dir):
-    body = _deploy(location, "bonus.json", request_text(campaign_type="RB3"))
-    assert re.fullmatch(r"KKB_\d{4}", body["xls_ow_id"])
+def test_rb3_gets_an_xls_id_and_switching_to_rb1_keeps_it_reserved(location, data_dir):
+    rb3 = _deploy(location, "switch.json", request_text(campaign_type="RB3"))
+    code = rb3["campaign_code"]
+    assert re.fullmatch(r"KKB_\d{4}", rb3["xls_ow_id"])
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
         stored = connection.execute(
             "SELECT XLS_OW_ID FROM dssb_ocds.rb3_tr_campaign_dict WHERE CAMPAIGNCODE = $c",
-            {"c": body["campaign_code"]},
+            {"c": code},
         ).fetchall()
-    assert stored == [(body["xls_ow_id"],)]
-    assert "dssb_ocds.mb01_camp_dict" not in body["deployment_result"]["tables_updated"]
+    assert stored == [(rb3["xls_ow_id"],)]
+    assert "dssb_ocds.mb01_camp_dict" not in rb3["deployment_result"]["tables_updated"]
 
-
-def test_switching_rb3_to_rb1_moves_the_metadata_and_keeps_the_xls_id_reserved(
-    location, data_dir
-):
-    rb3 = _deploy(location, "switch.json", request_text(campaign_type="RB3"))
     rb1 = _deploy(location, "switch.json", request_text(campaign_type="RB1", replaces="switch"))
-    code = rb3["campaign_code"]
     assert rb1["campaign_code"] == code and rb1.get("xls_ow_id") is None
     assert _rows(data_dir, tables.RB3_TR_CAMPAIGN_DICT, code) == 0
     assert _rows(data_dir, tables.MB01_CAMP_DICT, code) == 1
