@@ -54,7 +54,7 @@ from campaign_pipelines.adapters.landing_errors import LandingError, landing_err
 
 __all__ = [
     "ABANDONED_TEMP_SECONDS", "FILE_MODE", "KINDS", "QUIET_SECONDS", "Arrival", "LandingError",
-    "LandingZone", "file_fingerprint", "fingerprint_if_present", "write_file_atomic",
+    "LandingZone", "file_fingerprint", "write_file_atomic",
 ]
 
 KINDS = frozenset({"uploads", "campaigns", "signups", "sms_events", "commands", "assignments"})
@@ -97,12 +97,6 @@ class LandingZone:
             abandoned_seconds=abandoned_seconds,
             now=now,
         )
-
-    def pending(self, kind: str, suffixes: tuple[str, ...]) -> list[Path]:
-        """Regular files with an accepted extension in ``root/kind``, oldest first, without the
-        quiet period: the ready arrivals of a reader that does not wait."""
-        ready = self.arrivals(kind, suffixes, quiet_seconds=0)
-        return [arrival.path for arrival in ready if arrival.status == "ready"]
 
     def write_atomic(self, kind: str, name: str, data: bytes) -> Path:
         """Lands ``data`` as ``root/kind/name``, all or nothing.
@@ -200,18 +194,6 @@ def file_fingerprint(path: Path) -> str:
     landed twice (or renamed) is recognised without trusting names or mtimes."""
     with open(path, "rb") as handle:
         return sha256_hex(handle)
-
-
-def fingerprint_if_present(path: Path) -> str | None:
-    """``file_fingerprint``, or None when the file is gone: another reader (the CLI, another
-    sensor tick) archived or rejected it since it was listed, so it is no longer this
-    reader's to process. Any other failure to read it is raised."""
-    try:
-        return file_fingerprint(path)
-    except FileNotFoundError:
-        if Path(path).exists():
-            raise
-        return None
 
 
 def _check_name(name: str) -> None:

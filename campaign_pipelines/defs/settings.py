@@ -25,6 +25,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
+
 ENV_PREFIX = "CAMPAIGN_"
 
 
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     warehouse: Literal["duckdb", "oracle"] = "duckdb"
     blacklist_max_age_s: int = Field(default=3600, ge=0)
-    duckdb_lock_timeout_s: float = Field(default=120.0, gt=0)
+    duckdb_lock_timeout_s: float = Field(default=DEFAULT_LOCK_TIMEOUT_S, gt=0)
     journey_config: Literal["file", "http"] = "file"
     journey_config_path: Path | None = None
     journey_backend: str = "legacy"

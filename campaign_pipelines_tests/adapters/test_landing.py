@@ -69,24 +69,29 @@ def test_write_atomic_refuses_unsafe_names(zone, name):
     assert every_file(zone.root.parent) == []
 
 
-def test_pending_ignores_temp_files_other_suffixes_and_subfolders(zone):
+def _ready(zone, kind: str, suffixes: tuple[str, ...]) -> list:
+    listed = zone.arrivals(kind, suffixes, quiet_seconds=0)
+    return [arrival.path for arrival in listed if arrival.status == "ready"]
+
+
+def test_ready_arrivals_leave_out_temp_files_other_suffixes_and_subfolders(zone):
     folder = zone.folder("uploads")
     for name in ["a.csv", "B.XLSX", ".c.csv", "d.csv.tmp", "e.json", "f.parquet"]:
         (folder / name).write_bytes(b"x")
     (folder / "sub.csv").mkdir()
     (folder / "archive").mkdir()
     (folder / "archive" / "old.csv").write_bytes(b"x")
-    found = zone.pending("uploads", (".csv", ".xlsx", "parquet"))
+    found = _ready(zone, "uploads", (".csv", ".xlsx", "parquet"))
     assert sorted(p.name for p in found) == ["B.XLSX", "a.csv", "f.parquet"]
 
 
-def test_pending_orders_by_mtime_then_name(zone):
+def test_arrivals_come_by_mtime_then_name(zone):
     folder = zone.folder("campaigns")
     stamps = {"z.json": 1_000, "b.json": 3_000, "a.json": 3_000, "m.json": 2_000}
     for name, seconds in stamps.items():
         (folder / name).write_bytes(b"{}")
         os.utime(folder / name, ns=(seconds * 10**9, seconds * 10**9))
-    found = zone.pending("campaigns", (".json",))
+    found = _ready(zone, "campaigns", (".json",))
     assert [p.name for p in found] == ["z.json", "m.json", "a.json", "b.json"]
 
 
@@ -100,7 +105,7 @@ def test_archive_moves_and_never_overwrites(zone):
     assert archived_second.read_bytes() == b"second"
     assert archived_second.parent == archived_first.parent
     assert archived_second.name.startswith("list.") and archived_second.suffix == ".csv"
-    assert zone.pending("uploads", (".csv",)) == []
+    assert _ready(zone, "uploads", (".csv",)) == []
 
 
 def test_reject_writes_error_json_beside_the_file(zone):
@@ -148,16 +153,6 @@ def test_file_fingerprint_is_sha256_of_the_content(tmp_path):
     a.write_bytes(data)
     b.write_bytes(data)
     assert file_fingerprint(a) == hashlib.sha256(data).hexdigest() == file_fingerprint(b)
-
-
-def test_fingerprint_if_present_is_none_once_another_reader_took_the_file(tmp_path):
-    from campaign_pipelines.adapters.landing import fingerprint_if_present
-
-    path = tmp_path / "taken.json"
-    path.write_bytes(b"{}")
-    assert fingerprint_if_present(path) == hashlib.sha256(b"{}").hexdigest()
-    path.unlink()
-    assert fingerprint_if_present(path) is None
 
 
 def test_written_files_and_error_reports_are_readable_by_the_operators_group(zone):

@@ -33,7 +33,6 @@ from campaign_pipelines.adapters.warehouse.duckdb_lock import (
     DEFAULT_LOCK_TIMEOUT_S,
     LockWait,
     WarehouseLockedError,
-    parse_lock_timeout,
 )
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import (
@@ -48,7 +47,6 @@ __all__ = [
     "DuckDBDeployment",
     "DuckDBWarehouse",
     "WarehouseLockedError",
-    "parse_lock_timeout",
     "transaction",
 ]
 

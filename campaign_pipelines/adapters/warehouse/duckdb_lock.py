@@ -49,22 +49,6 @@ class WarehouseLockedError(RuntimeError):
         )
 
 
-def parse_lock_timeout(value: str | None) -> float:
-    """The lock timeout from the setting's text (unset: the default), in seconds."""
-    if value is None or not value.strip():
-        return DEFAULT_LOCK_TIMEOUT_S
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise ValueError(
-            f"{LOCK_TIMEOUT_ENV}={value!r} is not a number of seconds above 0: "
-            f"set it to e.g. 300, or unset it for {DEFAULT_LOCK_TIMEOUT_S:g}"
-        )
-    return seconds
-
-
 def lock_holder(error: BaseException) -> str:
     """"<program> (PID n)" from DuckDB's lock message, or a plain phrase if it names none."""
     found = _HOLDER.search(str(error))
