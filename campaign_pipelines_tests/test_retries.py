@@ -49,7 +49,7 @@ from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, RUN_RETRIES, ass
 from campaign_pipelines.demo.user_activity import write_user_activity
 from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle, connection_closed
 from campaign_pipelines_tests.bank import request_text
-from campaign_pipelines_tests.streaks.test_defs import landed
+from campaign_pipelines_tests.streaks.test_defs import landed, manual_job
 from campaign_pipelines_tests.streaks.test_journey_config_service import TOKEN, ConfigService
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -303,11 +303,7 @@ def test_a_streak_file_whose_runs_die_gets_3_runs_then_is_rejected(streak_resour
     path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
     sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
     overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
-    job = dg.Definitions(
-        assets=[streak_assets.manual_assignments], resources=streak_resources,
-        jobs=[dg.define_asset_job("streak_manual_assignment_job",
-                                  selection=[streak_assets.MANUAL_ASSIGNMENTS])],
-    ).resolve_job_def("streak_manual_assignment_job")
+    job = manual_job(streak_resources)
     verdicts = []
     with dg.instance_for_test(overrides=overrides) as instance:
         with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:

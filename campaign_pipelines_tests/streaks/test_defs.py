@@ -119,6 +119,15 @@ def landed(zone, name: str, data: bytes) -> Path:
     return path
 
 
+def manual_job(resources: dict) -> dg.JobDefinition:
+    """The manual-moves job over ``resources``, for runs created without executing them."""
+    return dg.Definitions(
+        assets=[assets.manual_assignments], resources=resources,
+        jobs=[dg.define_asset_job("streak_manual_assignment_job",
+                                  selection=[assets.MANUAL_ASSIGNMENTS])],
+    ).resolve_job_def("streak_manual_assignment_job")
+
+
 def test_sensor_requests_one_run_per_arrival_and_rejects_bad_files(resources):
     zone = resources["campaign_data"].landing()
     landed(zone, "good.csv", b"user_id,streak\n1000001,30x5_streak\n")
@@ -165,12 +174,8 @@ def test_a_run_waiting_for_its_retry_keeps_the_file(resources):
     with dg.instance_for_test(overrides=overrides) as instance:
         with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
             [request] = streak_assignments_sensor(context).run_requests
-        job = dg.Definitions(
-            assets=[assets.manual_assignments], resources=resources,
-            jobs=[dg.define_asset_job("streak_manual_assignment_job",
-                                      selection=[assets.MANUAL_ASSIGNMENTS])],
-        ).resolve_job_def("streak_manual_assignment_job")
-        run = instance.create_run_for_job(job, run_config=request.run_config, tags=request.tags)
+        run = instance.create_run_for_job(manual_job(resources), run_config=request.run_config,
+                                          tags=request.tags)
         instance.report_run_failed(run, "the run worker was killed")
         assert instance.get_run_by_id(run.run_id).is_complete_and_waiting_to_retry
         with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
