@@ -41,6 +41,8 @@ from campaign_pipelines.defs.settings import SettingError, Settings, read_settin
 from campaign_pipelines.responses import failure_messages
 from campaign_pipelines.run_watch import RunWatch
 
+INSTANCE_SETTINGS = Path(__file__).parent / "config" / "instance" / "dagster.yaml"
+
 
 @dataclass(frozen=True)
 class Location:
@@ -317,14 +319,15 @@ def pending_requests(location: Location, say: runs.Say = runs.say_on_stderr) -> 
 
 def open_location(settings: Settings | None = None) -> Location:
     """The code location and the instance of ``DAGSTER_HOME`` (default
-    ``$CAMPAIGN_DATA_DIR/dagster_home``, created on first use): what every command runs in."""
+    ``$CAMPAIGN_DATA_DIR/dagster_home``, created on first use with the project's instance
+    settings: pools, run monitoring, run retries): what every command runs in."""
     settings = settings or read_settings()
     if settings.dagster_home is None:
         home = settings.data_dir / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
         instance_settings = home / "dagster.yaml"
         if not instance_settings.exists():
-            instance_settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+            instance_settings.write_bytes(INSTANCE_SETTINGS.read_bytes())
         os.environ["DAGSTER_HOME"] = str(home)  # for Dagster, and the processes it starts
     return Location(defs=loaded_definitions(settings), instance=dg.DagsterInstance.get())
 

@@ -165,3 +165,19 @@ def test_a_command_loads_the_definitions_once(monkeypatch, tmp_path):
     job = service.loaded_job("campaign_job")
     assert location.defs is service.loaded_definitions(read_settings())
     assert job is location.defs.resolve_job_def("campaign_job")
+
+
+def test_without_dagster_home_a_command_keeps_the_projects_instance_in_the_data_dir(
+    monkeypatch, tmp_path
+):
+    """Pools, run monitoring and run retries hold for a plain `pip install` user too."""
+    from campaign_pipelines import service
+
+    monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    location = service.open_location()
+    home = tmp_path.resolve() / "dagster_home"
+    assert (home / "dagster.yaml").read_bytes() == service.INSTANCE_SETTINGS.read_bytes()
+    assert location.instance.root_directory == str(home)
+    assert location.instance.run_retries_enabled
+    assert location.instance.run_monitoring_enabled
