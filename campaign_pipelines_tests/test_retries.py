@@ -110,6 +110,7 @@ def test_reference_extraction_retries_one_dropped_connection(oracle):
     assert len(db.executed("client_devices")) == 2
 
 
+@pytest.mark.long_pole(seconds=11)  # the policy's real waits: 1 + 3 + 7 s
 def test_reference_extraction_gives_up_after_4_attempts(oracle):
     db, resource = oracle
     db.fails("client_devices", connection_closed(), times=100)
@@ -161,6 +162,7 @@ def test_deployment_step_retries_one_dropped_connection(oracle):
     assert db.events().count("commit") == 1 and db.events().count("rollback") == 1
 
 
+@pytest.mark.long_pole(seconds=11)  # the policy's real waits: 1 + 3 + 7 s
 def test_deployment_step_gives_up_after_4_attempts(oracle):
     db, resource = oracle
     db.fails("DELETE FROM dssb_ocds.mb01_camp_dict", connection_closed(), times=100)
@@ -263,6 +265,7 @@ def _failure_sensor_sees(result_or_run_id, instance, streak_resources, event=Non
     streak_assignment_failures_sensor(context)
 
 
+@pytest.mark.long_pole(seconds=11)  # the policy's real waits: 1 + 3 + 7 s
 def test_a_streak_file_whose_step_keeps_failing_is_rejected_after_one_run(
     streak_resources, service
 ):
