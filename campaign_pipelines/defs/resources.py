@@ -148,11 +148,6 @@ class JourneyConfigResource(dg.ConfigurableResource):
         return config, require_valid(config, self.target_backend, store.describe())
 
 
-def streak_state_available() -> bool:
-    """Kept for callers not yet moved to ``Settings.streak_state_available``."""
-    return read_settings().streak_state_available
-
-
 def streak_store(warehouse: WarehouseResource) -> StreakStore:
     adapter = warehouse.adapter()
     if not isinstance(adapter, DuckDBWarehouse):
