@@ -11,9 +11,11 @@ Config service protocol (JSON, bearer token):
 
 A GET is sent once here: a transport error, a timeout, 429 or 5xx raises
 ``JourneyConfigUnavailable`` (transient), anything else wrong ``ConfigServiceError`` (permanent).
-Who retries a transient GET depends on the caller, never on a loop in this client: inside a
-Dagster step the step's ``RetryPolicy`` (``defs/retries.py``); outside one (the ``campaigns
-streaks`` commands) ``with_get_retries``, the one stamina helper, 3 attempts. A POST is sent
+Who retries a transient GET depends on the caller: inside a Dagster step the step's
+``RetryPolicy`` (``defs/retries.py``); outside one (the ``campaigns streaks`` commands)
+``with_get_retries``, the one stamina helper, 3 attempts. The client uses that helper itself in
+one place: the read-back after a POST whose outcome is unknown, which no caller could retry
+without sending the POST again (``register`` runs only from the command line). A POST is sent
 once and never retried (it is not idempotent), only after the caller validated the whole
 registration, and carries the campaign and its rules together, so there is never half a
 registration on the service. When a POST's outcome is unknown (timeout, 5xx, dropped

@@ -44,7 +44,8 @@ from campaign_pipelines.core.request_text import load_request_text, unique_keys
 
 CAMP_CNT_MAX = 999_999_999_999  # NUMBER(12)
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
-NAME_BYTES, TEXT_BYTES = 200, 4000  # VARCHAR2 sizes of the "name" and "text" kinds
+# The warehouse columns of the "name" and "text" kinds are this wide (adapters/warehouse/ddl.py).
+NAME_BYTES, TEXT_BYTES = 200, 4000
 
 
 def _refusal(kind: str, problem: str, fix: str) -> PydanticCustomError:

@@ -51,7 +51,7 @@ def strata(audience: pl.DataFrame, vocabulary: Vocabulary, stratify_by: list[str
 def split_seed(control: ControlGroup | None, campaign_key: str) -> str:
     """The request's control_group.seed, else the campaign key: rebuilding a campaign draws the
     same control group."""
-    return (control.seed if control and control.seed else None) or campaign_key
+    return (control.seed if control else None) or campaign_key
 
 
 def split_audience(

@@ -104,8 +104,8 @@ class OracleWarehouseResource(WarehouseResource):
         return OracleDeployment(self.adapter())
 
 
-def warehouse_resource(settings: Settings, database: Path | None = None) -> WarehouseResource:
-    """The warehouse ``settings`` choose; ``database`` overrides the DuckDB file's place."""
+def warehouse_resource(settings: Settings) -> WarehouseResource:
+    """The warehouse ``settings`` choose."""
     if settings.warehouse == "oracle":
         return OracleWarehouseResource(
             dsn=dg.EnvVar("ORACLE_DSN"),
@@ -115,7 +115,7 @@ def warehouse_resource(settings: Settings, database: Path | None = None) -> Ware
             blacklist_max_age_s=settings.blacklist_max_age_s,
         )
     return DuckDBWarehouseResource(
-        database=str(database or settings.database),
+        database=str(settings.database),
         reference_config_path=str(default_config_path("duckdb")),
         lock_timeout_s=settings.duckdb_lock_timeout_s,
         blacklist_max_age_s=settings.blacklist_max_age_s,
@@ -172,11 +172,12 @@ def build_resources(
     """The resources ``settings`` (default: read now) describe; ``directory`` stands in for
     their data directory, as tests and benchmarks use it."""
     settings = settings or read_settings()
-    root = directory or settings.data_dir
+    if directory is not None:
+        settings = settings.model_copy(update={"data_dir": directory.resolve()})
     return {
-        "warehouse": warehouse_resource(settings, root / "warehouse.duckdb"),
-        "campaign_data": CampaignDataResource(data_dir=str(root)),
-        "io_manager": ParquetIOManager(base_dir=str(root / "assets")),
+        "warehouse": warehouse_resource(settings),
+        "campaign_data": CampaignDataResource(data_dir=str(settings.data_dir)),
+        "io_manager": ParquetIOManager(base_dir=str(settings.data_dir / "assets")),
         "journey_config": journey_config_resource(settings),
     }
 

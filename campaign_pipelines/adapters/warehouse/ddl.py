@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 from campaign_pipelines.core.deployment import Table
+from campaign_pipelines.core.requests import NAME_BYTES, TEXT_BYTES
 
 Dialect = Literal["duckdb", "oracle"]
 
@@ -17,8 +18,9 @@ _COLUMN_TYPES = {
     "code": ("VARCHAR", "VARCHAR2(10)"),
     "xls": ("VARCHAR", "VARCHAR2(8)"),
     "iin": ("VARCHAR", "VARCHAR2(12)"),
-    "name": ("VARCHAR", "VARCHAR2(200)"),
-    "text": ("VARCHAR", "VARCHAR2(4000)"),
+    # The bounds admission checks a request's names and texts against (core/requests.py).
+    "name": ("VARCHAR", f"VARCHAR2({NAME_BYTES})"),
+    "text": ("VARCHAR", f"VARCHAR2({TEXT_BYTES})"),
     "date": ("DATE", "DATE"),
     "int": ("BIGINT", "NUMBER(12)"),
     "time": ("TIMESTAMP", "TIMESTAMP"),

@@ -86,8 +86,8 @@ def assignments_sensor(running: bool) -> dg.SensorDefinition:
         minimum_interval_seconds=30,
         default_status=status,
         description="Each new user_id,streak CSV in landing/assignments: a well-formed one "
-        "becomes a manual-assignment run (retried as a run up to 2 times), a bad one moves to "
-        "rejected/ with an .error.json.",
+        "becomes a manual-assignment run (run again up to 2 times only if it dies outside its "
+        "steps), a bad one moves to rejected/ with an .error.json.",
     )
     def streak_assignments_sensor(
         context: dg.SensorEvaluationContext,
