@@ -45,11 +45,16 @@ from campaign_pipelines.defs.resources import (
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY, attempts, waits_s
 from campaign_pipelines.defs.streaks import assets as streak_assets
 from campaign_pipelines.defs.streaks.run_failures import streak_assignment_failures_sensor
-from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, RUN_RETRIES, assignments_sensor
+from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, RUN_RETRIES
 from campaign_pipelines.demo.user_activity import write_user_activity
 from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle, connection_closed
 from campaign_pipelines_tests.bank import request_text
-from campaign_pipelines_tests.streaks.test_defs import landed, manual_job
+from campaign_pipelines_tests.streaks.test_defs import (
+    RUN_RETRIES_ON,
+    landed,
+    manual_job,
+    requested_run,
+)
 from campaign_pipelines_tests.streaks.test_journey_config_service import TOKEN, ConfigService
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -274,11 +279,8 @@ def test_a_streak_file_whose_step_keeps_failing_is_rejected_after_one_run(
     rejects the file at once, naming the step's own error."""
     zone = streak_resources["campaign_data"].landing()
     path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
-    sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
-    overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
-    with dg.instance_for_test(overrides=overrides) as instance:
-        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
-            [request] = assignments_sensor(running=True)(context).run_requests
+    with dg.instance_for_test(overrides=RUN_RETRIES_ON) as instance:
+        request = requested_run(streak_resources, instance)
         service.get_failures = 1_000
         result = dg.materialize(
             [streak_assets.manual_assignments], resources=streak_resources,
@@ -304,13 +306,10 @@ def test_a_streak_file_whose_runs_die_gets_3_runs_then_is_rejected(streak_resour
     run 2 will not, and rejects it."""
     zone = streak_resources["campaign_data"].landing()
     path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
-    sensor_resources = {k: streak_resources[k] for k in ("campaign_data", "journey_config")}
-    overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
     job = manual_job(streak_resources)
     verdicts = []
-    with dg.instance_for_test(overrides=overrides) as instance:
-        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
-            [request] = assignments_sensor(running=True)(context).run_requests
+    with dg.instance_for_test(overrides=RUN_RETRIES_ON) as instance:
+        request = requested_run(streak_resources, instance)
         first = previous = None
         for retry_number in range(RUN_RETRIES + 1):
             # as the retry daemon launches them: each the child of the one before

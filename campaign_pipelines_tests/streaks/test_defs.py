@@ -128,6 +128,23 @@ def manual_job(resources: dict) -> dg.JobDefinition:
     ).resolve_job_def("streak_manual_assignment_job")
 
 
+# Run retries as dagster.yaml enables them: only for runs that ask.
+RUN_RETRIES_ON = {"run_retries": {"enabled": True, "max_retries": 0}}
+
+
+def tick(resources: dict, instance: dg.DagsterInstance) -> dg.SensorResult:
+    """One evaluation of the streak assignments sensor over ``resources``, in ``instance``."""
+    sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
+    with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
+        return streak_assignments_sensor(context)
+
+
+def requested_run(resources: dict, instance: dg.DagsterInstance) -> dg.RunRequest:
+    """The one run the sensor requests for the single file waiting in landing/assignments."""
+    [request] = tick(resources, instance).run_requests
+    return request
+
+
 def test_sensor_requests_one_run_per_arrival_and_rejects_bad_files(resources):
     zone = resources["campaign_data"].landing()
     landed(zone, "good.csv", b"user_id,streak\n1000001,30x5_streak\n")
@@ -169,17 +186,13 @@ def test_a_run_waiting_for_its_retry_keeps_the_file(resources):
     """Between a failed run and the retry Dagster launches, the file is in flight, not lost."""
     zone = resources["campaign_data"].landing()
     path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
-    sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
-    overrides = {"run_retries": {"enabled": True, "max_retries": 0}}
-    with dg.instance_for_test(overrides=overrides) as instance:
-        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
-            [request] = streak_assignments_sensor(context).run_requests
+    with dg.instance_for_test(overrides=RUN_RETRIES_ON) as instance:
+        request = requested_run(resources, instance)
         run = instance.create_run_for_job(manual_job(resources), run_config=request.run_config,
                                           tags=request.tags)
         instance.report_run_failed(run, "the run worker was killed")
         assert instance.get_run_by_id(run.run_id).is_complete_and_waiting_to_retry
-        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
-            result = streak_assignments_sensor(context)
+        result = tick(resources, instance)
     assert result.run_requests == [] and path.exists()
     assert "1 admitted file(s) wait for their runs" in result.skip_reason.skip_message
 
@@ -189,14 +202,12 @@ def test_with_run_retries_off_the_first_failed_run_rejects_the_file(resources, t
     first failure is the last: the failure sensor rejects the file naming that run."""
     zone = resources["campaign_data"].landing()
     path = landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
-    sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
     (tmp_path / "not_a_database").mkdir()  # a warehouse that cannot open: not the file's fault
     broken = {**resources, "warehouse": DuckDBWarehouseResource(
         database=str(tmp_path / "not_a_database"),
         reference_config_path=resources["warehouse"].reference_config_path)}
     with dg.DagsterInstance.ephemeral() as instance:
-        with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
-            [request] = streak_assignments_sensor(context).run_requests
+        request = requested_run(resources, instance)
         result = dg.materialize(
             [assets.manual_assignments], resources=broken, instance=instance,
             raise_on_error=False, run_config=request.run_config,
