@@ -25,6 +25,11 @@ from campaign_pipelines.adapters.landing import LandingZone
 from campaign_pipelines.core.problems import ProblemsError
 
 ARRIVAL_TAG = "landing/arrival"
+# What to do with a file whose run failed: every sensor that rejects one after its run says it.
+RESEND_FIX = (
+    "read that run's error in the Dagster UI, fix the cause, and copy the file into the landing "
+    "folder again (a copy is a new arrival; a move keeps its old time)"
+)
 
 
 def arrival_key(name: str, content_id: str) -> str:
@@ -153,6 +158,5 @@ def _gave_up(run: dg.DagsterRun) -> dict[str, str]:
         "field": "<run>",
         "problem": f"run {run.run_id} for this file ended {run.status.value} before it took "
         "the file",
-        "fix": "read that run's error in the Dagster UI, fix the cause, and copy the file "
-        "into the landing folder again (a copy is a new arrival; a move keeps its old time)",
+        "fix": RESEND_FIX,
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from campaign_pipelines.defs.arrivals import RESEND_FIX
 from campaign_pipelines.defs.resources import CampaignDataResource
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
 from campaign_pipelines.defs.streaks.sensors import MANUAL_OP
@@ -74,6 +75,5 @@ def _gave_up(runs: int, run_id: str, failure: str) -> dict:
         "field": "<run>",
         "problem": f"{runs} runs applying this file failed; the last was run {run_id}: "
         f"{failure}",
-        "fix": "read that run's error in the Dagster UI, fix the cause, and drop the file "
-        "into landing/assignments again",
+        "fix": RESEND_FIX,  # a moved file would be the same arrival, its failed run found
     }
