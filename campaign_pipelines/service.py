@@ -214,7 +214,7 @@ def run_job(
             with dg.execute_job(
                 reconstructable_job(job_name),
                 instance=location.instance,
-                run_config={**_IN_PROCESS_QUIET, **(run_config or {})},
+                run_config={**_QUIET, **(run_config or {})},
                 tags=run_tags,
             ) as result:
                 if not watch.interrupted:
@@ -294,10 +294,8 @@ def reconstructable_job(name: str):  # ReconstructableJob, which dagster does no
 
 
 # Step-by-step engine events belong in the UI; the terminal shows warnings and the outcome.
-_IN_PROCESS_QUIET = {
-    "execution": {"config": {"in_process": {}}},
-    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-}
+# (Every job runs in process, as from the UI: defs/executor.py.)
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def pending_requests(location: Location, say: runs.Say = runs.say_on_stderr) -> list:

@@ -27,8 +27,6 @@ from campaign_pipelines.service import loaded_job, reconstructable_job
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
 from campaign_pipelines_tests.volumes import fill
 
-# The executor is not what these tests are about: one process keeps them quick.
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 V2_IINS = [CUSTOMERS["plain"].iin]
 
 
@@ -61,7 +59,7 @@ def _queue(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.DagsterRu
             "dagster/run_key": request.run_key}
     return instance.create_run_for_job(
         job_def=loaded_job("campaign_job"),
-        run_config={**request.run_config, **IN_PROCESS},
+        run_config=request.run_config,
         tags=tags,
         status=dg.DagsterRunStatus.QUEUED,
         remote_job_origin=_ORIGIN,
