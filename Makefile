@@ -8,6 +8,7 @@ export CAMPAIGN_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CAMPAIGN_DATA_DIR)/dagster_home
 export VIRTUAL_ENV := $(VENV)
 DEMO_CUSTOMERS ?= 200000
+UI_PORT ?= 3000
 
 .PHONY: venv demo test lint ui bench clean dagster-home
 
@@ -37,8 +38,10 @@ test: lint
 	$(BIN)/dg check defs
 	$(BIN)/pytest -q
 
+# From DAGSTER_HOME, where its dagster.yaml is the instance's: started from the repository
+# root, `dg dev` would warn that the root's dagster.yaml (the source `make` copies) is unused.
 ui: venv dagster-home
-	$(BIN)/dagster dev -w workspace.yaml
+	cd $(DAGSTER_HOME) && $(BIN)/dg dev -w $(CURDIR)/workspace.yaml -p $(UI_PORT)
 
 bench: venv
 	$(BIN)/python bench/bench_audience.py
