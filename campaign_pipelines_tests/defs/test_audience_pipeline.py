@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 import xlsxwriter
@@ -28,12 +29,26 @@ def _upload(location, name: str, data: bytes) -> Path:
     return location.campaign_data.landing().write_atomic("uploads", name, data)
 
 
-def _create(location, name: str, text: str) -> dict:
+def _run(location, name: str, text: str) -> tuple[dict, dg.JobExecutionResult]:
+    """The legacy response to the request and the run that built it."""
     registered = register(location, _landing_file(location, name, text))
     admitted = registered.admitted
     result = run_job(location, "audience_job", admitted.key, tags=registered.tags,
                      run_config=registered.run_config)
-    return audience_response(admitted.key, admitted.request, result)
+    return audience_response(admitted.key, admitted.request, result), result
+
+
+def _create(location, name: str, text: str) -> dict:
+    return _run(location, name, text)[0]
+
+
+def _table(result: dg.JobExecutionResult, node: str, entry: str) -> tuple[list, list[dict]]:
+    """A table of the node's materialization metadata: its (column, type) pairs and rows."""
+    (materialization,) = result.asset_materializations_for_node(node)
+    table = materialization.metadata[entry]
+    assert isinstance(table, dg.TableMetadataValue), f"{node}'s {entry} is not a table"
+    columns = [(column.name, column.type) for column in table.schema.columns]
+    return columns, [record.data for record in table.records]
 
 
 def _iins(*names: str) -> list[str]:
@@ -58,7 +73,7 @@ def test_every_filter_together_counts_each_step(location):
         "mau_only": True,
         "products": ["Кредитная карта"],
     }
-    response = _create(
+    response, result = _run(
         location, "all.json", request_text(user_iins=everyone, filter_config=filters)
     )
     stats = response["filter_stats"]
@@ -70,6 +85,23 @@ def test_every_filter_together_counts_each_step(location):
     assert stats["after_push"] == 6
     assert stats["after_mau"] == 5
     assert stats["after_product"] == stats["final_count"] == 4
+    # The catalog shows the funnel once, as a table, with the legacy filter_stats beside it.
+    (materialization,) = result.asset_materializations_for_node("filtered_audience")
+    assert set(materialization.metadata) == {
+        "funnel", "filter_stats", "blacklists_applied", "blacklist_snapshot", "dagster/row_count"
+    }
+    columns, funnel = _table(result, "filtered_audience", "funnel")
+    assert columns == [("step", "string"), ("rows_left", "int"), ("removed", "int")]
+    assert funnel == [
+        {"step": "received", "rows_left": 13, "removed": None},
+        {"step": "validation", "rows_left": 13, "removed": 0},
+        {"step": "blacklist", "rows_left": 9, "removed": 4},
+        {"step": "device", "rows_left": 7, "removed": 2},
+        {"step": "push", "rows_left": 6, "removed": 1},
+        {"step": "mau", "rows_left": 5, "removed": 1},
+        {"step": "product", "rows_left": 4, "removed": 1},
+    ]
+    assert sum(step["removed"] or 0 for step in funnel) == stats["total_removed"]
 
 
 def test_strict_checksum_drops_the_seed_customers(location):
@@ -104,10 +136,20 @@ def test_messy_csv_with_bom_semicolons_spaces_and_dashes(location):
     data = ("\ufeffИИН;Имя\n" + "\n".join(rows) + "\n").encode()
     _upload(location, "messy.csv", data)
     text = request_text(user_iins=None, user_files=["messy.csv"], filter_config={})
-    stats = _create(location, "messy.json", text)["filter_stats"]
+    response, result = _run(location, "messy.json", text)
+    stats = response["filter_stats"]
     assert stats["initial_count"] == 4
     assert stats["invalid_iin_removed"] == 1 and stats["duplicates_removed"] == 1
     assert stats["final_count"] == 2
+    columns, rejected = _table(result, "raw_audience", "rejected_sample")
+    assert columns == [("source", "string"), ("row", "int"), ("value", "string"),
+                       ("status", "string"), ("reason", "string")]
+    assert [(r["source"], r["row"], r["status"]) for r in rejected] == [
+        ("messy.csv", 4, "duplicate"), ("messy.csv", 5, "invalid_iin")
+    ]
+    # Masked: the duplicate's IIN is never in the metadata, only its first and last digits.
+    assert rejected[0]["value"] == f"{plain[:2]}{'*' * 8}{plain[-2:]}"
+    assert plain not in str(result.asset_materializations_for_node("raw_audience"))
 
 
 @pytest.mark.parametrize(
@@ -161,7 +203,7 @@ def test_missing_upload_is_rejected(location):
 def test_split_is_deterministic_disjoint_and_recorded(location, data_dir):
     control = {"share": 0.5, "stratify_by": ["device", "mau"]}
     text = request_text(user_iins=_iins(*CUSTOMERS), filter_config={}, control_group=control)
-    first = _create(location, "split.json", text)
+    first, result = _run(location, "split.json", text)
     split_path = data_dir / "assets" / "audience_split" / "split.parquet"
     before = pl.read_parquet(split_path).sort("iin")
     second = _create(location, "split.json", text)
@@ -171,6 +213,13 @@ def test_split_is_deterministic_disjoint_and_recorded(location, data_dir):
     # filter_config {} still applies every configured blacklist: 13 customers, 4 listed.
     assert first["filter_stats"]["control_count"] + first["filter_stats"]["target_count"] == 9
     assert set(before["group"]) == {"target", "control"}
+    columns, strata = _table(result, "audience_split", "strata")
+    assert columns == [("stratum", "string"), ("size", "int"), ("target", "int"),
+                       ("control", "int")]
+    assert [s["stratum"] for s in strata] == sorted(set(before["stratum"]))
+    assert all(s["target"] + s["control"] == s["size"] for s in strata)
+    assert sum(s["size"] for s in strata) == first["filter_stats"]["final_count"] == 9
+    assert sum(s["control"] for s in strata) == first["filter_stats"]["control_count"]
 
 
 def test_run_appears_in_the_instance_history(location):

@@ -30,6 +30,33 @@ PROFILE_INS = {
 }
 
 
+# The tables this group's metadata shows in the UI, rather than long JSON blobs.
+FUNNEL = dg.TableSchema(columns=[
+    dg.TableColumn("step", "string", "filter_stats: after_<step>; received: initial_count"),
+    dg.TableColumn("rows_left", "int", "users left after the step"),
+    dg.TableColumn("removed", "int", "users the step removed (empty for received)"),
+])
+STRATA = dg.TableSchema(columns=[
+    dg.TableColumn("stratum", "string", "e.g. device=android+iOS|mau=yes; all when unstratified"),
+    dg.TableColumn("size", "int"),
+    dg.TableColumn("target", "int"),
+    dg.TableColumn("control", "int", "round(share × size)"),
+])
+REJECTED_SAMPLE = dg.TableSchema(columns=[
+    dg.TableColumn("source", "string", "user_iins or the upload's file name"),
+    dg.TableColumn("row", "int", "position in user_iins, or the row of the upload"),
+    dg.TableColumn("value", "string", "masked: birth date and serial hidden"),
+    dg.TableColumn("status", "string"),
+    dg.TableColumn("reason", "string"),
+])
+
+
+def _table(rows: list[dict], schema: dg.TableSchema) -> dg.TableMetadataValue:
+    names = [column.name for column in schema.columns]
+    records = [dg.TableRecord({name: row[name] for name in names}) for row in rows]
+    return dg.MetadataValue.table(records, schema)
+
+
 @dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"python"})
 def campaign_request(
     context: dg.AssetExecutionContext,
@@ -92,7 +119,7 @@ def raw_audience(
             "rows_per_source": dg.MetadataValue.json(
                 dict(rows.group_by("source").len().sort("source").iter_rows())
             ),
-            "rejected_sample": dg.MetadataValue.json(core.rejected_sample(rows)),
+            "rejected_sample": _table(core.rejected_sample(rows), REJECTED_SAMPLE),
         },
     )
 
@@ -223,27 +250,29 @@ def filtered_audience(
     return dg.Output(
         audience,
         metadata={
-            **stats,
+            "funnel": _table(_funnel_steps(stats), FUNNEL),
+            # The legacy response's names, read back by responses.py (the CLI prints them).
+            "filter_stats": dg.MetadataValue.json(stats),
             "blacklists_applied": dg.MetadataValue.json(blacklists),
             "blacklist_snapshot": dg.MetadataValue.json(
                 applied_blacklist(context.instance, context.partition_key)
             ),
-            "filter_stats": dg.MetadataValue.json(stats),
-            "funnel": dg.MetadataValue.md(_funnel_table(stats)),
             "dagster/row_count": audience.height,
         },
     )
 
 
-def _funnel_table(stats: dict[str, int]) -> str:
-    """The funnel as the UI shows it: each step, who is left, who it removed."""
-    lines = ["| step | users | removed |", "|---|---:|---:|"]
-    previous = None
-    for step in (s for s in core.FUNNEL_STEPS if s in stats):
-        removed = "" if previous is None else f"{previous - stats[step]:,}"
-        lines.append(f"| {step} | {stats[step]:,} | {removed} |")
-        previous = stats[step]
-    return "\n".join(lines)
+def _funnel_steps(stats: dict[str, int]) -> list[dict[str, object]]:
+    """Each step the campaign took, in order: who is left after it and whom it removed."""
+    steps = [s for s in core.FUNNEL_STEPS if s in stats]
+    return [
+        {
+            "step": "received" if step == "initial_count" else step.removeprefix("after_"),
+            "rows_left": stats[step],
+            "removed": None if before is None else stats[before] - stats[step],
+        }
+        for before, step in zip([None, *steps], steps, strict=False)
+    ]
 
 
 def _held_off(
@@ -286,7 +315,7 @@ def audience_split(
             "target_count": target,
             "control_count": control_count,
             "control_share": round(control_count / split.height, 4) if split.height else 0.0,
-            "strata": dg.MetadataValue.json(per_stratum.to_dicts()),
+            "strata": _table(per_stratum.to_dicts(), STRATA),
             "dagster/row_count": split.height,
         },
     )

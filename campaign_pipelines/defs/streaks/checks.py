@@ -64,7 +64,11 @@ def _unknown_config(error: ConfigVersionUnknown) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=ASSIGNMENTS, blocking=True,
-                description="The batch never took a user out of an experiment.")
+                description="The daily batch moved nobody out of an experiment streak of the "
+                "journey config it ran with (manual moves may). A failure means the journey "
+                "rules broke the protection promise: the moves are already in the state and "
+                "in streak_audit (offending_rows counts them), the run stops before user_state; "
+                "it also fails when the config version the batch recorded cannot be loaded.")
 def batch_never_moves_experiment_users(
     context: dg.AssetCheckExecutionContext,
     assignments: pl.DataFrame,
@@ -82,16 +86,21 @@ def batch_never_moves_experiment_users(
 
 
 @dg.asset_check(asset=USER_STATE, blocking=True,
-                description="campaign_ops.user_streak_state holds each user once, "
-                "in one streak.")
+                description="campaign_ops.user_streak_state holds each user once, in one "
+                "streak. A failure means something wrote a user twice (offending_rows counts "
+                "the extra rows), so which streak they are in is ambiguous: repair the table "
+                "before the next run assigns from it.")
 def one_state_row_per_user(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     extra = streak_store(warehouse).extra_state_rows()
     return dg.AssetCheckResult(passed=extra == 0, metadata={"offending_rows": extra})
 
 
 @dg.asset_check(asset=USER_STATE,
-                description="Every streak in the state is NA or a campaign of the config the "
-                "state was built with.")
+                description="Every streak in the state is NA or a campaign of the journey "
+                "config the state was built with. A failure (not blocking: nothing stops) "
+                "means users sit in streaks that config does not know, e.g. a campaign removed "
+                "while users were in it (unknown_streaks lists them); it also fails when the "
+                "config version the run recorded cannot be loaded.")
 def every_streak_is_known(
     context: dg.AssetCheckExecutionContext,
     user_state: pl.DataFrame,
