@@ -11,17 +11,45 @@ A sensor built on ``answer_arrivals`` only reads, validates and requests runs:
   rejected naming that run, unless Dagster's run retries will run it again;
 - a landing folder the sensor cannot write to, or a full disk, fails that one file with a
   clear message; the rest of the tick goes on.
+
+What a tick tells the sensor page in the UI:
+- A tick that requests no run says why in its skip reason: each refused file, its error file
+  and its first problem (``refused 2 files, no run: bad.json →
+  landing/campaigns/rejected/bad.json.error.json (filter_config.mau_onyl: Extra inputs are not
+  permitted); …``), the files that wait and why, the admitted files whose runs have not taken
+  them yet, or ``no new file in landing/campaigns``. At most three of each are named, then
+  ``and N more``; digit runs as long as an IIN or a phone number, and e-mail addresses, are
+  masked (file names too), so a skip reason never shows one whole.
+- The cursor is a report, never state: admission reads no cursor (an arrival's run is found by
+  its ``landing/arrival`` tag), so clearing or editing it in the UI changes only the report.
+  It is one JSON object::
+
+    {"last_tick": {"requested": 0, "rejected": 2, "waiting": 1, "in_flight": 0},
+     "last_requested": {"file": "promo.json", "at": "2026-11-30T01:20:05Z"},
+     "last_rejected": {"file": "bad.json", "problem": "…", "error_file":
+                       "landing/campaigns/rejected/bad.json.error.json", "at": "…"}}
+
+  ``last_tick`` counts what the latest tick did (runs requested, files rejected and waiting,
+  admitted files not yet taken by their runs); ``last_requested`` and ``last_rejected`` (UTC)
+  outlive quiet ticks and are absent until a file was. A tick with runs has no skip reason, so
+  its rejections show here and in its log. The first format, ``requested=1 rejected=0
+  waiting=0 in_flight=0`` (the last tick's counts only), still parses, as ``last_tick``; a
+  cursor that is neither (typed in the UI) starts a new report.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
-from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines.adapters.landing import ERROR_SUFFIX, LandingZone
+from campaign_pipelines.core.iin import mask_iin
 from campaign_pipelines.core.problems import ProblemsError
 
 ARRIVAL_TAG = "landing/arrival"
@@ -30,12 +58,50 @@ RESEND_FIX = (
     "read that run's error in the Dagster UI, fix the cause, and copy the file into the landing "
     "folder again (a copy is a new arrival; a move keeps its old time)"
 )
+LISTED = 3  # files named per kind of answer in a skip reason; the rest are counted
+PROBLEM_CHARS = 100
+TICK_COUNTS = ("requested", "rejected", "waiting", "in_flight")
+_FIRST_CURSOR = re.compile(r"requested=(\d+) rejected=(\d+) waiting=(\d+) in_flight=(\d+)")
+# Kept whole: run ids and the UTC stamp of a renamed file. Masked: 9+ digits, spaced or not
+# (an IIN, a phone number), and e-mail addresses.
+_PRIVATE = re.compile(
+    r"(?P<keep>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d{8}T\d{12}Z)"
+    r"|(?P<digits>\+?\d(?:[\s()-]{0,2}\d){8,})"
+    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+)
 
 
 def arrival_key(name: str, content_id: str) -> str:
     """The ``landing/arrival`` tag: the name too, as two copies of one file (cp -p, an unzip)
     are two arrivals; ``content_id`` is ``Arrival.identify``'s hash and modification time."""
     return f"{name}@{content_id}"
+
+
+def masked(text: str) -> str:
+    """``text`` fit for a skip reason or a cursor: no whole IIN, phone number or e-mail."""
+
+    def mask(match: re.Match) -> str:
+        if match["keep"]:
+            return match["keep"]
+        if match["email"]:
+            local, _, domain = match["email"].partition("@")
+            return f"{local[:1]}***@{domain}"
+        return mask_iin(match["digits"])
+
+    return _PRIVATE.sub(mask, text)
+
+
+def read_cursor(cursor: str | None) -> dict:
+    """The report a sensor's cursor holds (module docstring); a first-format cursor becomes its
+    ``last_tick``; none, or one that is neither, an empty report."""
+    first = _FIRST_CURSOR.fullmatch((cursor or "").strip())
+    if first:
+        return {"last_tick": dict(zip(TICK_COUNTS, map(int, first.groups()), strict=True))}
+    try:
+        report = json.loads(cursor or "{}")
+    except ValueError:
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -50,34 +116,83 @@ class Admission:
 Admit = Callable[[Path, str, str], Admission]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A file this tick moved to rejected/: its name as it arrived, its error file as the UI
+    reader finds it (``landing/<kind>/rejected/...``) and its first problem, in short."""
+
+    name: str
+    error_file: str
+    problem: str
+
+    def said(self) -> str:
+        return f"{self.name} → {self.error_file} ({self.problem})"
+
+
 @dataclass
 class TickAnswers:
+    folder: str  # landing/<kind>: where the skip reason says nothing new arrived
+    report: dict = field(default_factory=dict)  # the cursor's report before this tick
     runs: list[dg.RunRequest] = field(default_factory=list)
+    requested: list[str] = field(default_factory=list)  # the files of ``runs``
     partitions: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
+    rejected: list[Refusal] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     in_flight: int = 0
     troubles: list[str] = field(default_factory=list)
 
+    @classmethod
+    def begin(cls, context: dg.SensorEvaluationContext, landing: LandingZone,
+              kind: str) -> TickAnswers:
+        return cls(folder=f"{Path(landing.root).name}/{kind}", report=read_cursor(context.cursor))
+
     def sensor_result(
         self, partitions_def: dg.DynamicPartitionsDefinition | None = None
     ) -> dg.SensorResult:
-        cursor = (f"requested={len(self.runs)} rejected={len(self.rejected)} "
-                  f"waiting={len(self.waiting)} in_flight={self.in_flight}")
         partitions = sorted(set(self.partitions))  # two files, one key: add it once
         requests = (
             [partitions_def.build_add_request(partitions)] if partitions_def and partitions else []
         )
         if self.runs:
             return dg.SensorResult(
-                run_requests=self.runs, dynamic_partitions_requests=requests, cursor=cursor
+                run_requests=self.runs, dynamic_partitions_requests=requests, cursor=self.cursor()
             )
-        said = [f"rejected {name} (see rejected/{name}.error.json)" for name in self.rejected]
-        said += [f"waiting for {text}" for text in self.waiting]
-        said += self.troubles
+        return dg.SensorResult(skip_reason=self.skip_reason(), cursor=self.cursor())
+
+    def skip_reason(self) -> str:
+        said = []
+        if self.rejected:
+            files = "file" if len(self.rejected) == 1 else "files"
+            said.append(f"refused {len(self.rejected)} {files}, no run: "
+                        + _listed([refusal.said() for refusal in self.rejected]))
+        if self.waiting:
+            said.append("waiting for " + _listed(self.waiting))
         if self.in_flight:
             said.append(f"{self.in_flight} admitted file(s) wait for their runs to take them")
-        return dg.SensorResult(skip_reason="; ".join(said) or "nothing new", cursor=cursor)
+        if self.archived:
+            said.append("archived, as already built: " + _listed(self.archived))
+        if self.troubles:
+            said.append("could not answer " + _listed(self.troubles))
+        return masked("; ".join(said)) or f"no new file in {self.folder}"
+
+    def cursor(self) -> str:
+        """The report after this tick (module docstring), as the sensor page shows it."""
+        counts = (len(self.runs), len(self.rejected), len(self.waiting), self.in_flight)
+        report: dict = {"last_tick": dict(zip(TICK_COUNTS, counts, strict=True))}
+        last = self.rejected[-1] if self.rejected else None
+        latest = {
+            "last_requested": {"file": self.requested[-1]} if self.requested else None,
+            "last_rejected": last and {"file": last.name, "problem": last.problem,
+                                       "error_file": last.error_file},
+        }
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for key, now in latest.items():
+            if now:
+                report[key] = {name: masked(text) for name, text in now.items()} | {"at": at}
+            elif isinstance(self.report.get(key), dict):
+                report[key] = self.report[key]
+        return json.dumps(report, ensure_ascii=False)
 
 
 def answer_arrivals(
@@ -88,7 +203,7 @@ def answer_arrivals(
     admit: Admit,
     quiet_seconds: float,
 ) -> TickAnswers:
-    answers = TickAnswers()
+    answers = TickAnswers.begin(context, landing, kind)
     for arrival in landing.arrivals(kind, suffixes, quiet_seconds=quiet_seconds):
         try:
             _answer(context, landing, arrival, admit, answers)
@@ -122,6 +237,7 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
     if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
         # A copy put back with the same bytes and time as one already built (cp -p).
         landing.archive(arrival.path)
+        answers.archived.append(arrival.name)
         context.log.info(f"archived {arrival.name}: this arrival was already built")
         return
     if runs:
@@ -133,14 +249,36 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
         _reject(context, landing, arrival.path, error.problems, answers)
         return
     answers.runs.append(admission.run_request)
+    answers.requested.append(arrival.name)
     if admission.partition_key:
         answers.partitions.append(admission.partition_key)
 
 
 def _reject(context, landing: LandingZone, path: Path, problems: list, answers) -> None:
     moved = landing.reject(path, {"problems": problems})
-    answers.rejected.append(moved.name)
+    error_file = moved.with_name(f"{moved.name}{ERROR_SUFFIX}")
+    shown = f"{Path(landing.root).name}/{error_file.relative_to(landing.root).as_posix()}"
+    answers.rejected.append(Refusal(path.name, shown, _in_short(problems)))
     context.log.warning(f"rejected {path.name}: " + "; ".join(p["problem"] for p in problems))
+
+
+def _in_short(problems: list[dict]) -> str:
+    """The first problem, masked before it is cut, with its field when that names a part of
+    the file (not ``file`` or ``<document>``: their problem names the file already)."""
+    first = problems[0] if problems else {"problem": "no problem recorded"}
+    name, text = first.get("field") or "", str(first.get("problem", ""))
+    if name and name != "file" and not name.startswith("<"):
+        text = f"{name}: {text}"
+    text = masked(text)
+    if len(text) > PROBLEM_CHARS:
+        text = text[: PROBLEM_CHARS - 1] + "…"
+    more = len(problems) - 1
+    return text + (f"; {more} more in the error file" if more > 0 else "")
+
+
+def _listed(items: list[str]) -> str:
+    shown = "; ".join(items[:LISTED])
+    return shown + (f"; and {len(items) - LISTED} more" if len(items) > LISTED else "")
 
 
 def _unforeseen(error: Exception) -> dict[str, str]:

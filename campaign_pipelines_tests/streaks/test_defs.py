@@ -132,10 +132,13 @@ def manual_job(resources: dict) -> dg.JobDefinition:
 RUN_RETRIES_ON = {"run_retries": {"enabled": True, "max_retries": 0}}
 
 
-def tick(resources: dict, instance: dg.DagsterInstance) -> dg.SensorResult:
-    """One evaluation of the streak assignments sensor over ``resources``, in ``instance``."""
+def tick(resources: dict, instance: dg.DagsterInstance, cursor: str | None = None
+         ) -> dg.SensorResult:
+    """One evaluation of the streak assignments sensor over ``resources``, in ``instance``,
+    given the ``cursor`` a previous tick left."""
     sensor_resources = {k: resources[k] for k in ("campaign_data", "journey_config")}
-    with dg.build_sensor_context(resources=sensor_resources, instance=instance) as context:
+    with dg.build_sensor_context(resources=sensor_resources, instance=instance,
+                                 cursor=cursor) as context:
         return streak_assignments_sensor(context)
 
 
@@ -180,6 +183,41 @@ def test_a_file_still_being_written_waits_and_the_tick_says_so(resources):
         result = streak_assignments_sensor(context)
     assert result.run_requests == []
     assert "waiting for fresh.csv" in result.skip_reason.skip_message
+
+
+def test_a_tick_that_only_rejected_files_names_them_and_their_error_files(resources):
+    zone = resources["campaign_data"].landing()
+    landed(zone, "bad.csv", b"user_id,streak\n1000001,nope\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = tick(resources, instance)
+    assert result.run_requests == []
+    assert result.skip_reason.skip_message == (
+        "refused 1 file, no run: bad.csv → landing/assignments/rejected/bad.csv.error.json "
+        "(streak: unknown streaks ['nope'] in rows [1])")
+    assert (zone.root / "assignments" / "rejected" / "bad.csv.error.json").exists()
+    assert json.loads(result.cursor)["last_rejected"]["file"] == "bad.csv"
+
+
+def test_an_empty_folder_says_so_and_the_cursor_keeps_the_last_files(resources):
+    zone = resources["campaign_data"].landing()
+    landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = tick(resources, instance)
+        zone.archive(zone.root / "assignments" / "moves.csv")  # as its run would
+        quiet = tick(resources, instance, cursor=first.cursor)
+    assert quiet.skip_reason.skip_message == "no new file in landing/assignments"
+    report = json.loads(quiet.cursor)
+    assert report["last_tick"] == {"requested": 0, "rejected": 0, "waiting": 0, "in_flight": 0}
+    assert report["last_requested"]["file"] == "moves.csv"
+
+
+def test_a_cursor_of_the_first_format_is_still_read(resources):
+    zone = resources["campaign_data"].landing()
+    landed(zone, "moves.csv", b"user_id,streak\n1000001,30x5_streak\n")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = tick(resources, instance, cursor="requested=0 rejected=1 waiting=0 in_flight=0")
+    assert [r.tags["streaks/assignment_file"] for r in result.run_requests] == ["moves.csv"]
+    assert json.loads(result.cursor)["last_tick"]["requested"] == 1
 
 
 def test_a_run_waiting_for_its_retry_keeps_the_file(resources):

@@ -5,7 +5,10 @@ The sensor never opens the warehouse: it checks what it can without it (CSV shap
 streaks) and rejects a bad file at once; users are checked by the run, inside the transaction
 that applies the file, which then archives or rejects it. A file still being written waits
 for its quiet period; each arrival (name, content, modification time) gets exactly one run,
-whose ``landing/arrival`` tag makes a second tick request nothing new.
+whose ``landing/arrival`` tag makes a second tick request nothing new. A tick reports as every
+landing sensor's does (defs/arrivals.py): its skip reason names each refused file and its error
+file, or says no new file arrived; its cursor is a JSON report of the last tick and the last
+requested and rejected files, which nothing reads to decide.
 
 Retries are not the sensor's, and each kind of failure has one layer: an error inside a step
 is retried by the step's ``WAREHOUSE_RETRY``; a run that fails outside its steps (its worker
@@ -25,7 +28,12 @@ import dagster as dg
 from campaign_pipelines.adapters.journey_config import ConfigServiceError
 from campaign_pipelines.core.streaks.config import ConfigError
 from campaign_pipelines.core.streaks.manual import check_streaks, parse_assignments
-from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, Admission, answer_arrivals
+from campaign_pipelines.defs.arrivals import (
+    ARRIVAL_TAG,
+    Admission,
+    TickAnswers,
+    answer_arrivals,
+)
 from campaign_pipelines.defs.resources import CampaignDataResource, JourneyConfigResource
 from campaign_pipelines.defs.settings import read_settings
 from campaign_pipelines.defs.streaks.assets import manual_assignments
@@ -59,7 +67,7 @@ def assignment_runs(
     one. The journey config is read only when the folder holds a file to answer."""
     landing = campaign_data.landing()
     if not landing.arrivals("assignments", SUFFIXES, quiet_seconds=0):
-        return dg.SensorResult(skip_reason="no file in landing/assignments")
+        return TickAnswers.begin(context, landing, "assignments").sensor_result()
     try:
         config, _ = journey_config.load()
     except (ConfigError, ConfigServiceError) as error:  # the files wait; nothing is rejected
@@ -87,7 +95,9 @@ def assignments_sensor(running: bool) -> dg.SensorDefinition:
         default_status=status,
         description="Each new user_id,streak CSV in landing/assignments: a well-formed one "
         "becomes a manual-assignment run (run again up to 2 times only if it dies outside its "
-        "steps), a bad one moves to rejected/ with an .error.json.",
+        "steps), a bad one moves to rejected/ with an .error.json that the tick's skip reason "
+        "names. The cursor only reports the last tick and the last requested and rejected "
+        "files; clearing it changes nothing.",
     )
     def streak_assignments_sensor(
         context: dg.SensorEvaluationContext,
