@@ -30,7 +30,11 @@ from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
 from campaign_pipelines.adapters.warehouse.protocol import Deployment
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, arrival_key
-from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
+from campaign_pipelines.defs.audiences.admission import (
+    campaign_run_config,
+    campaign_run_tags,
+    stored_vocabulary,
+)
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
@@ -112,9 +116,11 @@ def register(
 ) -> Registered:
     """Admits the request file and adds its campaign partition; RequestError if it cannot run.
 
-    The same admission as the sensor. For a file inside landing/campaigns, a refusal moves it
-    to rejected/ and the run takes it into archive/. A dry run claims nothing and leaves the
-    file pending: the sensor (or a later create) still deploys it.
+    The same admission as the sensor, filter names checked against the stored vocabulary
+    (``stored_vocabulary``; prepare_campaign_run builds it first if missing). For a file inside
+    landing/campaigns, a refusal moves it to rejected/ and the run takes it into archive/. A dry
+    run claims nothing and leaves the file pending: the sensor (or a later create) still
+    deploys it.
     """
     data = location.campaign_data
     landing = data.landing()
@@ -127,6 +133,7 @@ def register(
             path,
             store=data.requests(),
             blacklist_sources=location.warehouse.reference_config().blacklist_sources,
+            vocabulary=stored_vocabulary(location.resource("io_manager")),
             uploads_dir=data.uploads_dir(),
             replace=replace,
             dry_run=dry_run,

@@ -67,12 +67,16 @@ def test_bad_request_exits_2_naming_the_field(home, tmp_path, capsys):
     assert not body["success"] and body["errors"][0]["field"] == "campaign_type"
 
 
-def test_failed_run_exits_1_with_the_reason(home, tmp_path, capsys):
+def test_failed_run_exits_1_with_the_reason(home, data_dir, tmp_path, capsys):
     capsys.readouterr()
-    request = tmp_path / "nokia.json"
-    request.write_text(request_text(filter_config={"devices": ["nokia"]}), encoding="utf-8")
+    uploads = data_dir / "landing" / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    (uploads / "empty.csv").write_bytes(b"")  # admitted (it exists), refused by the run
+    request = tmp_path / "empty.json"
+    request.write_text(request_text(user_iins=None, user_files=["empty.csv"]), encoding="utf-8")
     assert main(["create", str(request), "--dry-run"]) == 1
-    assert "unknown name 'nokia'" in _json_out(capsys)["message"]
+    message = _json_out(capsys)["message"]
+    assert "empty.csv" in message and "has no rows" in message
 
 
 def test_missing_file_exits_2(home, tmp_path, capsys):

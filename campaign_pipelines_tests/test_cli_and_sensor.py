@@ -26,7 +26,7 @@ def _tick(data_dir: Path, opened: dg.DagsterInstance) -> dg.SensorResult:
     resources = build_resources(data_dir)
     context = dg.build_sensor_context(
         instance=opened,
-        resources={k: resources[k] for k in ("campaign_data", "warehouse")},
+        resources={k: resources[k] for k in ("campaign_data", "warehouse", "io_manager")},
     )
     return campaign_requests_sensor(context)
 

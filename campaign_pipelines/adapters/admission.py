@@ -19,6 +19,11 @@ The contract, which every sensor of this project follows (README "Admission"):
    ``MAX_REQUEST_BYTES`` are refused; YAML typing never touches an IIN
    (``core/requests.py``); uploads must be regular files inside ``landing/uploads``, and the
    version records each one's sha256, so a run refuses an upload changed since admission.
+5. A request filters only by names that exist: blacklist sources the reference config holds,
+   and device, push stream and product names the stored ``reference/vocabulary`` holds
+   (matched case-insensitively, as the filter matches them). A request naming another is
+   refused here, before its campaign partition exists, instead of becoming a campaign whose
+   run can never succeed. The run checks the names again against the vocabulary it reads.
 
 Concurrent admissions of one key (two ``campaigns create`` at the same moment, the sensor and
 the command line) are serialised by an exclusive lock on ``requests/<key>/.lock``.
@@ -40,6 +45,8 @@ from campaign_pipelines.adapters.landing import file_fingerprint, write_file_ato
 from campaign_pipelines.adapters.landing_errors import landing_errors
 from campaign_pipelines.adapters.uploads import UploadError, upload_path
 from campaign_pipelines.core.admission import Claim, Outcome, decide
+from campaign_pipelines.core.audience import unknown_filter_names
+from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.core.requests import (
     MAX_REQUEST_BYTES,
     CampaignRequest,
@@ -219,14 +226,20 @@ def admit_file(
     store: RequestStore,
     blacklist_sources: list[str],
     uploads_dir: Path,
+    vocabulary: Vocabulary | None = None,
     replace: bool = False,
     dry_run: bool = False,
 ) -> Admitted:
     """Admits the request in ``path`` (see the module docstring), or RequestError listing
-    every problem (AdmissionRefused, a RequestError, when the key is taken)."""
+    every problem (AdmissionRefused, a RequestError, when the key is taken).
+
+    ``vocabulary``: the filter names the reference data knows; None when it has never been
+    built, and then device, push stream and product names are left to the run to check."""
     key = campaign_key(path.name)
     request = read_request(path)
     problems = check_blacklist_names(request, blacklist_sources)
+    if vocabulary is not None:
+        problems += unknown_filter_names(request.filter_config, vocabulary)
     digests, missing = _upload_digests(request, uploads_dir)
     problems += missing
     if problems:

@@ -312,8 +312,8 @@ def blacklists_to_apply(request: CampaignRequest, configured: list[str]) -> list
 
 
 def unknown_name_problem(field: str, name: str, known: list[str] | set[str]) -> dict[str, str]:
-    return {
-        "field": field,
-        "problem": f"unknown name {name!r}",
-        "fix": "use one of: " + ", ".join(sorted(known)),
-    }
+    """A name a request filters by that is not among the ``known`` ones (configured blacklist
+    sources; the reference vocabulary's devices, push streams or products), with the fix."""
+    fix = ("use one of: " + ", ".join(sorted(known)) if known
+           else "leave it out: there is no name of this kind to filter by")
+    return {"field": field, "problem": f"unknown name {name!r}", "fix": fix}

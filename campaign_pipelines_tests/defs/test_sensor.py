@@ -34,7 +34,7 @@ def _tick(data_dir: Path, instance: dg.DagsterInstance) -> dg.SensorResult:
     resources = build_resources(data_dir)
     context = dg.build_sensor_context(
         instance=instance,
-        resources={k: resources[k] for k in ("campaign_data", "warehouse")},
+        resources={k: resources[k] for k in ("campaign_data", "warehouse", "io_manager")},
     )
     result = campaign_requests_sensor(context)
     for request in result.dynamic_partitions_requests:  # what the daemon applies

@@ -1,15 +1,41 @@
-"""What a campaign run carries from admission: the version it builds and the file it takes."""
+"""What admission reads through Dagster (the stored vocabulary) and what a campaign run carries
+from admission: the version it builds and the file it takes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from campaign_pipelines.adapters.admission import Admitted
+from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 
 REQUEST_OP = "campaign_request"
+VOCABULARY = dg.AssetKey(["reference", "vocabulary"])
+
+
+def stored_vocabulary(io_manager: dg.IOManager) -> Vocabulary | None:
+    """The device, push stream and product names campaigns may filter by, as the
+    reference/vocabulary asset last stored them: admission refuses a request naming any other
+    (``admit_file``) before its campaign partition exists.
+
+    Read from the asset's stored output through the IO manager, the very file a campaign run
+    reads, never from the warehouse: a sensor must not open it (DESIGN §3). None when the
+    vocabulary has never been built (a fresh warehouse before its first reference_refresh_job):
+    the request is then admitted without this check and the run's own check in
+    filtered_audience refuses an unknown name. That check stays in any case, as the second
+    line: the vocabulary may change between admission and run.
+    """
+    stored = dg.PythonObjectDagsterType(pl.DataFrame)
+    try:
+        frame = io_manager.load_input(
+            dg.build_input_context(asset_key=VOCABULARY, dagster_type=stored)
+        )
+    except dg.Failure:  # the IO manager's "has not been materialized yet"
+        return None
+    return Vocabulary(frame)
 
 
 class CampaignRequestConfig(dg.Config):

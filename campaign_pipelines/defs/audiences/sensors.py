@@ -1,13 +1,18 @@
 """New request files in landing/campaigns become campaign partitions and runs, under the
 admission contract (adapters/admission.py, defs/arrivals.py)."""
 
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
 
 from campaign_pipelines.adapters.admission import REQUEST_SUFFIXES, admit_file
 from campaign_pipelines.defs.arrivals import Admission, answer_arrivals
-from campaign_pipelines.defs.audiences.admission import campaign_run_config, campaign_run_tags
+from campaign_pipelines.defs.audiences.admission import (
+    campaign_run_config,
+    campaign_run_tags,
+    stored_vocabulary,
+)
 from campaign_pipelines.defs.deployment.jobs import campaign_job
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
@@ -27,13 +32,17 @@ def campaign_requests_sensor(
     context: dg.SensorEvaluationContext,
     campaign_data: CampaignDataResource,
     warehouse: WarehouseResource,
+    io_manager: dg.ResourceParam[dg.IOManager],
 ) -> dg.SensorResult:
     store = campaign_data.requests()
     blacklists = warehouse.reference_config().blacklist_sources
+    # A stored file, so the warehouse stays closed; read once a tick, and only if a file arrived.
+    vocabulary = cache(lambda: stored_vocabulary(io_manager))
     uploads = campaign_data.uploads_dir()
 
     def admit(path: Path, fingerprint: str, arrival_id: str) -> Admission:
-        admitted = admit_file(path, store=store, blacklist_sources=blacklists, uploads_dir=uploads)
+        admitted = admit_file(path, store=store, blacklist_sources=blacklists,
+                              vocabulary=vocabulary(), uploads_dir=uploads)
         run = dg.RunRequest(
             run_key=f"{admitted.key}:{arrival_id}",
             partition_key=admitted.key,
