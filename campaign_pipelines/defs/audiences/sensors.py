@@ -1,5 +1,6 @@
 """New request files in landing/campaigns become campaign partitions and runs, under the
-admission contract (adapters/admission.py, defs/arrivals.py)."""
+admission contract (adapters/admission.py, defs/arrivals.py), which also says what a tick
+reports: a skip reason naming each refused file and its error file, and a JSON cursor."""
 
 from functools import cache
 from pathlib import Path
@@ -26,7 +27,9 @@ from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseRes
     description="Admits each new JSON/YAML request in landing/campaigns: a valid one becomes a "
     "campaign partition and a campaign_job run that builds exactly the admitted version and "
     "takes the file into archive/; a bad one, or one that would replace a live campaign "
-    "without `replaces:`, moves to rejected/ with an .error.json.",
+    "without `replaces:`, moves to rejected/ with an .error.json that the tick's skip reason "
+    "names. The cursor only reports the last tick and the last requested and rejected files; "
+    "clearing it changes nothing.",
 )
 def campaign_requests_sensor(
     context: dg.SensorEvaluationContext,
