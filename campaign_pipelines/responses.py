@@ -120,15 +120,18 @@ def _failed_steps(result: dg.JobExecutionResult) -> list[tuple[str, str | None, 
 
 
 def _deployment_facts(result: dg.JobExecutionResult) -> dict[str, Any]:
-    """What the run did to each table: written (rows or none), deployed (rows), or failed with
-    its reason; a registry failure under the registry's name; and the first failed step, which
-    is why the tables after it were not written."""
+    """What the run did to each table: written (its step finished: rows, none, or left alone
+    by deploy_options), deployed (it materialized with this campaign's rows; a materialization
+    with a ``reason`` only says earlier rows were removed), or failed with its reason; a
+    registry failure under the registry's name; and the first failed step, which is why the
+    tables after it were not written."""
+    finished = {event.step_key for event in result.get_step_success_events()}
     deployed, written = [], []
     for table in DEPLOYMENT_TABLES:
-        meta = materialization_metadata(result, table_op_name(table))
-        if meta:
+        if table_op_name(table) in finished:
             written.append(table.qualified)
-        if meta.get("deployed"):
+        meta = materialization_metadata(result, table_op_name(table))
+        if meta and "reason" not in meta:
             deployed.append(table.qualified)
     failed = _failed_steps(result)
     failures: dict[str, str] = {}

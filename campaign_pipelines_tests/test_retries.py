@@ -130,8 +130,8 @@ def test_reference_extraction_gives_up_after_4_attempts(oracle):
 
 
 class _Upstream(dg.IOManager):
-    """The deploy step's inputs (the request and its codes), as the real IO manager would load
-    them; outputs are not stored."""
+    """The deploy step's input (the request with its codes), as the real IO manager would load
+    it; outputs are not stored."""
 
     def __init__(self, values: dict[str, object]):
         self.values = values
@@ -146,8 +146,9 @@ class _Upstream(dg.IOManager):
 def _deploy_dictionary(resource, instance) -> dg.ExecuteInProcessResult:
     asset = deployment_assets.mb01_camp_dict
     instance.add_dynamic_partitions(campaigns_partitions.name, ["spring-push"])
-    upstream = _Upstream({"campaign_request": parse_request(request_text()),
-                          "campaign_codes": CampaignCodes(campaign_code="C000000042")})
+    coded = tables.CodedCampaign(request=parse_request(request_text()),
+                                 codes=CampaignCodes(campaign_code="C000000042"))
+    upstream = _Upstream({"campaign_codes": coded})
     specs = [dg.AssetSpec(key, partitions_def=campaigns_partitions)
              for key in asset.keys_by_input_name.values()]
     return dg.materialize(

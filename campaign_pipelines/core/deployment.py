@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict
 
 from campaign_pipelines.core.codes import CampaignCodes
-from campaign_pipelines.core.requests import CampaignRequest, CampaignType
+from campaign_pipelines.core.requests import CampaignRequest, CampaignType, request_version
 from campaign_pipelines.core.split import CONTROL, TARGET
 
 # A column's logical kind: code, xls, iin, name, text, date, int, time, version; each
@@ -152,6 +153,25 @@ DEPLOYMENT_TABLES = (
 PROJECT_TABLES = (*DEPLOYMENT_TABLES, CAMPAIGN_REGISTRY, CAMPAIGN_DEPLOYMENTS)
 # The registry column that mirrors a table's rows for the campaign, loaded with them.
 REGISTRY_COUNT = {MB22_LOCAL_TARGET: "user_count", MB21_LOCAL_CONTROL: "control_count"}
+
+
+class CodedCampaign(BaseModel):
+    """A request with the codes allocated to it: all a deployment table needs besides the
+    audience. The tables read it from one upstream asset (``campaign_codes``), so the lineage
+    runs request → … → codes → tables rather than from the request to every table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: CampaignRequest
+    codes: CampaignCodes
+
+    @property
+    def campaign_code(self) -> str:
+        return self.codes.campaign_code
+
+    @property
+    def version(self) -> str:
+        return request_version(self.request)
 
 
 # Which deploy_options flag (the legacy names) governs each table.

@@ -16,6 +16,7 @@ from campaign_pipelines.adapters.warehouse.duckdb import (
     WarehouseLockedError,
 )
 from campaign_pipelines.core.requests import parse_request
+from campaign_pipelines.defs.audiences.jobs import audience_job
 from campaign_pipelines.defs.resources import DuckDBWarehouseResource
 from campaign_pipelines.responses import campaign_response
 from campaign_pipelines.service import register
@@ -114,8 +115,13 @@ def test_a_locked_warehouse_fails_the_step_once_with_the_reason(location, data_d
         assets=loaded.assets,
         asset_checks=loaded.asset_checks,
         jobs=[
-            dg.define_asset_job("audience_only", selection=dg.AssetSelection.groups("audiences")),
-            dg.define_asset_job("deploy_only", selection=dg.AssetSelection.groups("deployment")),
+            dg.define_asset_job("audience_only", selection=audience_job.selection),
+            dg.define_asset_job(
+                "deploy_only",
+                selection=dg.AssetSelection.groups("deployment") | dg.AssetSelection.assets(
+                    "campaign_codes"
+                ),
+            ),
         ],
         resources={**loaded.resources, "warehouse": short},
     )

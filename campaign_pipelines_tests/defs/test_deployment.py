@@ -2,6 +2,7 @@
 
 import re
 
+import dagster as dg
 import duckdb
 import polars as pl
 
@@ -39,6 +40,21 @@ def _rows(data_dir, table: tables.Table, code: str) -> int:
         ).fetchone()[0]
 
 
+def _materialized(location, table: tables.Table, key: str) -> list[dict]:
+    """The metadata of each materialization of ``table`` for partition ``key``, oldest first."""
+    found = location.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey([table.schema, table.name]), asset_partitions=[key]
+        ),
+        limit=100,
+        ascending=True,
+    ).records
+    return [
+        {k: getattr(v, "value", v) for k, v in r.asset_materialization.metadata.items()}
+        for r in found
+    ]
+
+
 def test_seed_example_deploys_to_the_legacy_tables_and_again_keeps_its_code(location, data_dir):
     body = _deploy(location, "seed.json", request_text())
     assert body["success"], body["message"]
@@ -59,11 +75,20 @@ def test_seed_example_deploys_to_the_legacy_tables_and_again_keeps_its_code(loca
     assert again["campaign_code"] == code
     assert _rows(data_dir, tables.MB01_CAMP_DICT, code) == 1
     assert [_rows(data_dir, t, code) for t in USER_TABLES] == [2, 2, 2]
+    # The catalog shows what the tables hold: each deployment's rows, and nothing for the RB3
+    # dictionary of an RB1 campaign or the control table of a request without a control group.
+    key = body["campaign_key"]
+    target = _materialized(location, tables.MB22_LOCAL_TARGET, key)
+    assert [m["dagster/row_count"] for m in target] == [2, 2]
+    assert _materialized(location, tables.RB3_TR_CAMPAIGN_DICT, key) == []
+    assert _materialized(location, tables.MB21_LOCAL_CONTROL, key) == []
 
 
 def test_rb3_gets_an_xls_id_and_switching_to_rb1_keeps_it_reserved(location, data_dir):
-    rb3 = _deploy(location, "switch.json", request_text(campaign_type="RB3"))
-    code = rb3["campaign_code"]
+    rb3 = _deploy(
+        location, "switch.json", request_text(campaign_type="RB3", control_group={"share": 0.5})
+    )
+    code, key = rb3["campaign_code"], rb3["campaign_key"]
     assert re.fullmatch(r"KKB_\d{4}", rb3["xls_ow_id"])
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
         stored = connection.execute(
@@ -72,13 +97,34 @@ def test_rb3_gets_an_xls_id_and_switching_to_rb1_keeps_it_reserved(location, dat
         ).fetchall()
     assert stored == [(rb3["xls_ow_id"],)]
     assert "dssb_ocds.mb01_camp_dict" not in rb3["deployment_result"]["tables_updated"]
+    assert _materialized(location, tables.MB01_CAMP_DICT, key) == []
+    assert _rows(data_dir, tables.MB21_LOCAL_CONTROL, code) == 1
 
+    # The replacing request drops the control group: the rows go, and so does what the
+    # catalog showed, with a row count of 0 and the reason; the same for the RB3 dictionary.
     rb1 = _deploy(location, "switch.json", request_text(campaign_type="RB1", replaces="switch"))
+    assert rb1["success"], rb1["message"]
     assert rb1["campaign_code"] == code and rb1.get("xls_ow_id") is None
     assert _rows(data_dir, tables.RB3_TR_CAMPAIGN_DICT, code) == 0
     assert _rows(data_dir, tables.MB01_CAMP_DICT, code) == 1
+    assert _rows(data_dir, tables.MB21_LOCAL_CONTROL, code) == 0
+    control = _materialized(location, tables.MB21_LOCAL_CONTROL, key)
+    assert [m["dagster/row_count"] for m in control] == [1, 0]
+    assert control[-1]["reason"].startswith("the request has no control group")
+    dictionary = _materialized(location, tables.RB3_TR_CAMPAIGN_DICT, key)
+    assert [m["dagster/row_count"] for m in dictionary] == [1, 0]
+    assert "dssb_ocds.mb21_local_control" not in rb1["deployment_result"]["tables_updated"]
+
     back = _deploy(location, "switch.json", request_text(campaign_type="RB3", replaces="switch"))
     assert back["xls_ow_id"] == rb3["xls_ow_id"]  # its own id again, not the next one
+    # The catalog already shows no control rows: nothing more to say there.
+    assert len(_materialized(location, tables.MB21_LOCAL_CONTROL, key)) == 2
+    assert [
+        m["dagster/row_count"] for m in _materialized(location, tables.MB01_CAMP_DICT, key)
+    ] == [
+        1,
+        0,
+    ]
 
 
 def test_a_broken_table_is_named_and_the_others_still_deploy(location, data_dir):
@@ -115,6 +161,9 @@ def test_deploy_options_leave_tables_untouched(location, data_dir):
         "dssb_ocds.mb22_local_target",
     ]
     assert _rows(data_dir, tables.FD_RB2_CAMPAIGNS_USERS, body["campaign_code"]) == 0
+    key = body["campaign_key"]
+    assert _materialized(location, tables.FD_RB2_CAMPAIGNS_USERS, key) == []
+    assert _materialized(location, tables.OFF_LIMIT_CAMPAIGNS_USERS, key) == []
 
 
 def test_control_group_goes_to_its_own_table(location, data_dir):
@@ -196,11 +245,15 @@ def test_everyone_left_in_the_control_group_is_not_called_filtered_out(location,
     assert _rows(data_dir, tables.MB21_LOCAL_CONTROL, body["campaign_code"]) == 1
 
 
-def test_tables_waiting_on_a_failed_metadata_table_say_which(location, data_dir):
+def test_a_failed_metadata_table_stops_no_user_table(location, data_dir):
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
         connection.execute("ALTER TABLE dssb_ocds.mb01_camp_dict DROP COLUMN CAMPAIGN_DESC")
     body = _deploy(location, "no_meta.json", request_text())
-    errors = body["deployment_result"]["errors"]
-    assert not body["success"] and errors[0].startswith("mb01_camp_dict: ")
-    assert "mb22_local_target: not written: dssb_ocds.mb01_camp_dict failed" in errors
-    assert len(errors) == 5  # the metadata table and the four user tables after it
+    result = body["deployment_result"]
+    assert not body["success"] and [e.split(":")[0] for e in result["errors"]] == ["mb01_camp_dict"]
+    assert result["tables_updated"] == [
+        "dssb_ocds.mb22_local_target",
+        "spss.fd_rb2_campaigns_users",
+        "spss.off_limit_campaigns_users",
+    ]
+    assert [_rows(data_dir, t, body["campaign_code"]) for t in USER_TABLES] == [2, 2, 2]
