@@ -173,12 +173,16 @@ def test_bad_upload_fails_the_run_naming_the_file(location, name, data, expected
     ("field", "value"),
     [("devices", ["blackberry"]), ("products", ["Золотой слиток"]), ("push_streams", ["Спам"])],
 )
-def test_unknown_filter_name_fails_the_run_listing_valid_names(location, field, value):
-    response = _create(
-        location, f"unknown_{field}.json", request_text(filter_config={field: value})
-    )
-    assert not response["success"]
-    assert value[0] in response["message"] and "use one of" in response["message"]
+def test_unknown_filter_name_is_refused_at_admission_listing_valid_names(location, field, value):
+    """No run: admission refuses it (test_admission_vocabulary.py has the run's second line)."""
+    path = _landing_file(location, f"unknown_{field}.json",
+                         request_text(filter_config={field: value}))
+    with pytest.raises(RequestError) as refused:
+        register(location, path)
+    [problem] = refused.value.problems
+    assert problem["field"] == f"filter_config.{field}[0]" and value[0] in problem["problem"]
+    assert problem["fix"].startswith("use one of: ")
+    assert (path.parent / "rejected" / f"{path.name}.error.json").exists()
 
 
 def test_unknown_blacklist_is_rejected_with_error_file(location):
