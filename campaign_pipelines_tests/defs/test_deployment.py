@@ -257,3 +257,19 @@ def test_a_failed_metadata_table_stops_no_user_table(location, data_dir):
         "spss.off_limit_campaigns_users",
     ]
     assert [_rows(data_dir, t, body["campaign_code"]) for t in USER_TABLES] == [2, 2, 2]
+
+
+def test_codes_end_the_audiences_group_but_a_dry_run_allocates_none():
+    from campaign_pipelines.definitions import defs
+
+    loaded = defs()
+    graph = loaded.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("campaign_codes")).group_name == "audiences"
+    dry_run = loaded.resolve_job_def("audience_job").asset_layer.selected_asset_keys
+    assert dg.AssetKey("audience_split") in dry_run
+    assert dg.AssetKey("campaign_codes") not in dry_run
+    # The tables read the request through the codes: no edge from the request to a table.
+    for table in tables.DEPLOYMENT_TABLES:
+        parents = graph.get(dg.AssetKey([table.schema, table.name])).parent_keys
+        assert dg.AssetKey("campaign_codes") in parents
+        assert dg.AssetKey("campaign_request") not in parents
