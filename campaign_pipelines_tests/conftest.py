@@ -92,7 +92,7 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     if not _copied_for_location(request, templates.INSTANCE_HOME, home):
         home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with dg.instance_for_test(set_dagster_home=False, temp_dir=str(home)) as test_instance:
+    with templates.project_instance(home) as test_instance:
         yield test_instance
 
 

@@ -25,13 +25,28 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
+from campaign_pipelines.service import INSTANCE_SETTINGS
 from campaign_pipelines_tests.bank import write_bank
 
 ROOT = Path(__file__).parent.parent
 DATA = "data"
 INSTANCE_HOME = "instance_home"  # the `instance` fixture's home
 CLI_HOME = "dagster_home"  # a DAGSTER_HOME with the project's dagster.yaml
+
+# The project's run and event storage (campaign_pipelines/instance_storage.py), for the test
+# instances that otherwise keep Dagster's defaults.
+PROJECT_STORAGE = {
+    key: value for key, value in yaml.safe_load(INSTANCE_SETTINGS.read_text()).items()
+    if key in ("run_storage", "event_log_storage")
+}
+
+
+def project_instance(home: Path):
+    """A test instance in ``home`` (DAGSTER_HOME, set by the caller) on the project's storage."""
+    return dg.instance_for_test(set_dagster_home=False, temp_dir=str(home),
+                                overrides=PROJECT_STORAGE)
 
 
 def build_bank(directory: Path) -> Path:
@@ -59,7 +74,7 @@ def build_location_template(template: Path, bank: Path) -> Path:
         patch.setenv("CAMPAIGN_DATA_DIR", str(data))
         patch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
         patch.setenv("DAGSTER_HOME", str(home))
-        with dg.instance_for_test(set_dagster_home=False, temp_dir=str(home)) as instance:
+        with project_instance(home) as instance:
             loaded = Location(defs=defs(), instance=instance)
             loaded.warehouse.deployment().init_schema()
             # A template built before this one in the process (cli_template) left its job, with

@@ -19,7 +19,7 @@ from campaign_pipelines.core.requests import parse_request
 from campaign_pipelines.defs.audiences.jobs import audience_job
 from campaign_pipelines.defs.resources import DuckDBWarehouseResource
 from campaign_pipelines.responses import campaign_response
-from campaign_pipelines.service import register
+from campaign_pipelines.service import Location, register
 from campaign_pipelines_tests.bank import request_text
 
 _HOLD = """
@@ -129,7 +129,7 @@ def test_a_locked_warehouse_fails_the_step_once_with_the_reason(location, data_d
     with dg.instance_for_test(overrides=managed) as instance:
         path = tmp_path / "locked.json"
         path.write_text(request_text(), encoding="utf-8")
-        registered = register(_Location(patched, instance), path)
+        registered = register(Location(defs=patched, instance=instance), path)
         key, request = registered.admitted.key, registered.admitted.request
         built = patched.resolve_job_def("audience_only").execute_in_process(
             instance=instance, partition_key=key, run_config=registered.run_config
@@ -154,11 +154,3 @@ def test_a_locked_warehouse_fails_the_step_once_with_the_reason(location, data_d
     assert registry_error.startswith("campaign_ops.campaign_registry: ")
     assert f"(PID {holder.pid})" in registry_error and FIX in registry_error
 
-
-class _Location:
-    """What ``service.register`` needs: resources and the instance."""
-
-    def __init__(self, definitions: dg.Definitions, instance: dg.DagsterInstance):
-        self.defs, self.instance = definitions, instance
-        self.campaign_data = definitions.resources["campaign_data"]
-        self.warehouse = definitions.resources["warehouse"]

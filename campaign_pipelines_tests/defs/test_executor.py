@@ -1,4 +1,4 @@
-"""Every run, wherever it starts, executes its steps in its own worker process (defs/executor.py)."""
+"""Every run, wherever it starts, executes its steps in its worker process (defs/executor.py)."""
 
 from campaign_pipelines.defs.settings import read_settings
 from campaign_pipelines.service import loaded_definitions
