@@ -49,7 +49,7 @@ from pathlib import Path
 import dagster as dg
 
 from campaign_pipelines.adapters.landing import ERROR_SUFFIX, LandingZone
-from campaign_pipelines.core.iin import mask_iin
+from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 
 ARRIVAL_TAG = "landing/arrival"
@@ -62,33 +62,12 @@ LISTED = 3  # files named per kind of answer in a skip reason; the rest are coun
 PROBLEM_CHARS = 100
 TICK_COUNTS = ("requested", "rejected", "waiting", "in_flight")
 _FIRST_CURSOR = re.compile(r"requested=(\d+) rejected=(\d+) waiting=(\d+) in_flight=(\d+)")
-# Kept whole: run ids and the UTC stamp of a renamed file. Masked: 9+ digits, spaced or not
-# (an IIN, a phone number), and e-mail addresses.
-_PRIVATE = re.compile(
-    r"(?P<keep>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d{8}T\d{12}Z)"
-    r"|(?P<digits>\+?\d(?:[\s()-]{0,2}\d){8,})"
-    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
-)
 
 
 def arrival_key(name: str, content_id: str) -> str:
     """The ``landing/arrival`` tag: the name too, as two copies of one file (cp -p, an unzip)
     are two arrivals; ``content_id`` is ``Arrival.identify``'s hash and modification time."""
     return f"{name}@{content_id}"
-
-
-def masked(text: str) -> str:
-    """``text`` fit for a skip reason or a cursor: no whole IIN, phone number or e-mail."""
-
-    def mask(match: re.Match) -> str:
-        if match["keep"]:
-            return match["keep"]
-        if match["email"]:
-            local, _, domain = match["email"].partition("@")
-            return f"{local[:1]}***@{domain}"
-        return mask_iin(match["digits"])
-
-    return _PRIVATE.sub(mask, text)
 
 
 def read_cursor(cursor: str | None) -> dict:

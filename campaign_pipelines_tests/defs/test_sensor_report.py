@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from campaign_pipelines.defs.arrivals import masked, read_cursor
+from campaign_pipelines.core.masking import masked
+from campaign_pipelines.defs.arrivals import read_cursor
 from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
 from campaign_pipelines.defs.resources import build_resources
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text

@@ -1,0 +1,31 @@
+"""Text fit for logs, skip reasons, cursors and UI metadata: no whole IIN, phone number or e-mail.
+
+Free text (a file name, a parser's message) may quote what a person sent. Every run of nine or
+more digits, spaced or not, keeps only its first and last two (``mask_iin``); an e-mail keeps
+its first letter and its domain. Run ids (UUIDs) and the UTC stamps the landing zone adds to
+names (``20261130T013000123456Z``) are left whole: they identify no one.
+"""
+
+import re
+
+from campaign_pipelines.core.iin import mask_iin
+
+_PRIVATE = re.compile(
+    r"(?P<keep>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d{8}T\d{12}Z)"
+    r"|(?P<digits>\+?\d(?:[\s()-]{0,2}\d){8,})"
+    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+)
+
+
+def masked(text: str) -> str:
+    """``text`` fit for a skip reason or a cursor: no whole IIN, phone number or e-mail."""
+
+    def mask(match: re.Match) -> str:
+        if match["keep"]:
+            return match["keep"]
+        if match["email"]:
+            local, _, domain = match["email"].partition("@")
+            return f"{local[:1]}***@{domain}"
+        return mask_iin(match["digits"])
+
+    return _PRIVATE.sub(mask, text)
