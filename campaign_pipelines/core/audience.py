@@ -191,6 +191,19 @@ def funnel(validation: dict[str, int], filtering: dict[str, int], final_count: i
     }
 
 
+def funnel_steps(stats: dict[str, int]) -> list[dict[str, object]]:
+    """Each step the campaign took, in order: who is left after it and whom it removed."""
+    steps = [s for s in FUNNEL_STEPS if s in stats]
+    return [
+        {
+            "step": "received" if step == "initial_count" else step.removeprefix("after_"),
+            "rows_left": stats[step],
+            "removed": None if before is None else stats[before] - stats[step],
+        }
+        for before, step in zip([None, *steps], steps, strict=False)
+    ]
+
+
 def rows_from_request_iins(user_iins: list[str]) -> pl.DataFrame:
     return pl.DataFrame(
         {"source": "user_iins", "row": range(1, len(user_iins) + 1), "raw_iin": user_iins},

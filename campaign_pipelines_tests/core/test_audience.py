@@ -186,3 +186,14 @@ def test_profile_folds_every_dataset_into_one_row_per_customer():
     assert rows[int(CUSTOMERS["inactive"].iin)]["mau_latest"] is False
     assert rows[int(CUSTOMERS["no_device"].iin)]["device_mask"] == 0
     assert len(rows) == len(CUSTOMERS)
+
+
+def test_the_funnel_lists_the_steps_taken_in_order_with_whom_each_removed():
+    stats = {"initial_count": 10, "after_validation": 8, "after_blacklist": 7, "after_mau": 4,
+             "final_count": 4, "total_removed": 6}
+    assert core.funnel_steps(stats) == [
+        {"step": "received", "rows_left": 10, "removed": None},
+        {"step": "validation", "rows_left": 8, "removed": 2},
+        {"step": "blacklist", "rows_left": 7, "removed": 1},
+        {"step": "mau", "rows_left": 4, "removed": 3},  # device, push, product not asked for
+    ]

@@ -19,6 +19,7 @@ from campaign_pipelines.core.requests import (
 )
 from campaign_pipelines.core.split import split_audience, split_counts, split_seed, strata
 from campaign_pipelines.defs.audiences.admission import CampaignRequestConfig
+from campaign_pipelines.defs.audiences.metadata import FUNNEL, REJECTED_SAMPLE, STRATA, table
 from campaign_pipelines.defs.failures import fail
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
@@ -28,33 +29,6 @@ PROFILE_INS = {
     "customer_profile": dg.AssetIn(key=["reference", "customer_profile"]),
     "vocabulary": dg.AssetIn(key=["reference", "vocabulary"]),
 }
-
-
-# The tables this group's metadata shows in the UI, rather than long JSON blobs.
-FUNNEL = dg.TableSchema(columns=[
-    dg.TableColumn("step", "string", "filter_stats: after_<step>; received: initial_count"),
-    dg.TableColumn("rows_left", "int", "users left after the step"),
-    dg.TableColumn("removed", "int", "users the step removed (empty for received)"),
-])
-STRATA = dg.TableSchema(columns=[
-    dg.TableColumn("stratum", "string", "e.g. device=android+iOS|mau=yes; all when unstratified"),
-    dg.TableColumn("size", "int"),
-    dg.TableColumn("target", "int"),
-    dg.TableColumn("control", "int", "round(share × size)"),
-])
-REJECTED_SAMPLE = dg.TableSchema(columns=[
-    dg.TableColumn("source", "string", "user_iins or the upload's file name"),
-    dg.TableColumn("row", "int", "position in user_iins, or the row of the upload"),
-    dg.TableColumn("value", "string", "masked: birth date and serial hidden"),
-    dg.TableColumn("status", "string"),
-    dg.TableColumn("reason", "string"),
-])
-
-
-def _table(rows: list[dict], schema: dg.TableSchema) -> dg.TableMetadataValue:
-    names = [column.name for column in schema.columns]
-    records = [dg.TableRecord({name: row[name] for name in names}) for row in rows]
-    return dg.MetadataValue.table(records, schema)
 
 
 @dg.asset(partitions_def=campaigns_partitions, group_name=GROUP, kinds={"python"})
@@ -119,7 +93,7 @@ def raw_audience(
             "rows_per_source": dg.MetadataValue.json(
                 dict(rows.group_by("source").len().sort("source").iter_rows())
             ),
-            "rejected_sample": _table(core.rejected_sample(rows), REJECTED_SAMPLE),
+            "rejected_sample": table(core.rejected_sample(rows), REJECTED_SAMPLE),
         },
     )
 
@@ -250,7 +224,7 @@ def filtered_audience(
     return dg.Output(
         audience,
         metadata={
-            "funnel": _table(_funnel_steps(stats), FUNNEL),
+            "funnel": table(core.funnel_steps(stats), FUNNEL),
             # The legacy response's names, read back by responses.py (the CLI prints them).
             "filter_stats": dg.MetadataValue.json(stats),
             "blacklists_applied": dg.MetadataValue.json(blacklists),
@@ -260,19 +234,6 @@ def filtered_audience(
             "dagster/row_count": audience.height,
         },
     )
-
-
-def _funnel_steps(stats: dict[str, int]) -> list[dict[str, object]]:
-    """Each step the campaign took, in order: who is left after it and whom it removed."""
-    steps = [s for s in core.FUNNEL_STEPS if s in stats]
-    return [
-        {
-            "step": "received" if step == "initial_count" else step.removeprefix("after_"),
-            "rows_left": stats[step],
-            "removed": None if before is None else stats[before] - stats[step],
-        }
-        for before, step in zip([None, *steps], steps, strict=False)
-    ]
 
 
 def _held_off(
@@ -315,7 +276,7 @@ def audience_split(
             "target_count": target,
             "control_count": control_count,
             "control_share": round(control_count / split.height, 4) if split.height else 0.0,
-            "strata": _table(per_stratum.to_dicts(), STRATA),
+            "strata": table(per_stratum.to_dicts(), STRATA),
             "dagster/row_count": split.height,
         },
     )
