@@ -82,27 +82,33 @@ def _history(instance: Any, *parts: str) -> str:
     return os.path.join(instance.root_directory, "history", *parts)
 
 
-class LocalEventLogStorage(SqliteEventLogStorage):
-    """Dagster's run-sharded SQLite event log (``history/runs/`` in the home), connections kept."""
+class _InTheInstanceHome:
+    """Built from no config: the storage opens its files when Dagster hands it its instance
+    (``register_instance``, before any use), in that instance's home."""
 
     def __init__(self, inst_data: ConfigurableClassData | None = None):
         self._inst_data = inst_data
         self._engines = _Engines()
-
-    def register_instance(self, instance: Any) -> None:
-        """The files are the instance's: they are opened once the instance is known."""
-        super().__init__(_history(instance, "runs"), inst_data=self._inst_data)
-        super().register_instance(instance)
 
     @classmethod
     def config_type(cls) -> dict:
         return {}
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: dict
-    ) -> LocalEventLogStorage:
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: dict):
         return cls(inst_data=inst_data)
+
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]
+        self._engines.close_all()
+
+
+class LocalEventLogStorage(_InTheInstanceHome, SqliteEventLogStorage):
+    """Dagster's run-sharded SQLite event log (``history/runs/`` in the home), connections kept."""
+
+    def register_instance(self, instance: Any) -> None:
+        SqliteEventLogStorage.__init__(self, _history(instance, "runs"), inst_data=self._inst_data)
+        super().register_instance(instance)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[sa.Connection]:  # type: ignore[override]
@@ -118,40 +124,16 @@ class LocalEventLogStorage(SqliteEventLogStorage):
         self._engines.close_all()  # before the run databases' files are deleted
         super().wipe()
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.close_all()
 
-
-class LocalRunStorage(SqliteRunStorage):
-    """Dagster's SQLite run storage (``$DAGSTER_HOME/history/runs.db``), its connection kept."""
-
-    def __init__(self, inst_data: ConfigurableClassData | None = None):
-        self._inst_data = inst_data
-        self._engines = _Engines()
+class LocalRunStorage(_InTheInstanceHome, SqliteRunStorage):
+    """Dagster's SQLite run storage (``history/runs.db`` in the home), its connection kept."""
 
     def register_instance(self, instance: Any) -> None:
-        """The database is the instance's: created or migrated by Dagster's own code, then
-        opened, once the instance is known."""
-        made = SqliteRunStorage.from_local(_history(instance))
-        super().__init__(made._conn_string, inst_data=self._inst_data)  # noqa: SLF001
+        made = SqliteRunStorage.from_local(_history(instance))  # creates or migrates the file
+        SqliteRunStorage.__init__(self, made._conn_string, inst_data=self._inst_data)  # noqa: SLF001
         super().register_instance(instance)
-
-    @classmethod
-    def config_type(cls) -> dict:
-        return {}
-
-    @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: dict
-    ) -> LocalRunStorage:
-        return cls(inst_data=inst_data)
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         with self._engines.get(self._conn_string).connect() as conn, conn.begin():
             yield conn
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.close_all()
