@@ -24,11 +24,16 @@ dagster-home:
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
+# Every asset group ends materialized: the demo's activity feed reports sources/user_activity,
+# the campaigns run, then the streaks' daily batch and a file of manual experiment moves.
 demo: venv dagster-home
 	$(BIN)/campaigns demo-data --customers $(DEMO_CUSTOMERS)
+	$(BIN)/python -m campaign_pipelines.demo.report_activity
 	$(BIN)/campaigns db init
 	$(BIN)/campaigns reference refresh
 	$(BIN)/campaigns run-pending
+	$(BIN)/campaigns streaks run
+	$(BIN)/campaigns streaks assign campaign_pipelines/demo/experiment_moves.csv
 
 lint: venv
 	$(BIN)/ruff check campaign_pipelines campaign_pipelines_tests bench
