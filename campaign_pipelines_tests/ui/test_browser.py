@@ -35,7 +35,11 @@ PARTITION = "browser_check"  # the request file's stem is the campaign's partiti
 UI_START_S = 90  # the webserver, the daemon and the code server on two busy cores
 RUN_S = 60  # a campaign of three rows runs in seconds (every job runs in process)
 
-pytestmark = pytest.mark.long_pole(seconds=60)
+pytestmark = [
+    pytest.mark.long_pole(seconds=60),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: Debian's chromium "
+                       "package is not installed (.ci/run installs it with apt-get)"),
+]
 
 
 def _free_port() -> int:
@@ -143,9 +147,6 @@ def ui(data_dir, cli_template, tmp_path, monkeypatch) -> Iterator[UI]:
 
 
 def test_a_campaign_partition_launched_from_the_ui_runs_and_shows_its_funnel(ui, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: Debian's chromium package is not installed "
-                    "(.ci/run installs it with apt-get when missing)")
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
