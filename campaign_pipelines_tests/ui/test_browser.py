@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from campaign_pipelines.defs.audiences.metadata import FUNNEL
 from campaign_pipelines_tests.bank import request_text
 from campaign_pipelines_tests.templates import ROOT, use_cli_template
 
@@ -36,7 +37,7 @@ UI_START_S = 90  # the webserver, the daemon and the code server on two busy cor
 RUN_S = 60  # a campaign of three rows runs in seconds (every job runs in process)
 
 pytestmark = [
-    pytest.mark.long_pole(seconds=60),
+    pytest.mark.long_pole(seconds=40),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: Debian's chromium "
                        "package is not installed (.ci/run installs it with apt-get)"),
 ]
@@ -186,7 +187,11 @@ def test_a_campaign_partition_launched_from_the_ui_runs_and_shows_its_funnel(ui,
             page.goto(f"{ui.base}/assets/filtered_audience?view=partitions&partition={PARTITION}")
             expect(page.get_by_text("Latest materialization")).to_be_visible()
             expect(page.get_by_text(run_id[:8]).first).to_be_visible()
-            # The legacy funnel's names (README, "filter_stats keeps the legacy names").
+            # The funnel table (its columns from the asset's own schema) and the legacy funnel's
+            # names (README: "filter_stats keeps the legacy names").
+            funnel = page.locator("table").filter(has_text=FUNNEL.columns[1].name).first
+            for column in FUNNEL.columns:
+                expect(funnel.get_by_text(column.name, exact=True).first).to_be_visible()
             expect(page.get_by_text("after_blacklist").first).to_be_visible()
         except BaseException:
             page.screenshot(path=str(tmp_path / "ui-failure.png"), full_page=True)
