@@ -75,7 +75,9 @@ class Location:
         """The resource as a run receives it: config processed by Dagster, so ``dg.EnvVar``
         fields hold the variable's value, read now. SettingMissing names an unset variable."""
         try:
-            with dg.build_resources({key: self.defs.resources[key]}) as built:
+            with dg.build_resources(
+                {key: self.defs.resources[key]}, instance=self.instance
+            ) as built:
                 return getattr(built, key)
         except dg.DagsterInvalidConfigError as error:
             raise SettingMissing(key, error) from None
