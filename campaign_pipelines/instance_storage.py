@@ -12,6 +12,13 @@ killed; a power loss or an OS crash may lose the last commits, never corrupt a d
 documentation of ``PRAGMA synchronous``). That is the trade for the embedded, single-machine
 instance; a production instance keeps its storage in PostgreSQL.
 
+A step waiting for a pool's slot (the ``warehouse`` pool) waits here, in
+``claim_concurrency_slot``. Dagster 1.13's executors re-check a blocked claim in a loop whose
+sleep is never positive (``InstanceConcurrencyContext.interval_to_next_pending_claim_check``
+returns at most 0), so a step waiting for the slot kept a core busy for as long as it waited.
+A blocked claim now sleeps ``CLAIM_RECHECK_S`` before it answers and asks to be checked again
+at once: the slot is looked at twice a second, and the wait costs no CPU.
+
 The files are where Dagster's default storage keeps them (``$DAGSTER_HOME/history``), so a home
 made before keeps its history. The instance settings (config/instance/dagster.yaml) name these
 classes without config: they take the directory of the instance that loads them (Dagster hands
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,11 +42,14 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SqliteEventLogStorage,
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._record import copy
 from dagster._serdes import ConfigurableClassData
+from dagster._utils.concurrency import ConcurrencyClaimStatus
 
 # A run worker writes its run's database and the index; the webserver reads many runs'. Engines
 # past this many, least recently used first, are closed.
 OPEN_DATABASES = 16
+CLAIM_RECHECK_S = 0.5
 
 
 def _engine(conn_string: str) -> sa.Engine:
@@ -119,6 +130,15 @@ class LocalEventLogStorage(_InTheInstanceHome, SqliteEventLogStorage):
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def claim_concurrency_slot(
+        self, concurrency_key: str, run_id: str, step_key: str, priority: int | None = None
+    ) -> ConcurrencyClaimStatus:
+        status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
+        if status.is_claimed:
+            return status
+        time.sleep(CLAIM_RECHECK_S)  # the executor's own wait never sleeps (module docstring)
+        return copy(status, sleep_interval=0.0)
 
     def wipe(self) -> None:
         self._engines.close_all()  # before the run databases' files are deleted

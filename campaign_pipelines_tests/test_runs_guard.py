@@ -180,6 +180,12 @@ def _paused_create(env: dict[str, str], instance, tmp_path: Path, name: str
     return process, run.run_id
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far (proc(5): stat fields 14, 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _holders(instance) -> list[str]:
     return [s.run_id for s in instance.event_log_storage.get_concurrency_info(POOL).claimed_slots]
 
@@ -228,16 +234,22 @@ def holder(env, instance):
 
 
 @pytest.mark.long_pole(seconds=18)
-def test_a_waiting_create_says_what_it_waits_for_every_ten_seconds(env, instance, holder,
-                                                                   small_request):
+def test_a_waiting_create_says_what_it_waits_for_every_ten_seconds_and_idles(
+    env, instance, holder, small_request
+):
     waiter = _campaigns(env, "create", str(small_request))
     try:
-        (first_at, first), (second_at, _) = waiter.wait_for_line(WAITING, count=2, timeout=150)
+        [(first_at, first)] = waiter.wait_for_line(WAITING, count=1, timeout=150)
+        cpu_at_first = _cpu_seconds(waiter.popen.pid)
+        (_, _), (second_at, _) = waiter.wait_for_line(WAITING, count=2, timeout=30)
+        waiting_cpu = _cpu_seconds(waiter.popen.pid) - cpu_at_first
     finally:
         waiter.kill()
     assert first.startswith(f"{WAITING}{holder} (warehouse_holder_job, partition spring, "
                             "started "), first
     assert 8 <= second_at - first_at <= 14
+    # Dagster's own wait for a pool slot never sleeps; instance_storage.py makes it.
+    assert waiting_cpu < 0.2 * (second_at - first_at), f"{waiting_cpu:.1f} s of CPU while waiting"
     assert instance.get_run_by_id(holder).status == dg.DagsterRunStatus.STARTED
 
 
