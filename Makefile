@@ -52,6 +52,7 @@ bench: venv
 	$(BIN)/python bench/bench_audience.py
 	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_streaks.py
+	$(BIN)/python bench/bench_runs.py
 
 clean:
 	rm -rf $(CAMPAIGN_DATA_DIR) .pytest_cache .ruff_cache
