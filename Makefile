@@ -39,7 +39,7 @@ lint: venv
 	$(BIN)/ruff check campaign_pipelines campaign_pipelines_tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint dagster-home
 	$(BIN)/dg check defs
 	$(BIN)/pytest -q
 
