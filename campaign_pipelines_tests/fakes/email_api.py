@@ -90,8 +90,8 @@ class FakeEmailApi:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     # -- what a test tells it --------------------------------------------------------------
     def fail_next(self, n: int = 1, status: int = 500, retry_after: float | str | None = None):
@@ -129,7 +129,7 @@ class FakeEmailApi:
 
     def handle_send(self, token: str | None, key: str | None, raw: bytes) -> tuple[int, dict]:
         if token is None:
-            return 401, _error(401, "missing_api_key", "Missing API key in the authorization header")
+            return 401, _error(401, "missing_api_key", "Missing API key in the authorization")
         if token != self.api_key:
             return 403, _error(403, "invalid_api_key", "API key is invalid")
         try:
@@ -208,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path != "/emails":
-            return self._answer(404, _error(404, "not_found", "The requested endpoint does not exist"))
+            return self._answer(404, _error(404, "not_found", "No such endpoint"))
         fault = self.api._next_fault()
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
