@@ -1,0 +1,205 @@
+"""Sending what is due: claim → send (no connection open) → record, a batch at a time.
+
+``send_due`` claims up to ``batch`` due ledger rows (``sending``, one transaction), renders
+and sends each through the provider with the warehouse closed, then records the batch's
+outcomes in one transaction. A crash between a provider's acceptance and that record leaves
+rows ``sending``; after ``SENDING_LEASE`` they are claimed again and sent with the same
+idempotency key, which the provider answers without a second delivery (outbox, Resend).
+
+The one retry layer for a send is here, per message, with stamina (``SendRetry``): a
+``ProviderUnavailable`` is tried again up to ``attempts`` times in all, waiting what the
+provider asked for (``Retry-After``) when it said so, else 1 s, 2 s, 4 s...; a Retry-After
+longer than ``retry_after_cap_s`` is not waited for in the run. When a message is still
+unavailable after that, the provider is taken to be down: that message and the batch's unsent
+rest go back to ``queued`` with the error in ``last_error``, and ``ProviderDown`` ends the
+run (a later tick tries again). ``EmailRejected`` fails that message for good, with what the
+provider said (masked). Worst case per run: README, "Retries".
+
+CRITICAL alerts are posted before the e-mails, each once per run; a failure stays
+``pending`` for a later run (up to ``ALERT_ATTEMPTS``), and never stops a send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import polars as pl
+import stamina
+
+from campaign_pipelines.adapters.email.protocol import (
+    EmailProvider,
+    EmailRejected,
+    OutgoingEmail,
+    ProviderUnavailable,
+)
+from campaign_pipelines.adapters.sequence_store import SequenceStore
+from campaign_pipelines.core.masking import masked
+from campaign_pipelines.core.sequences.definition import SequenceDefinition
+from campaign_pipelines.core.sequences.plan import due_now
+from campaign_pipelines.core.sequences.render import Recipient, render_email
+from campaign_pipelines.core.sequences.unsubscribe import unsubscribe_token
+
+ALERT_ATTEMPTS = 5
+ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class SendRetry:
+    attempts: int = 4  # per message, in all
+    wait_initial_s: float = 1.0
+    wait_max_s: float = 8.0
+    retry_after_cap_s: float = 30.0
+
+    def waits_s(self) -> list[float]:
+        """The exponential waits without Retry-After (no jitter)."""
+        return [min(self.wait_max_s, self.wait_initial_s * 2 ** n)
+                for n in range(self.attempts - 1)]
+
+    def worst_wait_s(self) -> float:
+        """Longest waiting per message: every retry told to wait the cap."""
+        return (self.attempts - 1) * max(self.retry_after_cap_s, self.wait_max_s)
+
+
+class ProviderDown(RuntimeError):
+    """The provider stayed unavailable for one message through its retries."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the e-mails come from and how unsubscribe links are made."""
+
+    address: str
+    unsubscribe_secret: str
+    public_url: str
+
+    def unsubscribe_url(self, email: str) -> str:
+        token = unsubscribe_token(self.unsubscribe_secret, email)
+        return f"{self.public_url.rstrip('/')}/unsubscribe?token={quote(token)}"
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    gave_up: int = 0
+    released: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def as_metadata(self) -> dict:
+        return {"sent": self.sent, "failed": self.failed, "suppressed": self.suppressed,
+                "gave_up": self.gave_up, "released": self.released, "alerts": self.alerts,
+                "errors": self.errors[:10]}
+
+
+def outgoing(row: dict, definition: SequenceDefinition, sender: Sender) -> OutgoingEmail:
+    url = sender.unsubscribe_url(row["email"])
+    rendered = render_email(definition, row["email_number"], Recipient(
+        first_name=row["first_name"] or "", business_name=row["business_name"] or "",
+        segment=row["segment"], red_systems=row["red_systems"],
+        orange_systems=row["orange_systems"], unsubscribe_url=url))
+    return OutgoingEmail(
+        to=row["email"], sender=sender.address, subject=rendered.subject, text=rendered.text,
+        html=rendered.html, idempotency_key=row["idempotency_key"],
+        headers={"List-Unsubscribe": f"<{url}>",
+                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+
+
+def send_with_retries(provider: EmailProvider, email: OutgoingEmail, retry: SendRetry,
+                      log: Callable[[str], None]):
+    def backoff(error: Exception) -> bool | float:
+        if not isinstance(error, ProviderUnavailable):
+            return False
+        log(f"{provider.name}: {masked(str(error))}")
+        if error.retry_after_s is None:
+            return True
+        return error.retry_after_s if error.retry_after_s <= retry.retry_after_cap_s else False
+
+    for attempt in stamina.retry_context(
+            on=backoff, attempts=retry.attempts, timeout=None,
+            wait_initial=retry.wait_initial_s, wait_max=retry.wait_max_s, wait_jitter=0.0):
+        with attempt:
+            return provider.send(email)
+    raise AssertionError("unreachable: stamina returns or raises")
+
+
+def send_due(store: SequenceStore, provider: EmailProvider,
+             definitions: dict[str, SequenceDefinition], sender: Sender, now: datetime,
+             retry: SendRetry = SendRetry(), batch: int = 20,
+             log: Callable[[str], None] = print) -> SendReport:
+    """Every row due at ``now``; ProviderDown (after recording) when the provider is down."""
+    report = SendReport()
+    while True:
+        claimed, due = store.claim_due(now, due_now, limit=batch)
+        report.suppressed += due.suppress.height
+        report.gave_up += due.give_up.height
+        if claimed.height == 0:
+            return report
+        results, down = _send_batch(claimed, provider, definitions, sender, retry, log, report)
+        store.record_results(pl.DataFrame(results), now)
+        if down:
+            raise ProviderDown(down)
+
+
+def _send_batch(claimed, provider, definitions, sender, retry, log, report):
+    results: list[dict] = []
+    rows = claimed.to_dicts()
+    for index, row in enumerate(rows):
+        outcome = {"idempotency_key": row["idempotency_key"], "provider": provider.name,
+                   "provider_message_id": None, "last_error": None, "sent_at": None}
+        try:
+            email = outgoing(row, definitions[row["sequence"]], sender)
+            accepted = send_with_retries(provider, email, retry, log)
+        except EmailRejected as error:
+            report.failed += 1
+            results.append({**outcome, "state": "failed", "last_error": _short(error)})
+            continue
+        except ProviderUnavailable as error:
+            down = f"{provider.name} unavailable after {retry.attempts} attempts: {_short(error)}"
+            report.errors.append(down)
+            rest = [{**outcome, "idempotency_key": r["idempotency_key"], "state": "queued",
+                     "last_error": down} for r in rows[index:]]
+            report.released += len(rest)
+            return results + rest, down
+        report.sent += 1
+        results.append({**outcome, "state": "sent",
+                        "provider_message_id": accepted.provider_message_id,
+                        "sent_at": datetime.now(UTC)})
+    return results, None
+
+
+def post_alerts(store: SequenceStore, post: Callable[[dict], None] | None,
+                now: datetime, log: Callable[[str], None] = print) -> dict[str, int]:
+    """Each pending CRITICAL alert posted once; ``post`` None (no ALERT_WEBHOOK_URL): skipped."""
+    pending = store.pending_alerts()
+    if pending.height == 0:
+        return {}
+    results = []
+    for alert in pending.to_dicts():
+        if post is None:
+            results.append({"enrollment_id": alert["enrollment_id"], "alert_state": "skipped",
+                            "alert_error": "ALERT_WEBHOOK_URL is not set"})
+            continue
+        try:
+            post(alert)
+            results.append({"enrollment_id": alert["enrollment_id"], "alert_state": "sent",
+                            "alert_error": None})
+        except Exception as error:  # an alert never stops the e-mails; retried next run
+            final = alert["alert_attempts"] + 1 >= ALERT_ATTEMPTS
+            log(f"alert for a CRITICAL signup failed: {_short(error)}")
+            results.append({"enrollment_id": alert["enrollment_id"],
+                            "alert_state": "failed" if final else "pending",
+                            "alert_error": _short(error)})
+    frame = pl.DataFrame(results, schema={"enrollment_id": pl.String, "alert_state": pl.String,
+                                          "alert_error": pl.String})
+    store.record_alerts(frame, now)
+    return dict(frame.group_by("alert_state").len().iter_rows())
+
+
+def _short(error: BaseException) -> str:
+    text = masked(f"{type(error).__name__}: {error}")
+    return text[:ERROR_CHARS]
