@@ -15,6 +15,14 @@ they reach their resources only through ``dg.EnvVar`` (defs/resources.py).
 | ``CAMPAIGN_JOURNEY_CONFIG_PATH`` | packaged | the versioned YAML when the source is ``file`` |
 | ``CAMPAIGN_JOURNEY_BACKEND`` | ``legacy`` | backend the config is linted for |
 | ``DAGSTER_HOME`` | ``$CAMPAIGN_DATA_DIR/dagster_home`` | the instance commands record runs in |
+| ``CAMPAIGN_EMAIL_PROVIDER`` | ``outbox`` | ``outbox`` (.eml files), ``resend`` or ``smtp`` |
+| ``CAMPAIGN_SEQUENCE_TIMING`` | ``production`` | e-mail offsets: ``testing`` (minutes) or hours |
+| ``CAMPAIGN_EMAIL_FROM`` | ``campaigns@example.com`` | the sequences' From address |
+| ``CAMPAIGN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | the ingress as recipients reach it |
+| ``CAMPAIGN_SMTP_HOST`` / ``_PORT`` | ``localhost`` / 587 | the SMTP server (STARTTLS) |
+
+The three e-mail settings also answer to their bare names (``EMAIL_PROVIDER``,
+``SEQUENCE_TIMING``, ``EMAIL_FROM``), the legacy service's.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
@@ -48,8 +56,20 @@ class Settings(BaseSettings):
     journey_backend: str = "legacy"
     # Dagster's own variable: unset, the commands keep their instance in the data directory.
     dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
+    email_provider: Literal["outbox", "resend", "smtp"] = Field(
+        default="outbox",
+        validation_alias=AliasChoices("CAMPAIGN_EMAIL_PROVIDER", "EMAIL_PROVIDER"))
+    sequence_timing: Literal["testing", "production"] = Field(
+        default="production",
+        validation_alias=AliasChoices("CAMPAIGN_SEQUENCE_TIMING", "SEQUENCE_TIMING"))
+    email_from: str = Field(default="campaigns@example.com",
+                            validation_alias=AliasChoices("CAMPAIGN_EMAIL_FROM", "EMAIL_FROM"))
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
 
-    @field_validator("warehouse", "journey_config", mode="before")
+    @field_validator("warehouse", "journey_config", "email_provider", "sequence_timing",
+                     mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -77,6 +97,8 @@ _HINTS = {
     "live; unset: 3600)",
     "duckdb_lock_timeout_s": "use a number of seconds above 0, e.g. 300 (unset: 120)",
     "journey_config": "use 'file' or 'http'",
+    "email_provider": "use 'outbox', 'resend' or 'smtp'",
+    "sequence_timing": "use 'testing' (offsets in minutes) or 'production' (hours)",
 }
 
 
@@ -89,7 +111,8 @@ def read_settings() -> Settings:
         problems = []
         for detail in error.errors():
             field = str(detail["loc"][0]) if detail["loc"] else "?"
-            name = f"{ENV_PREFIX}{field.upper()}"
-            hint = _HINTS.get(field, detail["msg"])
+            # A field read under an alias is located by that alias (CAMPAIGN_SEQUENCE_TIMING).
+            name = field if field.isupper() else f"{ENV_PREFIX}{field.upper()}"
+            hint = _HINTS.get(field.removeprefix(ENV_PREFIX).lower(), detail["msg"])
             problems.append(f"{name}={detail.get('input')!r}: {hint}")
         raise SettingError("; ".join(problems)) from None
