@@ -2,7 +2,9 @@
 
 The settings are read when the definitions load (the webserver, the daemon and each run worker
 load them in their own process), never at import. Oracle credentials and the journey-config
-service's URL and token reach their resources only through ``dg.EnvVar``.
+service's URL and token reach their resources only through ``dg.EnvVar``; so do
+``RESEND_API_KEY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``UNSUBSCRIBE_SECRET`` and
+``ALERT_WEBHOOK_URL`` (its path holds the webhook's token), each only when it is set.
 """
 
 from abc import abstractmethod
@@ -11,6 +13,8 @@ from pathlib import Path
 import dagster as dg
 
 from campaign_pipelines.adapters.admission import RequestStore
+from campaign_pipelines.adapters.alerts import AlertWebhook
+from campaign_pipelines.adapters.email.protocol import EmailProvider
 from campaign_pipelines.adapters.journey_config import (
     DEFAULT_CONFIG,
     FileJourneyConfig,
@@ -22,11 +26,15 @@ from campaign_pipelines.adapters.reference_config import (
     default_config_path,
     load_reference_config,
 )
+from campaign_pipelines.adapters.sequence_sender import Sender
+from campaign_pipelines.adapters.sequence_store import SequenceStore
 from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
 from campaign_pipelines.adapters.warehouse.protocol import Deployment, WarehouseReader
+from campaign_pipelines.core.sequences.definition import SequenceDefinition, load_sequences
+from campaign_pipelines.core.sequences.render import default_folder
 from campaign_pipelines.core.streaks.chains import Finding
 from campaign_pipelines.core.streaks.config import JourneyConfig
 from campaign_pipelines.core.streaks.lint import require_valid
@@ -166,6 +174,95 @@ def journey_config_resource(settings: Settings) -> JourneyConfigResource:
     return JourneyConfigResource(source="file", path=str(path), target_backend=backend)
 
 
+class EmailProviderResource(dg.ConfigurableResource):
+    """The e-mail provider the settings choose (``CAMPAIGN_EMAIL_PROVIDER``)."""
+
+    kind: str = "outbox"  # outbox | resend | smtp
+    outbox_dir: str = ""
+    resend_api_key: str = ""
+    resend_base_url: str = "https://api.resend.com"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    timeout_s: float = 10.0
+
+    def provider(self) -> EmailProvider:
+        if self.kind == "outbox":
+            from campaign_pipelines.adapters.email.outbox import OutboxProvider
+
+            return OutboxProvider(Path(self.outbox_dir))
+        if self.kind == "resend":
+            from campaign_pipelines.adapters.email.resend import ResendProvider
+
+            return ResendProvider(self.resend_api_key, base_url=self.resend_base_url,
+                                  timeout=self.timeout_s)
+        from campaign_pipelines.adapters.email.smtp import SmtpProvider
+
+        return SmtpProvider(self.smtp_host, self.smtp_port, self.smtp_username or None,
+                            self.smtp_password or None, timeout=self.timeout_s)
+
+
+class SequencesResource(dg.ConfigurableResource):
+    """The sequence definitions, their timing, and who the e-mails come from."""
+
+    timing: str = "production"
+    email_from: str = "campaigns@example.com"
+    public_url: str = "http://127.0.0.1:8000"
+    unsubscribe_secret: str = ""
+    definitions_dir: str = str(default_folder())
+
+    def definitions(self) -> dict[str, SequenceDefinition]:
+        return load_sequences(Path(self.definitions_dir))
+
+    def sender(self) -> Sender:
+        if not self.unsubscribe_secret:
+            raise dg.Failure(description="UNSUBSCRIBE_SECRET is not set: every e-mail carries "
+                             "a signed unsubscribe link; set it (the ingress checks links with "
+                             "the same secret) and run again", allow_retries=False)
+        return Sender(self.email_from, self.unsubscribe_secret, self.public_url)
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Where CRITICAL signups are announced; no URL: no alerts (recorded as skipped)."""
+
+    webhook_url: str = ""
+
+    def webhook(self) -> AlertWebhook | None:
+        return AlertWebhook(self.webhook_url) if self.webhook_url else None
+
+
+def sequence_store(warehouse: WarehouseResource, campaign_data: CampaignDataResource
+                   ) -> SequenceStore:
+    adapter = warehouse.adapter()
+    if not isinstance(adapter, DuckDBWarehouse):
+        raise dg.Failure(description="sequence state lives in the DuckDB warehouse in this "
+                         "version; run with CAMPAIGN_WAREHOUSE=duckdb", allow_retries=False)
+    return SequenceStore(adapter, campaign_data.root() / "sequences" / "next_due.json")
+
+
+def _secret(name: str) -> str | dg.EnvVar:
+    """``dg.EnvVar(name)`` when it is set (Dagster resolves it when a run uses it), else ""."""
+    return dg.EnvVar(name) if dg.EnvVar(name).get_value() else ""
+
+
+def email_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    provider = EmailProviderResource(
+        kind=settings.email_provider, outbox_dir=str(settings.data_dir / "outbox"),
+        smtp_host=settings.smtp_host, smtp_port=settings.smtp_port,
+        **({"resend_api_key": dg.EnvVar("RESEND_API_KEY")}
+           if settings.email_provider == "resend" else {}),
+        **({"smtp_username": _secret("SMTP_USERNAME"), "smtp_password": _secret("SMTP_PASSWORD")}
+           if settings.email_provider == "smtp" else {}))
+    return {
+        "email_provider": provider,
+        "sequences": SequencesResource(
+            timing=settings.sequence_timing, email_from=settings.email_from,
+            public_url=settings.public_url, unsubscribe_secret=_secret("UNSUBSCRIBE_SECRET")),
+        "alerts": AlertsResource(webhook_url=_secret("ALERT_WEBHOOK_URL")),
+    }
+
+
 def build_resources(
     directory: Path | None = None, settings: Settings | None = None
 ) -> dict[str, object]:
@@ -179,6 +276,7 @@ def build_resources(
         "campaign_data": CampaignDataResource(data_dir=str(settings.data_dir)),
         "io_manager": ParquetIOManager(base_dir=str(settings.data_dir / "assets")),
         "journey_config": journey_config_resource(settings),
+        **email_resources(settings),
     }
 
 
