@@ -216,6 +216,17 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from campaign_pipelines.ingress.serve import serve
+    from campaign_pipelines.ingress.settings import SettingError as IngressSettingError
+
+    try:
+        return serve(args.host, args.port, args.workers)
+    except IngressSettingError as error:
+        print(f"campaigns serve: {error}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
+
+
 def format_funnel(name: str, body: dict) -> str:
     from campaign_pipelines.core.audience import REPORT_ORDER
 
@@ -280,6 +291,11 @@ def parser() -> argparse.ArgumentParser:
     delete.add_argument("code")
     delete.set_defaults(run=cmd_delete)
     add_streak_commands(sub)
+    serve = sub.add_parser("serve", help="the HTTP ingress: webhooks into landing files")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    serve.set_defaults(run=cmd_serve)
     return top
 
 

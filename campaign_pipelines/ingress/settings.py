@@ -1,0 +1,89 @@
+"""The ingress's settings, read from the environment once per worker, when its app is made.
+
+| Variable | Default | Meaning |
+|---|---|---|
+| ``CAMPAIGN_DATA_DIR`` | ``./data`` | the landing zone is ``$CAMPAIGN_DATA_DIR/landing`` |
+| ``INGRESS_TOKEN`` | unset | bearer token a caller may send (``Authorization: Bearer …``) |
+| ``INGRESS_HMAC_SECRET`` | unset | key of the ``X-Signature`` HMAC-SHA256 a caller may send |
+| ``UNSUBSCRIBE_SECRET`` | unset | key of the unsubscribe tokens; unset: unsubscribe answers 503 |
+| ``SEQUENCE_TIMING`` | ``testing`` | ``testing`` (minutes) or ``production`` (days) |
+| ``EMAIL_PROVIDER`` | ``outbox`` | shown on /health |
+| ``ALERT_WEBHOOK_URL``, ``NOTION_TOKEN`` | unset | shown on /health as set or not |
+| ``INGRESS_MAX_BODY_BYTES`` | 65536 | larger bodies get 413 |
+| ``INGRESS_ROTATE_SECONDS`` | 1.0 | a journal holding lines is completed after this long |
+| ``INGRESS_ROTATE_RECORDS`` | 10000 | … or once it holds this many |
+| ``INGRESS_RECOVER_SECONDS`` | 10.0 | how often a worker looks for dead workers' journals |
+
+At least one of ``INGRESS_TOKEN`` and ``INGRESS_HMAC_SECRET`` must be set: the ingress does not
+start open to anyone. Secrets are ``SecretStr``: no repr, log or error message shows them, and
+an error about one never quotes the value given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingError(ValueError):
+    """An ingress variable is missing or unusable; the message names it (defs/settings.py's
+    SettingError would load the warehouse driver into every worker, which the ingress never
+    needs)."""
+
+_SECRETS = {"ingress_token", "ingress_hmac_secret", "unsubscribe_secret", "alert_webhook_url",
+            "notion_token"}
+
+
+class IngressSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+    data_dir: Path = Field(default=Path("data"), validation_alias="CAMPAIGN_DATA_DIR")
+    ingress_token: SecretStr | None = None
+    ingress_hmac_secret: SecretStr | None = None
+    unsubscribe_secret: SecretStr | None = None
+    sequence_timing: Literal["testing", "production"] = "testing"
+    email_provider: str = "outbox"
+    alert_webhook_url: SecretStr | None = None  # a Discord webhook URL holds its own token
+    notion_token: SecretStr | None = None
+    ingress_max_body_bytes: int = Field(default=64 * 1024, gt=0, le=16 * 1024 * 1024)
+    ingress_rotate_seconds: float = Field(default=1.0, gt=0)
+    ingress_rotate_records: int = Field(default=10_000, gt=0)
+    ingress_recover_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("sequence_timing", "email_provider", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
+
+    @property
+    def landing(self) -> Path:
+        return self.data_dir / "landing"
+
+
+def read_ingress_settings() -> IngressSettings:
+    """The settings from the environment now; SettingError names each variable it cannot use
+    (never quoting a secret's value), or the missing authentication."""
+    try:
+        settings = IngressSettings()
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            field = str(detail["loc"][0]) if detail["loc"] else "?"
+            name = "CAMPAIGN_DATA_DIR" if field == "CAMPAIGN_DATA_DIR" else field.upper()
+            given = "" if field in _SECRETS else f"={detail.get('input')!r}"
+            problems.append(f"{name}{given}: {detail['msg']}")
+        raise SettingError("; ".join(problems)) from None
+    if settings.ingress_token is None and settings.ingress_hmac_secret is None:
+        raise SettingError(
+            "neither INGRESS_TOKEN nor INGRESS_HMAC_SECRET is set: set one (or both) so that "
+            "only callers holding it can post to the ingress"
+        )
+    return settings
