@@ -15,8 +15,9 @@ rest go back to ``queued`` with the error in ``last_error``, and ``ProviderDown`
 run (a later tick tries again). ``EmailRejected`` fails that message for good, with what the
 provider said (masked). Worst case per run: README, "Retries".
 
-CRITICAL alerts are posted before the e-mails, each once per run; a failure stays
-``pending`` for a later run (up to ``ALERT_ATTEMPTS``), and never stops a send.
+CRITICAL alerts are posted before the e-mails, each once per run; an unavailable webhook
+leaves the alert ``pending`` for a later run (up to ``ALERT_ATTEMPTS`` runs), a refusal
+(``AlertRejected``) fails it at once; neither stops a send.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from urllib.parse import quote
 import polars as pl
 import stamina
 
+from campaign_pipelines.adapters.alerts import AlertRejected, AlertWebhook, SignupAlert
 from campaign_pipelines.adapters.email.protocol import (
     EmailProvider,
     EmailRejected,
@@ -172,32 +174,36 @@ def _send_batch(claimed, provider, definitions, sender, retry, log, report):
     return results, None
 
 
-def post_alerts(store: SequenceStore, post: Callable[[dict], None] | None,
-                now: datetime, log: Callable[[str], None] = print) -> dict[str, int]:
-    """Each pending CRITICAL alert posted once; ``post`` None (no ALERT_WEBHOOK_URL): skipped."""
+def post_alerts(store: SequenceStore, webhook: AlertWebhook | None, now: datetime,
+                log: Callable[[str], None] = print) -> dict[str, int]:
+    """Each pending CRITICAL alert posted once; no webhook (ALERT_WEBHOOK_URL unset): skipped."""
     pending = store.pending_alerts()
     if pending.height == 0:
         return {}
     results = []
     for alert in pending.to_dicts():
-        if post is None:
-            results.append({"enrollment_id": alert["enrollment_id"], "alert_state": "skipped",
-                            "alert_error": "ALERT_WEBHOOK_URL is not set"})
-            continue
-        try:
-            post(alert)
-            results.append({"enrollment_id": alert["enrollment_id"], "alert_state": "sent",
-                            "alert_error": None})
-        except Exception as error:  # an alert never stops the e-mails; retried next run
-            final = alert["alert_attempts"] + 1 >= ALERT_ATTEMPTS
-            log(f"alert for a CRITICAL signup failed: {_short(error)}")
-            results.append({"enrollment_id": alert["enrollment_id"],
-                            "alert_state": "failed" if final else "pending",
-                            "alert_error": _short(error)})
+        outcome = {"enrollment_id": alert["enrollment_id"], "alert_state": "sent",
+                   "alert_error": None}
+        if webhook is None:
+            outcome |= {"alert_state": "skipped", "alert_error": "ALERT_WEBHOOK_URL is not set"}
+        else:
+            try:
+                webhook.alert_signup(SignupAlert(**{k: alert[k] for k in _ALERT_FIELDS}))
+            except Exception as error:  # an alert never stops the e-mails
+                final = isinstance(error, AlertRejected) or (
+                    alert["alert_attempts"] + 1 >= ALERT_ATTEMPTS)
+                log(f"alert for a CRITICAL signup failed: {_short(error)}")
+                outcome |= {"alert_state": "failed" if final else "pending",
+                            "alert_error": _short(error)}
+        results.append(outcome)
     frame = pl.DataFrame(results, schema={"enrollment_id": pl.String, "alert_state": pl.String,
                                           "alert_error": pl.String})
     store.record_alerts(frame, now)
     return dict(frame.group_by("alert_state").len().iter_rows())
+
+
+_ALERT_FIELDS = ("email", "first_name", "business_name", "segment", "red_systems",
+                 "orange_systems", "sequence", "signup_id")
 
 
 def _short(error: BaseException) -> str:

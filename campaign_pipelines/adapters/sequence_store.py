@@ -146,8 +146,8 @@ UPDATE {LEDGER} SET state = 'suppressed', last_error = 'enrollment cancelled', u
 WHERE address_key = $key AND state = 'queued'
 """  # noqa: S608
 _PENDING_ALERTS = (
-    f"SELECT enrollment_id, sequence, address_key, first_name, business_name, segment, "  # noqa: S608
-    f"red_systems, orange_systems, alert_attempts FROM {ENROLLMENTS} "
+    f"SELECT enrollment_id, sequence, address_key, email, first_name, business_name, "  # noqa: S608
+    f"segment, red_systems, orange_systems, signup_id, alert_attempts FROM {ENROLLMENTS} "
     "WHERE alert_state = 'pending' ORDER BY enrolled_at")
 _RECORD_ALERTS = f"""
 UPDATE {ENROLLMENTS} SET alert_state = r.alert_state, alert_error = r.alert_error,

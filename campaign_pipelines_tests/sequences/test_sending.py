@@ -8,6 +8,7 @@ from email import policy
 import polars as pl
 import pytest
 
+from campaign_pipelines.adapters.alerts import AlertRejected, AlertUnavailable
 from campaign_pipelines.adapters.email.outbox import OutboxProvider
 from campaign_pipelines.adapters.email.resend import ResendProvider
 from campaign_pipelines.adapters.sequence_sender import (
@@ -155,17 +156,27 @@ def test_a_provider_that_stays_down_releases_the_batch_with_its_error(tmp_path):
     assert send_due(s, outbox, DEFINITIONS, SENDER, AT_7, FAST, log=quiet).sent == 7
 
 
+class Webhook:
+    def __init__(self, *failures: Exception):
+        self.failures, self.posted = list(failures), []
+
+    def alert_signup(self, alert):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.posted.append(alert)
+
+
 def test_critical_alerts_are_posted_once_and_a_failure_is_retried_later(tmp_path):
     s = store(tmp_path)
     admit(s, record("a@x.org", T0, red=2), record("b@x.org", T0))
-    posted = []
-
-    def broken(alert):
-        raise ConnectionError("webhook down")
-
-    assert post_alerts(s, broken, T0, log=quiet) == {"pending": 1}
-    assert post_alerts(s, posted.append, T0, log=quiet) == {"sent": 1}
-    assert post_alerts(s, posted.append, T0, log=quiet) == {}
-    assert [a["address_key"] for a in posted] == ["a@x.org"]
+    webhook = Webhook(AlertUnavailable("webhook down"))
+    assert post_alerts(s, webhook, T0, log=quiet) == {"pending": 1}
+    assert post_alerts(s, webhook, T0, log=quiet) == {"sent": 1}
+    assert post_alerts(s, webhook, T0, log=quiet) == {}
+    assert [(a.email, a.segment) for a in webhook.posted] == [("a@x.org", "CRITICAL")]
     row = s.table(ENROLLMENTS, "a@x.org").row(0, named=True)
     assert (row["alert_state"], row["alert_attempts"]) == ("sent", 2)
+    admit(s, record("c@x.org", T0, red=5))
+    assert post_alerts(s, Webhook(AlertRejected("404")), T0, log=quiet) == {"failed": 1}
+    admit(s, record("d@x.org", T0, red=5))
+    assert post_alerts(s, None, T0, log=quiet) == {"skipped": 1}
