@@ -1,0 +1,100 @@
+"""A real ingress for the tests: `campaigns serve` in a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from campaign_pipelines.ingress.journal_files import COMPLETE_SUFFIX
+
+TOKEN = "test-ingress-token-0123456789"
+HMAC_SECRET = "test-hmac-secret-abcdef"
+UNSUBSCRIBE_SECRET = "test-unsubscribe-secret"
+SIGNUP = {"email": "Ada.Lovelace@Example.COM", "first_name": "Ada", "red_systems": 2}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Ingress:
+    """``campaigns serve --workers N`` over ``data_dir``; stderr (the access log) kept."""
+
+    def __init__(self, data_dir: Path, workers: int = 1, **env: str):
+        self.data_dir = data_dir
+        self.landing = data_dir / "landing"
+        self.base = f"http://127.0.0.1:{free_port()}"
+        self.log = data_dir.parent / f"ingress-{self.base.rsplit(':', 1)[1]}.log"
+        settings = {
+            "CAMPAIGN_DATA_DIR": str(data_dir),
+            "INGRESS_TOKEN": TOKEN,
+            "INGRESS_HMAC_SECRET": HMAC_SECRET,
+            "UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
+            "INGRESS_ROTATE_SECONDS": "0.2",
+            **env,
+        }
+        command = [sys.executable, "-m", "campaign_pipelines.cli", "serve", "--port",
+                   self.base.rsplit(":", 1)[1], "--workers", str(workers)]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, env={**os.environ, **settings},
+                                            stdout=log, stderr=subprocess.STDOUT)
+        self.client = httpx.Client(base_url=self.base, timeout=10)
+        self._wait_until_up()
+
+    def _wait_until_up(self, limit_s: float = 20) -> None:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the ingress exited: {self.log.read_text()[-2000:]}")
+            try:
+                if self.client.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise TimeoutError(f"the ingress did not answer in {limit_s} s")
+
+    def post(self, path: str = "/webhooks/signups", body: object = SIGNUP, **kwargs):
+        headers = {"Authorization": f"Bearer {TOKEN}", **kwargs.pop("headers", {})}
+        if "content" in kwargs:
+            return self.client.post(path, headers=headers, **kwargs)
+        return self.client.post(path, headers=headers, json=body, **kwargs)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
+
+
+def complete_lines(folder: Path) -> list[bytes]:
+    """Every line of every complete landing file (the names a reader takes)."""
+    lines: list[bytes] = []
+    for path in sorted(folder.glob(f"*{COMPLETE_SUFFIX}")):
+        data = path.read_bytes()
+        assert data.endswith(b"\n"), f"{path.name} ends in a torn line"
+        lines += data.splitlines()
+    return lines
+
+
+def wait_for_lines(folder: Path, count: int, limit_s: float = 5) -> list[bytes]:
+    """The complete lines once there are ``count`` of them (rotation takes ~0.2 s here)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        lines = complete_lines(folder)
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def bytes_in(folder: Path) -> int:
+    """Bytes in every file of the folder, temp journals included."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) if folder.exists() else 0
