@@ -17,11 +17,16 @@ Classification (``adapters/http_errors``; the caller's one retry layer decides t
 - any other 4xx (422 validation, 409 key reused with another body...) → ``EmailRejected``
   with what Resend said, masked.
 
-One ``httpx.Client`` per provider keeps connections alive across sends; ``close()`` it, or
-use the provider as a context manager.
+Resend remembers a key for 24 hours: a message whose answer was lost must be sent again
+within that window (the sending step retries within minutes). Keys are at most 256 characters.
+
+One ``httpx.Client`` per provider, made on the first send, keeps connections alive across
+sends and threads; ``close()`` it, or use the provider as a context manager.
 """
 
 from __future__ import annotations
+
+import threading
 
 import httpx
 
@@ -49,6 +54,7 @@ class ResendProvider:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ResendProvider(base_url={self.base_url!r}, timeout={self.timeout})"
@@ -65,13 +71,14 @@ class ResendProvider:
             self._client = None
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.base_url,
-                headers={"Authorization": f"Bearer {self._api_key}"},
-                timeout=httpx.Timeout(self.timeout),
-            )
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    base_url=self.base_url,
+                    headers={"Authorization": f"Bearer {self._api_key}"},
+                    timeout=httpx.Timeout(self.timeout),
+                )
+            return self._client
 
     def send(self, email: OutgoingEmail) -> Accepted:
         body = {
