@@ -1,5 +1,6 @@
 """ResendProvider against the loopback fake of Resend's API: one call, classified."""
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -122,3 +123,27 @@ def test_a_wrong_api_key_keeps_the_message(api: FakeEmailApi) -> None:
     with pytest.raises(ProviderUnavailable, match="RESEND_API_KEY") as unavailable:
         ResendProvider("re_wrong", base_url=api.url, timeout=0.2).send(outgoing())
     assert "re_wrong" not in str(unavailable.value) and api.delivered == []
+
+
+def test_overlapping_sends_of_one_key_deliver_once(
+    api: FakeEmailApi, resend: ResendProvider
+) -> None:
+    """Two runs racing on one ledger row: Resend answers the loser 409 'concurrent' or the
+    first answer, never a second delivery."""
+    outcomes: list[object] = []
+
+    def send() -> None:
+        try:
+            outcomes.append(resend.send(outgoing()))
+        except ProviderUnavailable as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(api.delivered) == 1 and len(outcomes) == 6
+    assert {o.provider_message_id for o in outcomes if isinstance(o, Accepted)} == {
+        api.delivered[0]["id"]
+    }
