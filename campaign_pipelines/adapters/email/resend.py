@@ -27,6 +27,7 @@ sends and threads; ``close()`` it, or use the provider as a context manager.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import httpx
 
@@ -81,7 +82,7 @@ class ResendProvider:
             return self._client
 
     def send(self, email: OutgoingEmail) -> Accepted:
-        body = {
+        body: dict[str, Any] = {
             "from": email.sender,
             "to": [email.to],
             "subject": email.subject,
