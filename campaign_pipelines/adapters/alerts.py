@@ -79,9 +79,9 @@ def signup_alert_body(alert: SignupAlert) -> dict[str, Any]:
     }
 
 
-def _plain(text: str, limit: int) -> str:
+def _plain(text: object, limit: int) -> str:
     """``text`` on one line, masked, cut to ``limit`` and escaped for Discord's markdown."""
-    flat = masked(" ".join(str(text).split()))
+    flat = masked(" ".join(("" if text is None else str(text)).split()))  # NULL columns
     if len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return _MARKDOWN.sub(r"\\\1", flat)

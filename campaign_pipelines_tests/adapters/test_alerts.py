@@ -87,3 +87,14 @@ def test_a_refused_connection_is_unavailable() -> None:
         url = server.url
     with pytest.raises(AlertUnavailable, match="unreachable"):
         AlertWebhook(f"{url}/api/webhooks/1/secret-token", timeout=0.5).alert_signup(ALERT)
+
+
+def test_missing_names_are_empty_not_none(hook) -> None:
+    _, server = hook
+    alert = SignupAlert(email=ADDRESS, first_name=None, business_name=None,  # type: ignore[arg-type]
+                        segment="CRITICAL", red_systems=2, orange_systems=0, sequence="christmas",
+                        signup_id=None)  # type: ignore[arg-type]
+    webhook(server).alert_signup(alert)
+    body = server.requests[0].body
+    assert "None" not in body["content"]
+    assert {f["name"]: f["value"] for f in body["embeds"][0]["fields"]}["Signup"] == "n/a"
