@@ -53,6 +53,7 @@ bench: venv
 	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_streaks.py
 	$(BIN)/python bench/bench_runs.py
+	$(BIN)/python bench/bench_ingress.py
 
 clean:
 	rm -rf $(CAMPAIGN_DATA_DIR) .pytest_cache .ruff_cache
