@@ -29,6 +29,10 @@ def test_asset_keys(loaded):
         "reference/products",
         "reference/push_preferences",
         "reference/vocabulary",
+        "sequences/email_sequences",
+        "sequences/enrollments",
+        "sequences/signups",
+        "sequences/suppressions",
         "sources/user_activity",
         "spss/fd_rb2_campaigns_users",
         "spss/off_limit_campaigns_users",
@@ -65,6 +69,8 @@ def test_jobs_schedules_sensors(loaded):
         "audience_job",
         "campaign_job",
         "reference_refresh_job",
+        "send_due_emails_job",
+        "sequence_admission_job",
         "streak_manual_assignment_job",
         "streaks_daily_job",
     ]
@@ -77,6 +83,8 @@ def test_jobs_schedules_sensors(loaded):
     sensors = {s.name: (type(s).__name__, [t.job_name for t in s.targets]) for s in loaded.sensors}
     assert sensors == {
         "campaign_requests_sensor": ("SensorDefinition", ["campaign_job"]),
+        "send_due_emails_sensor": ("SensorDefinition", ["send_due_emails_job"]),
+        "sequence_arrivals_sensor": ("SensorDefinition", ["sequence_admission_job"]),
         "streak_assignment_failures_sensor": ("RunStatusSensorDefinition", []),
         "streak_assignments_sensor": ("SensorDefinition", ["streak_manual_assignment_job"]),
     }

@@ -57,3 +57,24 @@ def signup_rows(records: list[SignupRecord], source_file: str, arrival: str) -> 
         "source_file": source_file, "arrival": arrival, "outcome": None,
         "recorded_at": datetime.now(UTC),
     } for r in records], schema=SIGNUP_SCHEMA)
+
+
+UNSUBSCRIBE_SCHEMA = pl.Schema({"address_key": pl.String, "reason": pl.String,
+                                "source": pl.String, "received_at": SIGNUP_SCHEMA["received_at"]})
+
+
+def parse_unsubscribes(data: bytes) -> tuple[pl.DataFrame, list[dict]]:
+    """Lines ``{"address_key", "received_at", "source"}`` of ``landing/unsubscribes``."""
+    rows, problems = [], []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            body = json.loads(line)
+            rows.append({"address_key": address_key(str(body["address_key"])),
+                         "reason": "unsubscribed", "source": str(body.get("source") or ""),
+                         "received_at": datetime.fromisoformat(body["received_at"])})
+        except (ValueError, KeyError, TypeError) as error:
+            problems.append({"field": f"line {number}", "problem": type(error).__name__,
+                             "fix": 'one {"address_key", "received_at", "source"} per line'})
+    return pl.DataFrame(rows, schema=UNSUBSCRIBE_SCHEMA), problems
