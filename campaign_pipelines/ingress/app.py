@@ -113,19 +113,21 @@ def not_stored(error: JournalError) -> Response:
     return json_response(body, 503, {"Retry-After": "5"})
 
 
-async def authenticated_json(request: Request, ingress: Ingress) -> object:
-    """The body's JSON value from an authenticated caller; Refusal otherwise."""
-    body = await read_capped(request, ingress.settings.ingress_max_body_bytes)
+async def authenticated_json(
+    request: Request, ingress: Ingress, limit: int | None = None
+) -> tuple[bytes, object]:
+    """The raw body and its JSON value, from an authenticated caller; Refusal otherwise."""
+    body = await read_capped(request, limit or ingress.settings.ingress_max_body_bytes)
     if refusal := ingress.auth.refusal(request.headers, body):
         raise Refusal(401, "Authorization", refusal, "see the README's ingress section")
-    return json_value(body, request.headers.get("content-type"))
+    return body, json_value(body, request.headers.get("content-type"))
 
 
 async def post_signup(request: Request) -> Response:
     """A signup: validated, made durable in landing/signups, then 202."""
     ingress: Ingress = request.app.state.ingress
     try:
-        signup = validated(Signup, await authenticated_json(request, ingress))
+        signup = validated(Signup, (await authenticated_json(request, ingress))[1])
     except Refusal as refusal:
         return rejected(refusal)
     signup_id = str(uuid.uuid4())

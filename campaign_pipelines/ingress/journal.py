@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from pathlib import Path
 
 from campaign_pipelines.ingress import journal_files
 from campaign_pipelines.ingress.journal_files import JournalFile
 
+log = logging.getLogger("campaign_pipelines.ingress")
 
 class JournalError(OSError):
     """The line was not made durable; the request must be refused, not acknowledged."""
@@ -113,7 +115,7 @@ class Journal:
             for _, future in self._pending:
                 if not future.done():
                     future.set_exception(JournalError("the ingress stopped"))
-            await asyncio.to_thread(self._complete)
+            await asyncio.to_thread(self._abandon)
 
     async def _commit(self, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
         data = b"".join(line for line, _ in batch)
@@ -136,7 +138,7 @@ class Journal:
             journal.records >= self.rotate_records
             or time.monotonic() - journal.opened_at >= self.rotate_seconds
         ):
-            await asyncio.to_thread(self._complete)
+            await asyncio.to_thread(self._abandon)
         if time.monotonic() - self._recovered_at >= self.recover_seconds:
             await asyncio.to_thread(self._recover)
 
@@ -160,16 +162,18 @@ class Journal:
             journal_files.complete(journal, self.prefix)
 
     def _abandon(self) -> None:
-        """After a failed write: completes what was durable; if even that fails, closes the
-        file and leaves it to recovery (its lock is released with the descriptor)."""
+        """Completes the journal (at rotation, or with what was durable after a failed write);
+        if that fails, the file is closed and left to recovery (its lock goes with the
+        descriptor), and the writer goes on with a new journal."""
         try:
             self._complete()
-        except OSError:
-            pass
+        except OSError as error:
+            log.error("could not complete a journal in %s (recovery will): %s", self.folder, error)
 
     def _recover(self) -> list[Path]:
         self._recovered_at = time.monotonic()
         try:
             return journal_files.recover_orphans(self.folder, self.prefix)
-        except OSError:
-            return []  # tried again in recover_seconds; a live journal does not depend on it
+        except OSError as error:  # tried again in recover_seconds; live journals do not wait
+            log.error("could not recover the journals in %s: %s", self.folder, error)
+            return []

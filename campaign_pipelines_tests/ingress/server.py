@@ -62,8 +62,11 @@ class Ingress:
                 time.sleep(0.05)
         raise TimeoutError(f"the ingress did not answer in {limit_s} s")
 
+    def post_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
     def post(self, path: str = "/webhooks/signups", body: object = SIGNUP, **kwargs):
-        headers = {"Authorization": f"Bearer {TOKEN}", **kwargs.pop("headers", {})}
+        headers = {**self.post_headers(), **kwargs.pop("headers", {})}
         if "content" in kwargs:
             return self.client.post(path, headers=headers, **kwargs)
         return self.client.post(path, headers=headers, json=body, **kwargs)

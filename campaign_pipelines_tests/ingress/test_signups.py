@@ -5,8 +5,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
 from campaign_pipelines.core.sequences.signups import SignupRecord
 from campaign_pipelines.core.sequences.unsubscribe import unsubscribe_token
 from campaign_pipelines.ingress.auth import signature
@@ -14,19 +12,10 @@ from campaign_pipelines_tests.ingress.server import (
     HMAC_SECRET,
     SIGNUP,
     UNSUBSCRIBE_SECRET,
-    Ingress,
     bytes_in,
     complete_lines,
     wait_for_lines,
 )
-
-
-@pytest.fixture(scope="module")
-def ingress(tmp_path_factory: pytest.TempPathFactory):
-    server = Ingress(tmp_path_factory.mktemp("ingress") / "data",
-                     ALERT_WEBHOOK_URL="https://discord.example/api/webhooks/1/hook-secret-value")
-    yield server
-    server.stop()
 
 
 def _records(folder: Path) -> dict[str, SignupRecord]:
