@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from campaign_pipelines.cli_sequences import add_sequence_commands, admit_pending
 from campaign_pipelines.cli_streaks import add_streak_commands
 from campaign_pipelines.core.requests import RequestError
 
@@ -139,7 +140,7 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
         code, body = _create(location, arrival.path, args.dry_run)
         print(format_funnel(arrival.name, body))
         worst = max(worst, code)
-    return worst
+    return max(worst, admit_pending(location, args.dry_run))  # landing/signups, unsubscribes
 
 
 def cmd_next_code(args: argparse.Namespace) -> int:
@@ -291,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
     delete.add_argument("code")
     delete.set_defaults(run=cmd_delete)
     add_streak_commands(sub)
+    add_sequence_commands(sub)
     serve = sub.add_parser("serve", help="the HTTP ingress: webhooks into landing files")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

@@ -174,11 +174,15 @@ def email_sequences(
     alert_states = warehouse_work(ENROLLMENTS, lambda: post_alerts(
         store, alerts.webhook(), now, log=context.log.warning))
     provider = email_provider.provider()
+
+    def send():
+        try:
+            return send_due(store, provider, definitions, sender, now, log=context.log.warning)
+        except ProviderDown as down:  # recorded in the ledger; the next tick tries again
+            raise fail(masked(str(down))) from None
+
     try:
-        report = warehouse_work(LEDGER, lambda: send_due(
-            store, provider, definitions, sender, now, log=context.log.warning))
-    except ProviderDown as down:  # recorded in the ledger; the next tick tries again
-        raise fail(masked(str(down))) from None
+        report = warehouse_work(LEDGER, send)
     finally:
         getattr(provider, "close", lambda: None)()
     tracking = warehouse_work(TRACKING, lambda: store.table(TRACKING))
