@@ -2,6 +2,8 @@
 and every refusal (401, 413, 415, 422, a key given twice) with nothing written."""
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,3 +125,14 @@ def test_unsubscribe_with_a_good_token_writes_a_suppression_and_a_forged_one_doe
     assert [(line["address_key"], line["source"]) for line in lines] == [
         ("grace@example.com", "link"), ("grace@example.com", "one-click")]
     assert "grace" not in ingress.log.read_text()
+
+
+def test_a_worker_loads_neither_dagster_nor_a_warehouse_driver():
+    code = ("import sys, campaign_pipelines.cli\n"
+            "from campaign_pipelines.ingress.app import create_app\n"
+            "from campaign_pipelines.ingress.settings import IngressSettings\n"
+            "create_app(IngressSettings(ingress_token='x'))\n"
+            "print(sorted({'dagster', 'duckdb', 'oracledb'} & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert loaded.stdout.strip() == "[]"
