@@ -34,6 +34,7 @@ demo: venv dagster-home
 	$(BIN)/campaigns run-pending
 	$(BIN)/campaigns streaks run
 	$(BIN)/campaigns streaks assign campaign_pipelines/demo/experiment_moves.csv
+	$(BIN)/campaigns sequences status critical@example.com
 
 lint: venv
 	$(BIN)/ruff check campaign_pipelines campaign_pipelines_tests bench

@@ -130,6 +130,7 @@ def admit_pending(location, dry_run: bool = False) -> int:
 
     landing = location.campaign_data.landing()
     known = set(location.resource("sequences").definitions())
+    _wait_for_fresh_files(landing, location.campaign_data.landing_quiet_s)
     ops: dict[str, list[dict]] = {SIGNUPS_KEY.to_python_identifier(): [],
                                   SUPPRESSIONS_KEY.to_python_identifier(): []}
     for kind, op in zip(("signups", "unsubscribes"), ops, strict=True):
@@ -177,6 +178,21 @@ def admit_pending(location, dry_run: bool = False) -> int:
     for error in ([] if result.success else failure_messages(result)):
         print(f"   - {error}")
     return EXIT_OK if result.success else EXIT_RUN_FAILED
+
+
+def _wait_for_fresh_files(landing, quiet: float) -> None:
+    """A file modified in the last ``quiet`` seconds is waited for once, as for requests."""
+    import time
+
+    from campaign_pipelines.adapters.landing_arrivals import is_temp_name
+    from campaign_pipelines.defs.sequences.sensors import SUFFIXES
+
+    fresh = [a for kind in ("signups", "unsubscribes")
+             for a in landing.arrivals(kind, SUFFIXES, quiet_seconds=quiet)
+             if a.status == "waiting" and not is_temp_name(a.name)]
+    if fresh:
+        wait = max(a.mtime_ns for a in fresh) / 1e9 + quiet - time.time()
+        time.sleep(min(max(wait, 0), quiet) + 0.05)
 
 
 def add_sequence_commands(subparsers) -> None:
