@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from campaign_pipelines.core.sequences.unsubscribe import BadToken, address_of
+from campaign_pipelines.ingress.body import Refusal, read_capped
 from campaign_pipelines.ingress.journal import JournalError
 
 ONE_CLICK_BODY_BYTES = 1024
@@ -35,9 +36,11 @@ async def unsubscribe_link(request: Request, token: str = "") -> HTMLResponse:
 
 @router.post("/unsubscribe", response_class=HTMLResponse)
 async def unsubscribe_one_click(request: Request, token: str = "") -> HTMLResponse:
-    body = await request.body()
-    form = parse_qs(body[:ONE_CLICK_BODY_BYTES].decode("latin-1"))
-    if len(body) > ONE_CLICK_BODY_BYTES or form.get("List-Unsubscribe") != ["One-Click"]:
+    try:
+        body = await read_capped(request, ONE_CLICK_BODY_BYTES)
+    except Refusal:
+        return _page(413, "Not unsubscribed", "The request is too large for an unsubscribe.")
+    if parse_qs(body.decode("latin-1")).get("List-Unsubscribe") != ["One-Click"]:
         return _page(400, "Not unsubscribed", "A one-click unsubscribe sends the form body "
                      "List-Unsubscribe=One-Click (RFC 8058).")
     return await _unsubscribe(request, token, "one-click")

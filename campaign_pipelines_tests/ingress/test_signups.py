@@ -67,6 +67,8 @@ def _refusals(ingress) -> list[tuple[int, object]]:
         (401, post("/webhooks/signups", content=body, headers={
             **signed, "X-Timestamp": stale, "X-Signature": signature(HMAC_SECRET, stale, body)})),
         (413, ingress.post(body={**SIGNUP, "assessment": {"essay": "x" * 70_000}})),
+        (413, ingress.post(content=iter([body[:-1], b" " * 70_000, b"}"]),  # chunked, no length
+                           headers={"Content-Type": "application/json"})),
         (415, ingress.post(content=body, headers={"Content-Type": "text/plain"})),
         (400, ingress.post(content=b'{"email": ', headers={"Content-Type": "application/json"})),
         (422, ingress.post(content=b'{"email": "a@example.com", "email": "b@example.com"}',
@@ -86,9 +88,9 @@ def test_refusals_name_the_problem_and_write_nothing(ingress):
     answers = _refusals(ingress)
     assert [answer.status_code for _, answer in answers] == [status for status, _ in answers]
     fields = [answer.json()["problems"][0]["field"] for _, answer in answers]
-    assert fields[4:] == ["<body>", "Content-Type", "<body>", "email", "email", "red_systems",
-                          "favourite_colour", "<body>"]
-    assert "given twice" in answers[7][1].json()["message"]
+    assert fields[4:] == ["<body>", "<body>", "Content-Type", "<body>", "email", "email",
+                          "red_systems", "favourite_colour", "<body>"]
+    assert "given twice" in answers[8][1].json()["message"]
     assert "stale" not in answers[3][1].text and "300 s" in answers[3][1].json()["message"]
     assert all(problem["fix"] for _, answer in answers for problem in answer.json()["problems"])
     time.sleep(0.3)
