@@ -180,3 +180,20 @@ def test_critical_alerts_are_posted_once_and_a_failure_is_retried_later(tmp_path
     assert post_alerts(s, Webhook(AlertRejected("404")), T0, log=quiet) == {"failed": 1}
     admit(s, record("d@x.org", T0, red=5))
     assert post_alerts(s, None, T0, log=quiet) == {"skipped": 1}
+
+
+def test_the_readme_retries_table_states_the_send_numbers():
+    from campaign_pipelines.adapters.sequence_sender import ALERT_ATTEMPTS
+    from campaign_pipelines.core.sequences.plan import MAX_ATTEMPTS
+    from campaign_pipelines_tests.test_retries import _row, _seconds, readme_table
+
+    table, retry = readme_table(), SendRetry()
+    send = _row(table, "E-mail send, one message")
+    assert int(send["attempts"]) == retry.attempts
+    assert _seconds(send["waits (s)"]) == retry.waits_s()
+    assert f"up to {retry.retry_after_cap_s:g} s" in send["worst case"]
+    assert f"at most {retry.worst_wait_s():g} s of waits" in send["worst case"]
+    assert int(_row(table, "E-mail ledger row")["attempts"]) == MAX_ATTEMPTS
+    assert f"{SENDING_LEASE.total_seconds() / 60:g} min" in _row(
+        table, "E-mail ledger row")["worst case"]
+    assert int(_row(table, "CRITICAL alert")["attempts"]) == ALERT_ATTEMPTS
