@@ -116,3 +116,26 @@ def test_one_tick_one_run_then_seven_emails_per_enrolled_address(resources, tmp_
         "suppressed"]
     alert = store.table("campaign_ops.enrollments", "crit@x.org")["alert_state"][0]
     assert alert == "skipped"  # no ALERT_WEBHOOK_URL
+
+
+def test_a_file_whose_batch_run_failed_is_rejected_naming_the_run(resources, tmp_path):
+    landed(resources, "signups", "a.jsonl", [record("a@x.org", NOW)])
+    broken = tmp_path / "broken_sequences"
+    broken.mkdir()
+    (broken / "christmas.yaml").write_text("sequence: christmas\nemails: []\n")
+    with dg.instance_for_test() as instance:
+        [request] = tick(arrivals_sensor, resources, instance,
+                         ("campaign_data", "sequences")).run_requests
+        again = tick(arrivals_sensor, resources, instance, ("campaign_data", "sequences"))
+        assert again.run_requests[0].run_key == request.run_key  # Dagster runs a key once
+        failed = dg.materialize(
+            [assets.signups, assets.enrollments, assets.suppressions],
+            resources={**resources, "sequences": SequencesResource(
+                timing="testing", definitions_dir=str(broken))},
+            run_config=request.run_config, instance=instance, tags=request.tags,
+            raise_on_error=False)
+        assert not failed.success
+        answer = tick(arrivals_sensor, resources, instance, ("campaign_data", "sequences"))
+        assert answer.run_requests == []
+        error = json.loads((tmp_path / "landing/signups/rejected/a.jsonl.error.json").read_text())
+        assert failed.run_id in error["problems"][0]["problem"]
