@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -29,23 +28,22 @@ from fastapi import FastAPI, Request, Response
 
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.sequences.signups import Signup, SignupRecord
+from campaign_pipelines.ingress.answers import (
+    Ingress,
+    authenticated_json,
+    json_response,
+    not_stored,
+    rejected,
+)
 from campaign_pipelines.ingress.auth import Authenticator
-from campaign_pipelines.ingress.body import Refusal, json_value, read_capped, validated
+from campaign_pipelines.ingress.body import Refusal, validated
+from campaign_pipelines.ingress.campaigns_api import router as campaigns_router
 from campaign_pipelines.ingress.journal import Journal, JournalError
 from campaign_pipelines.ingress.settings import IngressSettings, read_ingress_settings
+from campaign_pipelines.ingress.unsubscribe import router as unsubscribe_router
 
 log = logging.getLogger("campaign_pipelines.ingress")
 access_log = logging.getLogger("campaign_pipelines.ingress.access")
-
-
-@dataclass
-class Ingress:
-    """What the handlers share in one worker."""
-
-    settings: IngressSettings
-    auth: Authenticator
-    signups: Journal
-    unsubscribes: Journal
 
 
 def create_app(settings: IngressSettings | None = None) -> FastAPI:
@@ -86,41 +84,9 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.add_api_route("/webhook/christmas-signup", post_signup, methods=["POST"], status_code=202,
                       include_in_schema=False)
     app.add_api_route("/health", health, methods=["GET"])
-    from campaign_pipelines.ingress.campaigns_api import router as campaigns_router
-    from campaign_pipelines.ingress.unsubscribe import router as unsubscribe_router
-
     app.include_router(unsubscribe_router)
     app.include_router(campaigns_router)
     return app
-
-
-def json_response(body: dict, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
-def rejected(refusal: Refusal) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
-    message = "; ".join(f"{p['field']}: {p['problem']}" for p in refusal.problems)
-    body = {"status": "rejected", "message": message, "problems": refusal.problems}
-    return json_response(body, refusal.status, headers)
-
-
-def not_stored(error: JournalError) -> Response:
-    log.error("a request was refused, its line could not be made durable: %s", error)
-    body = {"status": "rejected", "message": "not stored: the landing folder refused the write",
-            "problems": [{"field": "<server>", "problem": "the ingress cannot store it now",
-                          "fix": "send it again later"}]}
-    return json_response(body, 503, {"Retry-After": "5"})
-
-
-async def authenticated_json(
-    request: Request, ingress: Ingress, limit: int | None = None
-) -> tuple[bytes, object]:
-    """The raw body and its JSON value, from an authenticated caller; Refusal otherwise."""
-    body = await read_capped(request, limit or ingress.settings.ingress_max_body_bytes)
-    if refusal := ingress.auth.refusal(request.headers, body):
-        raise Refusal(401, "Authorization", refusal, "see the README's ingress section")
-    return body, json_value(body, request.headers.get("content-type"))
 
 
 async def post_signup(request: Request) -> Response:

@@ -36,6 +36,13 @@ class Refusal(Exception):
         self.problems = [{"field": field, "problem": problem, "fix": fix}]
         super().__init__(problem)
 
+    @classmethod
+    def listing(cls, status: int, problems: list[dict]) -> Refusal:
+        """A refusal for every problem in ``problems`` (field, problem, fix; at least one)."""
+        refusal = cls(status, **problems[0])
+        refusal.problems = problems
+        return refusal
+
 
 async def read_capped(request: Request, limit: int) -> bytes:
     """The raw body; Refusal(413) as soon as it is known to be larger than ``limit``."""
@@ -93,9 +100,7 @@ def validated(model: type[M], value: Any) -> M:
             fix = _fix(field, detail["type"])
             problem = detail["msg"].removeprefix("Value error, ")
             problems.append({"field": field, "problem": problem, "fix": fix})
-        refusal = Refusal(422, **problems[0])
-        refusal.problems = problems
-        raise refusal from None
+        raise Refusal.listing(422, problems) from None
 
 
 def _fix(field: str, kind: str) -> str:

@@ -34,36 +34,33 @@ from campaign_pipelines.core.requests import (
     RequestError,
     describe_validation_error,
 )
+from campaign_pipelines.ingress.answers import (
+    authenticated_body,
+    authenticated_json,
+    json_response,
+    not_stored,
+    rejected,
+)
 from campaign_pipelines.ingress.body import Refusal
 
 router = APIRouter(prefix="/campaigns")
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def _app():  # the helpers live in app.py, which includes this router
-    from campaign_pipelines.ingress import app
-
-    return app
-
-
 @router.post("/create", status_code=202)
 async def create(request: Request) -> Response:
-    app = _app()
     ingress = request.app.state.ingress
     try:
-        body, value = await app.authenticated_json(request, ingress, MAX_REQUEST_BYTES)
+        body, value = await authenticated_json(request, ingress, MAX_REQUEST_BYTES)
         if not isinstance(value, dict):
             raise Refusal(422, "<request>", "the body is not an object of request fields",
                           "send an object with campaign_type, metadata and user_iins")
         try:
             parsed = CampaignRequest.model_validate(value)
         except ValidationError as error:
-            problems = describe_validation_error(error)
-            refusal = Refusal(422, **problems[0])
-            refusal.problems = problems
-            raise refusal from None
+            raise Refusal.listing(422, describe_validation_error(error)) from None
     except Refusal as refusal:
-        return app.rejected(refusal)
+        return rejected(refusal)
     key = _key(parsed.metadata.campaign_name, body)
     landing = LandingZone(ingress.settings.landing)
     try:
@@ -71,25 +68,22 @@ async def create(request: Request) -> Response:
     except FileExistsError:
         problem = f"a different request under the key {key!r} is still waiting to be processed"
         fix = "wait for it to be processed, then send this one with \"replaces\": the key"
-        return app.rejected(Refusal(409, "metadata.campaign_name", problem, fix))
+        return rejected(Refusal(409, "metadata.campaign_name", problem, fix))
     except LandingError as error:
-        return app.not_stored(error)
-    return app.json_response({"status": "accepted", "campaign_key": key}, 202)
+        return not_stored(error)
+    return json_response({"status": "accepted", "campaign_key": key}, 202)
 
 
 @router.delete("/{code}", status_code=202)
 async def delete(code: str, request: Request) -> Response:
-    app = _app()
     ingress = request.app.state.ingress
     try:
-        body = await app.read_capped(request, ingress.settings.ingress_max_body_bytes)
-        if refusal := ingress.auth.refusal(request.headers, body):
-            raise Refusal(401, "Authorization", refusal, "see the README's ingress section")
+        await authenticated_body(request, ingress, ingress.settings.ingress_max_body_bytes)
         if not _CODE.match(code):
             raise Refusal(422, "campaign_code", "not a campaign code or key",
                           "send e.g. C000000123, KKB_0042 or the campaign key")
     except Refusal as refusal:
-        return app.rejected(refusal)
+        return rejected(refusal)
     now = datetime.now(UTC)
     command = {"command": "delete", "campaign_code": code, "requested_at": now.isoformat()}
     name = f"delete-{code}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
@@ -97,8 +91,8 @@ async def delete(code: str, request: Request) -> Response:
     try:
         await asyncio.to_thread(landing.write_atomic, "commands", name, orjson.dumps(command))
     except LandingError as error:
-        return app.not_stored(error)
-    return app.json_response({"status": "accepted", "command": "delete", "campaign_code": code,
+        return not_stored(error)
+    return json_response({"status": "accepted", "command": "delete", "campaign_code": code,
                               "file": name}, 202)
 
 
@@ -113,11 +107,10 @@ _READS = {
 
 def _not_served(command: str):
     async def answer(request: Request) -> Response:
-        app = _app()
         if refusal := request.app.state.ingress.auth.refusal(request.headers, b""):
-            return app.rejected(Refusal(401, "Authorization", refusal, "see the README"))
+            return rejected(Refusal(401, "Authorization", refusal, "see the README"))
         problem = "the ingress does not read the warehouse"
-        return app.rejected(Refusal(501, "<endpoint>", problem, f"run `{command}`"))
+        return rejected(Refusal(501, "<endpoint>", problem, f"run `{command}`"))
 
     return answer
 
