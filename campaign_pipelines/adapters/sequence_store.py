@@ -137,6 +137,10 @@ INSERT INTO {SUPPRESSIONS} (address_key, reason, source, received_at, recorded_a
 SELECT address_key, any_value(reason), any_value(source), min(received_at), $now FROM _rows
 WHERE address_key NOT IN (SELECT address_key FROM {SUPPRESSIONS}) GROUP BY address_key
 """  # noqa: S608
+_SUPPRESS_LEDGER = f"""
+UPDATE {LEDGER} SET state = 'suppressed', last_error = 'address suppressed', updated_at = $now
+WHERE state = 'queued' AND address_key IN (SELECT address_key FROM {SUPPRESSIONS})
+"""  # noqa: S608
 _CANCEL = f"""
 UPDATE {ENROLLMENTS} SET status = 'cancelled', updated_at = $now
 WHERE address_key = $key AND status = 'active' RETURNING enrollment_id
@@ -221,13 +225,17 @@ class SequenceStore:
             self._write_marker(connection)
 
     def suppress(self, rows: pl.DataFrame, now: datetime) -> int:
-        """address_key, reason, source, received_at: addresses that get no further e-mail."""
+        """address_key, reason, source, received_at: addresses that get no further e-mail;
+        their queued rows are suppressed at once (``status`` shows it)."""
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            before = connection.execute(f"SELECT count(*) FROM {SUPPRESSIONS}").fetchall()[0]  # noqa: S608
-            _with_rows(connection, rows, _SUPPRESS, {"now": now})
-            after = connection.execute(f"SELECT count(*) FROM {SUPPRESSIONS}").fetchall()[0]  # noqa: S608
-        return int(after[0]) - int(before[0])  # type: ignore[index]
+            with transaction(connection):
+                before = connection.execute(f"SELECT count(*) FROM {SUPPRESSIONS}").fetchall()[0]  # noqa: S608
+                _with_rows(connection, rows, _SUPPRESS, {"now": now})
+                after = connection.execute(f"SELECT count(*) FROM {SUPPRESSIONS}").fetchall()[0]  # noqa: S608
+                connection.execute(_SUPPRESS_LEDGER, {"now": now})
+            self._write_marker(connection)
+        return int(after[0]) - int(before[0])
 
     def cancel(self, key: str, now: datetime) -> int:
         """Cancels the address's active enrollments; their queued e-mails are suppressed."""

@@ -79,7 +79,7 @@ def test_one_tick_one_run_then_seven_emails_per_enrolled_address(resources, tmp_
         files = request.run_config["ops"]
         assert len(files["sequences__signups"]["config"]["files"]) == 2
         assert len(files["sequences__suppressions"]["config"]["files"]) == 1
-        quiet = tick(due_sensor, resources, instance, ("warehouse", "campaign_data"))
+        quiet = tick(due_sensor, resources, instance, ("warehouse", "campaign_data", "sequences"))
         assert "nothing is planned" in quiet.skip_reason.skip_message
 
         result = dg.materialize(
@@ -95,7 +95,7 @@ def test_one_tick_one_run_then_seven_emails_per_enrolled_address(resources, tmp_
         assert signups_meta["refused_lines"].value == 1
         assert not list((tmp_path / "landing/signups").glob("*.jsonl"))  # all taken
 
-        due = tick(due_sensor, resources, instance, ("warehouse", "campaign_data"))
+        due = tick(due_sensor, resources, instance, ("warehouse", "campaign_data", "sequences"))
         [send] = due.run_requests
         assert send.run_key == f"send-due@{datetime.now(UTC):%Y-%m-%dT%H:%M}"
         later = (NOW + timedelta(minutes=7)).isoformat()

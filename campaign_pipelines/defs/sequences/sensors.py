@@ -130,13 +130,18 @@ def _batch(answers: TickAnswers, landing) -> None:
 
 
 def due_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseResource,
-             campaign_data: CampaignDataResource) -> dg.SensorResult:
+             campaign_data: CampaignDataResource, sequences: SequencesResource
+             ) -> dg.SensorResult:
     now = datetime.now(UTC)
     next_due = sequence_store(warehouse, campaign_data).next_due()
     if next_due is None:
         return dg.SensorResult(skip_reason="nothing is planned: no queued e-mail, no alert")
     if next_due > now:
         return dg.SensorResult(skip_reason=f"next e-mail or alert due at {next_due.isoformat()}")
+    if not sequences.unsubscribe_secret:  # every run would fail on it: say so once, here
+        return dg.SensorResult(skip_reason="e-mails are due but UNSUBSCRIBE_SECRET is not set "
+                               "(every e-mail carries a signed unsubscribe link): set it where "
+                               "the daemon and the runs read their environment")
     going = context.instance.get_runs(filters=dg.RunsFilter(
         job_name=send_due_emails_job.name, statuses=[
             dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
@@ -167,8 +172,9 @@ def sequence_sensors(running: bool) -> list[dg.SensorDefinition]:
                "send run is going; one run key per minute.")
     def send_due_emails_sensor(context: dg.SensorEvaluationContext,
                                warehouse: WarehouseResource,
-                               campaign_data: CampaignDataResource) -> dg.SensorResult:
-        return due_runs(context, warehouse, campaign_data)
+                               campaign_data: CampaignDataResource,
+                               sequences: SequencesResource) -> dg.SensorResult:
+        return due_runs(context, warehouse, campaign_data, sequences)
 
     return [sequence_arrivals_sensor, send_due_emails_sensor]
 
