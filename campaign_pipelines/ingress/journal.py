@@ -29,6 +29,11 @@ file's size included, and its name: the folder was fsynced when the journal was 
   a repeated signup as a duplicate.
 - The machine loses power: what was acknowledged was synced, names included; temp journals
   are recovered at the next start.
+
+A journal is opened only when a line arrives and completed within ``rotate_seconds``, so no
+live journal is ever old; an orphan left while no ingress runs for a day is what the landing
+sensor refuses as an abandoned temp file (``landing_arrivals``): moved to ``rejected/`` with
+its report, still not lost.
 """
 
 from __future__ import annotations
