@@ -12,3 +12,19 @@ def ingress(tmp_path_factory: pytest.TempPathFactory):
                      ALERT_WEBHOOK_URL=ALERT_WEBHOOK_URL)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def start_ingress():
+    """Starts ingresses for one test; any still running at its end is killed."""
+    started: list[Ingress] = []
+
+    def start(data_dir, **options) -> Ingress:
+        started.append(Ingress(data_dir, **options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()

@@ -19,7 +19,7 @@ from campaign_pipelines.adapters.landing import LandingZone
 from campaign_pipelines.core.sequences.signups import SignupRecord
 from campaign_pipelines.ingress.journal import Journal
 from campaign_pipelines.ingress.journal_files import TEMP_PREFIX, TEMP_SUFFIX, recover_orphans
-from campaign_pipelines_tests.ingress.server import SIGNUP, TOKEN, Ingress, complete_lines
+from campaign_pipelines_tests.ingress.server import SIGNUP, TOKEN, complete_lines
 
 
 def _post_until_stopped(base: str, stop: threading.Event, accepted: list[str], codes: list[int]):
@@ -37,7 +37,8 @@ def _post_until_stopped(base: str, stop: threading.Event, accepted: list[str], c
 
 def _load(base: str, seconds: float, clients: int = 8):
     stop, accepted, codes = threading.Event(), [], []
-    threads = [threading.Thread(target=_post_until_stopped, args=(base, stop, accepted, codes))
+    threads = [threading.Thread(target=_post_until_stopped, args=(base, stop, accepted, codes),
+                                daemon=True)
                for _ in range(clients)]
     for thread in threads:
         thread.start()
@@ -58,11 +59,11 @@ def _temp_journals_of(folder: Path, pid: int) -> list[Path]:
 
 
 @pytest.mark.long_pole(seconds=5)
-def test_every_acknowledged_signup_survives_a_sigkilled_worker(tmp_path):
+def test_every_acknowledged_signup_survives_a_sigkilled_worker(tmp_path, start_ingress):
     """Two workers; one is SIGKILLed while clients post. The server recovers its journal
     (uvicorn starts a new worker, whose start recovers it; the other worker looks every
     0.5 s here), and after a graceful stop every 202'd signup is in a complete file, once."""
-    ingress = Ingress(tmp_path / "data", workers=2, INGRESS_ROTATE_SECONDS="0.3",
+    ingress = start_ingress(tmp_path / "data", workers=2, INGRESS_ROTATE_SECONDS="0.3",
                       INGRESS_RECOVER_SECONDS="0.5")
     workers = [child for child in psutil.Process(ingress.process.pid).children()
                if "spawn_main" in " ".join(child.cmdline())]  # not the resource tracker
@@ -163,8 +164,8 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_disk_refuses_with_503_and_loses_no_acknowledged_signup(tiny_disk):
-    ingress = Ingress(tiny_disk)
+def test_a_full_disk_refuses_with_503_and_loses_no_acknowledged_signup(tiny_disk, start_ingress):
+    ingress = start_ingress(tiny_disk)
     big = {**SIGNUP, "assessment": {"notes": "x" * 3000}}
     answers = [ingress.post(body=big) for _ in range(40)]
     codes = [answer.status_code for answer in answers]
