@@ -2,9 +2,12 @@
 
 ``send_due`` claims up to ``batch`` due ledger rows (``sending``, one transaction), renders
 and sends each through the provider with the warehouse closed, then records the batch's
-outcomes in one transaction. A crash between a provider's acceptance and that record leaves
-rows ``sending``; after ``SENDING_LEASE`` they are claimed again and sent with the same
-idempotency key, which the provider answers without a second delivery (outbox, Resend).
+outcomes in one transaction. A batch stops taking new messages after ``BATCH_BUDGET_S`` (the
+rest go back to ``queued`` untried), so no claim outlives ``SENDING_LEASE`` while its sender
+is alive; the batch of 250 keeps the warehouse's share of a send well under a millisecond.
+A crash between a provider's acceptance and that record leaves rows ``sending``; after
+``SENDING_LEASE`` they are claimed again and sent with the same idempotency key, which the
+provider answers without a second delivery (outbox, Resend).
 
 The one retry layer for a send is here, per message, with stamina (``SendRetry``): a
 ``ProviderUnavailable`` is tried again up to ``attempts`` times in all, waiting what the
@@ -22,6 +25,7 @@ leaves the alert ``pending`` for a later run (up to ``ALERT_ATTEMPTS`` runs), a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +49,8 @@ from campaign_pipelines.core.sequences.render import Recipient, render_email
 from campaign_pipelines.core.sequences.unsubscribe import unsubscribe_token
 
 ALERT_ATTEMPTS = 5
+BATCH = 250
+BATCH_BUDGET_S = 300.0  # well inside SENDING_LEASE (15 min), even with one message's retries
 ERROR_CHARS = 500
 
 
@@ -131,7 +137,7 @@ def send_with_retries(provider: EmailProvider, email: OutgoingEmail, retry: Send
 
 def send_due(store: SequenceStore, provider: EmailProvider,
              definitions: dict[str, SequenceDefinition], sender: Sender, now: datetime,
-             retry: SendRetry = SendRetry(), batch: int = 20,
+             retry: SendRetry = SendRetry(), batch: int = BATCH,
              log: Callable[[str], None] = print) -> SendReport:
     """Every row due at ``now``; ProviderDown (after recording) when the provider is down."""
     report = SendReport()
@@ -150,9 +156,14 @@ def send_due(store: SequenceStore, provider: EmailProvider,
 def _send_batch(claimed, provider, definitions, sender, retry, log, report):
     results: list[dict] = []
     rows = claimed.to_dicts()
+    started = time.monotonic()
     for index, row in enumerate(rows):
         outcome = {"idempotency_key": row["idempotency_key"], "provider": provider.name,
                    "provider_message_id": None, "last_error": None, "sent_at": None}
+        if index and time.monotonic() - started > BATCH_BUDGET_S:  # the rest: the next batch's
+            rest = [{**outcome, "idempotency_key": r["idempotency_key"], "state": "queued"}
+                    for r in rows[index:]]
+            return results + rest, None
         try:
             email = outgoing(row, definitions[row["sequence"]], sender)
             accepted = send_with_retries(provider, email, retry, log)

@@ -77,6 +77,7 @@ CREATE TABLE IF NOT EXISTS {TRACKING} (
     enrollment_id VARCHAR PRIMARY KEY, sequence VARCHAR NOT NULL, address_key VARCHAR NOT NULL,
     segment VARCHAR NOT NULL, {_SENT_COLUMNS}, updated_at TIMESTAMPTZ NOT NULL);
 """
+PREVIEW_CAP = 100_000  # rows a dry run lists at most
 _SIGNUP_COLUMNS = ", ".join(SIGNUP_SCHEMA.names())
 _ENROLLMENT_COLUMNS = ", ".join(ENROLLMENT_SCHEMA.names())
 _LEDGER_COLUMNS = ", ".join(LEDGER_SCHEMA.names())
@@ -100,7 +101,9 @@ SELECT l.idempotency_key, l.enrollment_id, l.email_number, l.state, l.due_at, l.
        e.orange_systems, l.address_key
 FROM {LEDGER} l JOIN {ENROLLMENTS} e USING (enrollment_id)
 LEFT JOIN {SUPPRESSIONS} s ON s.address_key = l.address_key
-WHERE l.state IN ('queued', 'sending') AND l.due_at <= $now
+WHERE l.due_at <= $now
+  AND (l.state = 'queued' OR (l.state = 'sending' AND l.claimed_at <= $now - $lease))
+ORDER BY l.due_at, l.enrollment_id, l.email_number LIMIT $cap
 """  # noqa: S608
 _CLOSE = f"""
 UPDATE {LEDGER} SET state = $state, last_error = r.last_error, updated_at = $now
@@ -200,7 +203,7 @@ class SequenceStore:
         with self.warehouse.connect() as connection:
             _prepare(connection)
             with transaction(connection):
-                due = decide(_frame(connection.sql(_CANDIDATES, params={"now": now})), now)
+                due = decide(_candidates(connection, now, cap=limit * 4), now)
                 claimed = due.send.head(limit)
                 _with_rows(connection, claimed.select("idempotency_key"), _CLAIM, {"now": now})
                 _with_rows(connection, due.suppress, _CLOSE, {"now": now, "state": "suppressed"})
@@ -211,7 +214,7 @@ class SequenceStore:
     def preview_due(self, now: datetime, decide: Callable[[pl.DataFrame, datetime], Due]) -> Due:
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            return decide(_frame(connection.sql(_CANDIDATES, params={"now": now})), now)
+            return decide(_candidates(connection, now, cap=PREVIEW_CAP), now)
 
     def record_results(self, results: pl.DataFrame, now: datetime) -> None:
         """Each sent, failed or released (back to ``queued``) row, and the tracking table."""
@@ -306,6 +309,13 @@ class SequenceStore:
         self.marker.parent.mkdir(parents=True, exist_ok=True)
         body = {"next_due": at.isoformat() if at else None}
         write_bytes_atomic(self.marker, json.dumps(body).encode(), mode=0o644)
+
+
+def _candidates(connection: duckdb.DuckDBPyConnection, now: datetime, cap: int) -> pl.DataFrame:
+    """The first ``cap`` rows that may be due (the core decides which are): a backlog is
+    read a batch at a time, not whole for every batch."""
+    return _frame(connection.sql(_CANDIDATES, params={"now": now, "lease": SENDING_LEASE,
+                                                      "cap": cap}))
 
 
 def _prepare(connection: duckdb.DuckDBPyConnection) -> None:

@@ -197,3 +197,14 @@ def test_the_readme_retries_table_states_the_send_numbers():
     assert f"{SENDING_LEASE.total_seconds() / 60:g} min" in _row(
         table, "E-mail ledger row")["worst case"]
     assert int(_row(table, "CRITICAL alert")["attempts"]) == ALERT_ATTEMPTS
+
+
+def test_a_batch_past_its_time_budget_hands_its_rest_to_the_next_batch(tmp_path, monkeypatch):
+    from campaign_pipelines.adapters import sequence_sender
+
+    monkeypatch.setattr(sequence_sender, "BATCH_BUDGET_S", 0.0)  # one message per batch
+    s = store(tmp_path)
+    admit(s, record("a@x.org", T0))
+    report = send_due(s, OutboxProvider(tmp_path / "outbox"), DEFINITIONS, SENDER, AT_7, FAST,
+                      log=quiet)
+    assert report.sent == 7 and set(s.table(LEDGER)["state"]) == {"sent"}
