@@ -21,6 +21,11 @@ provider said (masked). Worst case per run: README, "Retries".
 CRITICAL alerts are posted before the e-mails, each once per run; an unavailable webhook
 leaves the alert ``pending`` for a later run (up to ``ALERT_ATTEMPTS`` runs), a refusal
 (``AlertRejected``) fails it at once; neither stops a send.
+
+The Notion mirror of the tracking table (``sync_tracking``, when ``NOTION_TOKEN`` is set) is
+brought up to date after the sends, one upsert per changed enrollment, once each per run: a
+failure leaves the row unsynced for the next run and never fails the e-mails (the warehouse
+holds the record).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from campaign_pipelines.adapters.email.protocol import (
     OutgoingEmail,
     ProviderUnavailable,
 )
+from campaign_pipelines.adapters.notion import TrackingRow
 from campaign_pipelines.adapters.sequence_store import SequenceStore
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.sequences.definition import SequenceDefinition
@@ -211,6 +217,33 @@ def post_alerts(store: SequenceStore, webhook: AlertWebhook | None, now: datetim
                                           "alert_error": pl.String})
     store.record_alerts(frame, now)
     return dict(frame.group_by("alert_state").len().iter_rows())
+
+
+SYNC_CAP = 1000  # enrollments mirrored per run; the rest the next run's
+
+
+def sync_tracking(store: SequenceStore, tracking, log: Callable[[str], None] = print
+                  ) -> dict[str, int]:
+    """Each changed tracking row upserted to ``tracking`` (NotionTracking), once this run."""
+    if tracking is None:
+        return {}
+    rows = store.unsynced_tracking(SYNC_CAP)
+    synced: list[dict] = []
+    failed = 0
+    for row in rows.to_dicts():
+        sent = {n: row[f"email_{n}_sent_at"] for n in range(1, 8) if row[f"email_{n}_sent_at"]}
+        try:
+            tracking.upsert(TrackingRow(email=row["email"], segment=row["segment"], sent_at=sent))
+        except Exception as error:  # the warehouse holds the record; the next run tries again
+            failed += 1
+            log(f"tracking sync failed: {_short(error)}")
+            if failed >= 3 and not synced:
+                break  # the mirror is down: do not spend the run on it
+            continue
+        synced.append({"enrollment_id": row["enrollment_id"], "synced_at": row["updated_at"]})
+    if synced:
+        store.record_synced(pl.DataFrame(synced))
+    return {"synced": len(synced), "failed": failed, "left": rows.height - len(synced)}
 
 
 _ALERT_FIELDS = ("email", "first_name", "business_name", "segment", "red_systems",

@@ -6,7 +6,8 @@
 - ``email_ledger``: one row per enrollment × e-mail number, idempotency_key, due_at, state
   queued → sending → sent | failed | suppressed, attempts, provider_message_id, last_error;
 - ``email_suppressions``: addresses that get no further e-mail, with why;
-- ``email_sequences``: the tracking table, per enrollment its segment and email_1..7_sent_at.
+- ``email_sequences``: the tracking table, per enrollment its segment and email_1..7_sent_at,
+  and ``synced_at``: the ``updated_at`` last copied to the optional Notion mirror.
 
 Each method is one unit of work on its own connection, and every change one transaction of
 set operations over Arrow batches (``_with_rows``); nothing here holds a connection across a
@@ -76,6 +77,7 @@ CREATE TABLE IF NOT EXISTS {SUPPRESSIONS} (
 CREATE TABLE IF NOT EXISTS {TRACKING} (
     enrollment_id VARCHAR PRIMARY KEY, sequence VARCHAR NOT NULL, address_key VARCHAR NOT NULL,
     segment VARCHAR NOT NULL, {_SENT_COLUMNS}, updated_at TIMESTAMPTZ NOT NULL);
+ALTER TABLE {TRACKING} ADD COLUMN IF NOT EXISTS synced_at TIMESTAMPTZ;
 """
 PREVIEW_CAP = 100_000  # rows a dry run lists at most
 _SIGNUP_COLUMNS = ", ".join(SIGNUP_SCHEMA.names())
@@ -125,7 +127,7 @@ _TRACK = f"""
 UPDATE {TRACKING} t SET {", ".join(
     f"email_{n}_sent_at = coalesce(t.email_{n}_sent_at, (SELECT min(l.sent_at) FROM {LEDGER} l "
     f"WHERE l.enrollment_id = t.enrollment_id AND l.email_number = {n} AND l.state = 'sent'))"
-    for n in range(1, 8))}, updated_at = $now
+    for n in range(1, 8))}, updated_at = now()
 WHERE t.enrollment_id IN (SELECT DISTINCT enrollment_id FROM {LEDGER} l
                           JOIN _rows r USING (idempotency_key))
 """  # noqa: S608
@@ -160,6 +162,13 @@ _RECORD_ALERTS = f"""
 UPDATE {ENROLLMENTS} SET alert_state = r.alert_state, alert_error = r.alert_error,
        alert_attempts = alert_attempts + 1, updated_at = $now
 FROM _rows r WHERE {ENROLLMENTS}.enrollment_id = r.enrollment_id
+"""  # noqa: S608
+_UNSYNCED = (
+    f"SELECT t.*, e.email FROM {TRACKING} t JOIN {ENROLLMENTS} e USING (enrollment_id) "  # noqa: S608
+    "WHERE t.synced_at IS NULL OR t.synced_at < t.updated_at ORDER BY t.updated_at LIMIT $cap")
+_SYNCED = f"""
+UPDATE {TRACKING} SET synced_at = r.synced_at FROM _rows r
+WHERE {TRACKING}.enrollment_id = r.enrollment_id
 """  # noqa: S608
 _RESULT_SCHEMA = pl.Schema({
     "idempotency_key": pl.String, "state": pl.String, "provider": pl.String,
@@ -223,8 +232,9 @@ class SequenceStore:
             with transaction(connection):
                 rows = results.select(_RESULT_SCHEMA.names()).cast(_RESULT_SCHEMA)
                 _with_rows(connection, rows, _RECORD, {"now": now})
-                _with_rows(connection, rows.filter(pl.col("state") == "sent"), _TRACK,
-                           {"now": now})
+                # updated_at is the clock's, not ``now``: a rerun at the same --now still
+                # marks the row changed for the tracking mirror.
+                _with_rows(connection, rows.filter(pl.col("state") == "sent"), _TRACK)
             self._write_marker(connection)
 
     def suppress(self, rows: pl.DataFrame, now: datetime) -> int:
@@ -262,6 +272,18 @@ class SequenceStore:
             with transaction(connection):
                 _with_rows(connection, results, _RECORD_ALERTS, {"now": now})
             self._write_marker(connection)
+
+    def unsynced_tracking(self, cap: int) -> pl.DataFrame:
+        """Tracking rows changed since they were last mirrored, oldest change first."""
+        with self.warehouse.connect() as connection:
+            _prepare(connection)
+            return _frame(connection.sql(_UNSYNCED, params={"cap": cap}))
+
+    def record_synced(self, rows: pl.DataFrame) -> None:
+        """enrollment_id, synced_at (the updated_at that was copied)."""
+        with self.warehouse.connect() as connection:
+            _prepare(connection)
+            _with_rows(connection, rows, _SYNCED)
 
     def table(self, name: str, address_key: str | None = None) -> pl.DataFrame:
         """One of this module's tables, whole or one address's rows (status, tests)."""

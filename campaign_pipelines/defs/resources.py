@@ -3,8 +3,9 @@
 The settings are read when the definitions load (the webserver, the daemon and each run worker
 load them in their own process), never at import. Oracle credentials and the journey-config
 service's URL and token reach their resources only through ``dg.EnvVar``; so do
-``RESEND_API_KEY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``UNSUBSCRIBE_SECRET`` and
-``ALERT_WEBHOOK_URL`` (its path holds the webhook's token), each only when it is set.
+``RESEND_API_KEY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``UNSUBSCRIBE_SECRET``,
+``ALERT_WEBHOOK_URL`` (its path holds the webhook's token), ``NOTION_TOKEN`` and
+``NOTION_EMAIL_SEQUENCE_DB_ID``, each only when it is set.
 """
 
 from abc import abstractmethod
@@ -21,6 +22,7 @@ from campaign_pipelines.adapters.journey_config import (
     HttpJourneyConfig,
 )
 from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines.adapters.notion import NotionTracking
 from campaign_pipelines.adapters.reference_config import (
     ReferenceConfig,
     default_config_path,
@@ -232,6 +234,20 @@ class AlertsResource(dg.ConfigurableResource):
         return AlertWebhook(self.webhook_url) if self.webhook_url else None
 
 
+class TrackingResource(dg.ConfigurableResource):
+    """The optional Notion mirror of campaign_ops.email_sequences: on when NOTION_TOKEN and
+    NOTION_EMAIL_SEQUENCE_DB_ID are both set."""
+
+    token: str = ""
+    database_id: str = ""
+    base_url: str = "https://api.notion.com"
+
+    def tracking(self) -> NotionTracking | None:
+        if not (self.token and self.database_id):
+            return None
+        return NotionTracking(self.token, self.database_id, base_url=self.base_url)
+
+
 def sequence_store(warehouse: WarehouseResource, campaign_data: CampaignDataResource
                    ) -> SequenceStore:
     adapter = warehouse.adapter()
@@ -260,6 +276,8 @@ def email_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             timing=settings.sequence_timing, email_from=settings.email_from,
             public_url=settings.public_url, unsubscribe_secret=_secret("UNSUBSCRIBE_SECRET")),
         "alerts": AlertsResource(webhook_url=_secret("ALERT_WEBHOOK_URL")),
+        "tracking": TrackingResource(token=_secret("NOTION_TOKEN"),
+                                     database_id=_secret("NOTION_EMAIL_SEQUENCE_DB_ID")),
     }
 
 

@@ -24,6 +24,7 @@ from campaign_pipelines.defs.resources import (
     DuckDBWarehouseResource,
     EmailProviderResource,
     SequencesResource,
+    TrackingResource,
 )
 from campaign_pipelines.defs.sequences import assets
 from campaign_pipelines.defs.sequences.sensors import sequence_sensors
@@ -44,6 +45,7 @@ def resources(tmp_path: Path) -> dict:
         "sequences": SequencesResource(timing="testing", unsubscribe_secret="s3cret"),
         "email_provider": EmailProviderResource(outbox_dir=str(tmp_path / "outbox")),
         "alerts": AlertsResource(),
+        "tracking": TrackingResource(),
     }
 
 

@@ -208,3 +208,34 @@ def test_a_batch_past_its_time_budget_hands_its_rest_to_the_next_batch(tmp_path,
     report = send_due(s, OutboxProvider(tmp_path / "outbox"), DEFINITIONS, SENDER, AT_7, FAST,
                       log=quiet)
     assert report.sent == 7 and set(s.table(LEDGER)["state"]) == {"sent"}
+
+
+class Mirror:
+    def __init__(self, fail: bool = False):
+        self.fail, self.rows = fail, []
+
+    def upsert(self, row):
+        if self.fail:
+            raise ConnectionError("notion down")
+        self.rows.append(row)
+        return "page"
+
+
+def test_the_tracking_mirror_gets_each_changed_enrollment_once(tmp_path):
+    from campaign_pipelines.adapters.sequence_sender import sync_tracking
+
+    s = store(tmp_path)
+    admit(s, record("a@x.org", T0, red=1))
+    outbox = OutboxProvider(tmp_path / "outbox")
+    send_due(s, outbox, DEFINITIONS, SENDER, T0 + timedelta(minutes=2, seconds=1), FAST,
+             log=quiet)
+    assert sync_tracking(s, Mirror(fail=True), log=quiet) == {"synced": 0, "failed": 1,
+                                                              "left": 1}
+    mirror = Mirror()
+    assert sync_tracking(s, mirror, log=quiet)["synced"] == 1
+    assert (mirror.rows[0].segment, sorted(mirror.rows[0].sent_at)) == ("URGENT", [1, 2, 3])
+    assert sync_tracking(s, mirror, log=quiet)["synced"] == 0  # nothing changed since
+    send_due(s, outbox, DEFINITIONS, SENDER, AT_7, FAST, log=quiet)
+    sync_tracking(s, mirror, log=quiet)
+    assert sorted(mirror.rows[-1].sent_at) == list(range(1, 8))
+    assert sync_tracking(s, None, log=quiet) == {}

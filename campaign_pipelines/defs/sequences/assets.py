@@ -15,7 +15,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from campaign_pipelines.adapters.sequence_sender import ProviderDown, post_alerts, send_due
+from campaign_pipelines.adapters.sequence_sender import (
+    ProviderDown,
+    post_alerts,
+    send_due,
+    sync_tracking,
+)
 from campaign_pipelines.adapters.sequence_store import ENROLLMENTS, LEDGER, SIGNUPS, TRACKING
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
@@ -27,6 +32,7 @@ from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     EmailProviderResource,
     SequencesResource,
+    TrackingResource,
     WarehouseResource,
     sequence_store,
 )
@@ -162,10 +168,11 @@ class SendConfig(dg.Config):
 def email_sequences(
     context: dg.AssetExecutionContext, config: SendConfig, warehouse: WarehouseResource,
     campaign_data: CampaignDataResource, sequences: SequencesResource,
-    email_provider: EmailProviderResource, alerts: AlertsResource,
+    email_provider: EmailProviderResource, alerts: AlertsResource, tracking: TrackingResource,
 ) -> dg.MaterializeResult:
     """Sends every due e-mail (claim, send with the warehouse closed, record) after posting
-    pending CRITICAL alerts; campaign_ops.email_sequences is the tracking table it fills."""
+    pending CRITICAL alerts; campaign_ops.email_sequences is the tracking table it fills, and
+    its changed rows are mirrored to Notion when NOTION_TOKEN is set."""
     now = datetime.fromisoformat(config.now) if config.now else datetime.now(UTC)
     if now.tzinfo is None:
         raise fail(f"now={config.now!r} has no UTC offset: write it like 2026-12-01T09:07Z")
@@ -185,13 +192,20 @@ def email_sequences(
         report = warehouse_work(LEDGER, send)
     finally:
         getattr(provider, "close", lambda: None)()
-    tracking = warehouse_work(TRACKING, lambda: store.table(TRACKING))
-    sent_per_email = {f"email_{n}": int(tracking[f"email_{n}_sent_at"].is_not_null().sum())
+    mirror = tracking.tracking()
+    try:
+        synced = warehouse_work(TRACKING, lambda: sync_tracking(store, mirror,
+                                                                log=context.log.warning))
+    finally:
+        getattr(mirror, "close", lambda: None)()
+    table = warehouse_work(TRACKING, lambda: store.table(TRACKING))
+    sent_per_email = {f"email_{n}": int(table[f"email_{n}_sent_at"].is_not_null().sum())
                       for n in range(1, 8)}
     return dg.MaterializeResult(metadata={
         **_scalars(report.as_metadata()), "now": now.isoformat(), "provider": provider.name,
         "alerts": dg.MetadataValue.json(alert_states),
-        "enrollments_tracked": tracking.height,
+        "enrollments_tracked": table.height,
+        "notion_sync": dg.MetadataValue.json(synced or {"off": "NOTION_TOKEN is not set"}),
         "sent_per_email": dg.MetadataValue.json(sent_per_email),
     })
 
