@@ -17,7 +17,7 @@ from campaign_pipelines.core import deployment as tables
 from campaign_pipelines_tests.bank import request_text
 from campaign_pipelines_tests.templates import use_cli_template
 
-RACERS = 4
+RACERS = 3
 
 
 @pytest.fixture
@@ -31,10 +31,10 @@ def env(data_dir, cli_template, tmp_path, monkeypatch) -> dict[str, str]:
 @pytest.mark.long_pole(seconds=25)
 def test_creates_at_the_same_moment_get_distinct_codes_and_all_deploy(env, data_dir, tmp_path):
     """RACERS real `campaigns create` processes of tiny campaigns started together, each
-    allocating a code in the registry. Four, not eight: what the race needs is several runs
+    allocating a code in the registry. Three, not eight: what the race needs is several runs
     allocating while the others are under way, and the test asserts that this overlap happened
-    (every run started before the first one ended); eight only made the same overlap wider
-    at twice the cost on a 2-core host. The instance is copied with the reference refresh
+    (every run started before the first one ended); more only made the same overlap wider
+    at their cost on a 2-core host. The instance is copied with the reference refresh
     already recorded, so no racer rebuilds reference data first (that would serialize them on
     the pool and race nothing but the refresh)."""
     requests = []
