@@ -54,6 +54,7 @@ bench: venv
 	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_streaks.py
 	$(BIN)/python bench/bench_runs.py
+	$(BIN)/python bench/bench_send.py
 	$(BIN)/python bench/bench_ingress.py
 
 clean:
