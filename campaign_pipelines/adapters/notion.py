@@ -31,6 +31,7 @@ from campaign_pipelines.adapters.http_errors import (
     service_said,
     transport_problem,
 )
+from campaign_pipelines.adapters.kept_client import KeptClient
 from campaign_pipelines.core.masking import masked
 
 NOTION_VERSION = "2022-06-28"
@@ -57,7 +58,7 @@ class TrackingRow:
     title: str = ""  # the page's title; the masked address when empty
 
 
-class NotionTracking:
+class NotionTracking(KeptClient):
     name = "notion"
 
     def __init__(
@@ -73,32 +74,18 @@ class NotionTracking:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.title_property = title_property
-        self._client: httpx.Client | None = None
 
     def __repr__(self) -> str:
         return f"NotionTracking(database_id={self.database_id!r}, base_url={self.base_url!r})"
 
-    def __enter__(self) -> NotionTracking:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def _http(self) -> httpx.Client:
+    def _new_client(self) -> httpx.Client:
         """One client per sink, kept across upserts (its connections and TLS context)."""
-        if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.base_url,
-                timeout=httpx.Timeout(self.timeout),
-                headers={"Authorization": f"Bearer {self._token}",
-                         "Notion-Version": NOTION_VERSION},
-            )
-        return self._client
+        return httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(self.timeout),
+            headers={"Authorization": f"Bearer {self._token}",
+                     "Notion-Version": NOTION_VERSION},
+        )
 
     def upsert(self, row: TrackingRow) -> str:
         """The page's id after creating or updating it."""

@@ -26,7 +26,6 @@ sends and threads; ``close()`` it, or use the provider as a context manager.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import httpx
@@ -43,43 +42,28 @@ from campaign_pipelines.adapters.http_errors import (
     service_said,
     transport_problem,
 )
+from campaign_pipelines.adapters.kept_client import KeptClient
 
 DEFAULT_BASE_URL = "https://api.resend.com"
 
 
-class ResendProvider:
+class ResendProvider(KeptClient):
     name = "resend"
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0):
         self._api_key = api_key  # a secret: kept out of repr, logs and messages
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._client: httpx.Client | None = None
-        self._client_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ResendProvider(base_url={self.base_url!r}, timeout={self.timeout})"
 
-    def __enter__(self) -> ResendProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def _http(self) -> httpx.Client:
-        with self._client_lock:
-            if self._client is None:
-                self._client = httpx.Client(
-                    base_url=self.base_url,
-                    headers={"Authorization": f"Bearer {self._api_key}"},
-                    timeout=httpx.Timeout(self.timeout),
-                )
-            return self._client
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            timeout=httpx.Timeout(self.timeout),
+        )
 
     def send(self, email: OutgoingEmail) -> Accepted:
         body: dict[str, Any] = {
