@@ -158,12 +158,17 @@ class JourneyConfigResource(dg.ConfigurableResource):
         return config, require_valid(config, self.target_backend, store.describe())
 
 
-def streak_store(warehouse: WarehouseResource) -> StreakStore:
+def _embedded(warehouse: WarehouseResource, state: str) -> DuckDBWarehouse:
+    """The DuckDB warehouse, where ``state`` lives in this version; a Failure with Oracle."""
     adapter = warehouse.adapter()
     if not isinstance(adapter, DuckDBWarehouse):
-        raise dg.Failure(description="streak state lives in the DuckDB warehouse in this version;"
-                         " run with CAMPAIGN_WAREHOUSE=duckdb", allow_retries=False)
-    return StreakStore(adapter)
+        raise dg.Failure(description=f"{state} state lives in the DuckDB warehouse in this "
+                         "version; run with CAMPAIGN_WAREHOUSE=duckdb", allow_retries=False)
+    return adapter
+
+
+def streak_store(warehouse: WarehouseResource) -> StreakStore:
+    return StreakStore(_embedded(warehouse, "streak"))
 
 
 def journey_config_resource(settings: Settings) -> JourneyConfigResource:
@@ -250,11 +255,8 @@ class TrackingResource(dg.ConfigurableResource):
 
 def sequence_store(warehouse: WarehouseResource, campaign_data: CampaignDataResource
                    ) -> SequenceStore:
-    adapter = warehouse.adapter()
-    if not isinstance(adapter, DuckDBWarehouse):
-        raise dg.Failure(description="sequence state lives in the DuckDB warehouse in this "
-                         "version; run with CAMPAIGN_WAREHOUSE=duckdb", allow_retries=False)
-    return SequenceStore(adapter, campaign_data.root() / "sequences" / "next_due.json")
+    return SequenceStore(_embedded(warehouse, "sequence"),
+                         campaign_data.root() / "sequences" / "next_due.json")
 
 
 def _secret(name: str) -> str | dg.EnvVar:
