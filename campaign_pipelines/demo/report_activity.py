@@ -11,20 +11,19 @@ REST endpoint ``/report_asset_materialization/``).
 
 from __future__ import annotations
 
-import duckdb
+from pathlib import Path
+
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 
 USER_ACTIVITY_TABLE = "sources.user_activity"
 
 
 def activity_summary(database: str) -> dict[str, object]:
-    """Rows and the activity dates of ``sources.user_activity``, read without writing."""
-    connection = duckdb.connect(database, read_only=True)
-    try:
-        rows, first, last = connection.execute(
-            f"SELECT COUNT(*), MIN(activity_date), MAX(activity_date) FROM {USER_ACTIVITY_TABLE}"  # noqa: S608
-        ).fetchone()
-    finally:
-        connection.close()
+    """Rows and the activity dates of ``sources.user_activity``, read through the warehouse
+    adapter (which waits out another process's lock on the file, as every reader does)."""
+    rows, first, last = DuckDBWarehouse(Path(database)).fetch(
+        f"SELECT COUNT(*), MIN(activity_date), MAX(activity_date) FROM {USER_ACTIVITY_TABLE}"  # noqa: S608
+    ).row(0)
     return {"dagster/row_count": int(rows), "first_activity_date": str(first),
             "last_activity_date": str(last)}
 
