@@ -10,10 +10,13 @@ import httpx
 
 
 class KeptClient:
-    """Base of the HTTP adapters: ``_new_client`` says how their client is made."""
+    """Base of the HTTP adapters: ``_new_client`` says how their client is made. Subclasses
+    call ``super().__init__()``."""
 
-    _client: httpx.Client | None = None
-    _client_lock = threading.Lock()  # making the client; the client itself is thread-safe
+    def __init__(self) -> None:
+        self._client: httpx.Client | None = None
+        # Guards making and closing this adapter's client; the client itself is thread-safe.
+        self._client_lock = threading.Lock()
 
     def _new_client(self) -> httpx.Client:
         raise NotImplementedError
@@ -25,9 +28,10 @@ class KeptClient:
             return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def __enter__(self) -> Self:
         return self

@@ -69,6 +69,7 @@ class NotionTracking(KeptClient):
         timeout: float = 10.0,
         title_property: str = "Name",
     ):
+        super().__init__()
         self._token = token  # a secret: kept out of repr and messages
         self.database_id = database_id
         self.base_url = base_url.rstrip("/")

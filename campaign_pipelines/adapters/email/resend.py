@@ -51,6 +51,7 @@ class ResendProvider(KeptClient):
     name = "resend"
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0):
+        super().__init__()
         self._api_key = api_key  # a secret: kept out of repr, logs and messages
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
