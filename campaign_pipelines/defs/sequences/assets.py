@@ -55,8 +55,8 @@ class ArrivedFiles(dg.Config):
     files: list[ArrivedFile] = []
 
 
-def _read_admitted(campaign_data: CampaignDataResource, files: list[ArrivedFile],
-                   context: dg.AssetExecutionContext) -> list[tuple[ArrivedFile, bytes]]:
+def _read_admitted(files: list[ArrivedFile], context: dg.AssetExecutionContext
+                   ) -> list[tuple[ArrivedFile, bytes]]:
     """The files still holding the bytes admitted; one gone (taken by an earlier attempt or
     run) or changed (a new arrival, the sensor's to answer) is left out, saying so."""
     found = []
@@ -91,7 +91,7 @@ def signups(
     arrival; new addresses enrolled (seven sends planned) in the same transaction. The value:
     this batch's signups, segment and outcome, addresses masked."""
     definitions = _definitions(sequences)
-    found = _read_admitted(campaign_data, config.files, context)
+    found = _read_admitted(config.files, context)
     frames, refused = [SIGNUP_SCHEMA.to_frame()], []
     for file, data in found:
         records, problems = parse_lines(data, set(definitions))
@@ -143,7 +143,7 @@ def suppressions(
 ) -> dg.MaterializeResult:
     """Unsubscribes from landing/unsubscribes into campaign_ops.email_suppressions: the
     address gets no further e-mail of any sequence."""
-    found = _read_admitted(campaign_data, config.files, context)
+    found = _read_admitted(config.files, context)
     frames, refused = [], []
     for _, data in found:
         rows, problems = parse_unsubscribes(data)
