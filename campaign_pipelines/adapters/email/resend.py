@@ -101,9 +101,6 @@ def _classified(response: httpx.Response, where: str) -> Accepted:
             raise ProviderUnavailable(f"{where}: HTTP {status} without a message id")
         return Accepted(provider_message_id=found)
     said = service_said(response)
-    if status == 429:
-        wait = retry_after_s(response.headers.get("Retry-After"))
-        raise ProviderUnavailable(f"{where}: rate limited (HTTP 429): {said}", wait)
     if is_transient_status(status) or _still_in_progress(response):
         raise ProviderUnavailable(
             f"{where}: HTTP {status}: {said}",
