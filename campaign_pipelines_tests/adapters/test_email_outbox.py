@@ -80,3 +80,12 @@ def test_an_unwritable_folder_is_unavailable_not_rejected(tmp_path: Path) -> Non
     with pytest.raises(ProviderUnavailable) as unavailable:
         OutboxProvider(blocker).send(outgoing())
     assert "outbox" in str(unavailable.value) and ADDRESS not in str(unavailable.value)
+
+
+def test_a_folder_removed_between_sends_is_made_again(tmp_path: Path) -> None:
+    outbox = OutboxProvider(tmp_path / "outbox")
+    outbox.send(outgoing())
+    (tmp_path / "outbox" / "seq-1-enr-42-email-1.eml").unlink()
+    (tmp_path / "outbox").rmdir()
+    outbox.send(outgoing(key="seq-1-enr-42-email-2"))
+    assert [f.name for f in (tmp_path / "outbox").iterdir()] == ["seq-1-enr-42-email-2.eml"]

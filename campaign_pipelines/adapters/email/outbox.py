@@ -34,7 +34,6 @@ class OutboxProvider:
 
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
-        self._folder_made = False
 
     def path_for(self, idempotency_key: str) -> Path:
         return self.folder / f"{key_token(idempotency_key)}.eml"
@@ -45,9 +44,7 @@ class OutboxProvider:
             return Accepted(provider_message_id=target.name)
         data = message_bytes(email)  # EmailRejected for a message that cannot be built
         try:
-            if not self._folder_made:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                self._folder_made = True
+            self.folder.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(target, data)
         except OSError as error:
             raise ProviderUnavailable(
