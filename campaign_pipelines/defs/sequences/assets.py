@@ -75,6 +75,16 @@ def _read_admitted(files: list[ArrivedFile], context: dg.AssetExecutionContext
     return found
 
 
+def _refused(file: ArrivedFile, problems: list[dict], context: dg.AssetExecutionContext
+             ) -> list[dict]:
+    """A file's refused lines, each logged and named with the file (masked) for the metadata."""
+    named = [{**problem, "file": masked(Path(file.path).name)} for problem in problems]
+    for problem in named:
+        context.log.warning(f"refused {problem['file']} {problem['field']}: "
+                            f"{masked(problem['problem'])}")
+    return named
+
+
 def _take(campaign_data: CampaignDataResource, found: list[tuple[ArrivedFile, bytes]]) -> None:
     landing = campaign_data.landing()
     for file, _ in found:
@@ -95,10 +105,8 @@ def signups(
     frames, refused = [SIGNUP_SCHEMA.to_frame()], []
     for file, data in found:
         records, problems = parse_lines(data, set(definitions))
-        refused += [{**p, "file": masked(Path(file.path).name)} for p in problems]
+        refused += _refused(file, problems, context)
         frames.append(signup_rows(records, Path(file.path).name, file.arrival))
-    for problem in refused:
-        context.log.warning(f"refused {problem['file']} {problem['field']}: {problem['problem']}")
     now = datetime.now(UTC)
     store = sequence_store(warehouse, campaign_data)
     result = warehouse_work(SIGNUPS, lambda: store.admit(
@@ -145,10 +153,10 @@ def suppressions(
     address gets no further e-mail of any sequence."""
     found = _read_admitted(config.files, context)
     frames, refused = [], []
-    for _, data in found:
+    for file, data in found:
         rows, problems = parse_unsubscribes(data)
         frames.append(rows)
-        refused += problems
+        refused += _refused(file, problems, context)
     added = 0
     if frames:
         store = sequence_store(warehouse, campaign_data)
@@ -156,7 +164,8 @@ def suppressions(
             pl.concat(frames), datetime.now(UTC)))
     _take(campaign_data, found)
     return dg.MaterializeResult(metadata={"files": len(found), "suppressed_now": added,
-                                          "refused_lines": len(refused)})
+                                          "refused_lines": len(refused),
+                                          "refused": dg.MetadataValue.json(refused[:20])})
 
 
 class SendConfig(dg.Config):
