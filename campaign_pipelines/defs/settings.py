@@ -34,6 +34,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
+from campaign_pipelines.core.setting_values import lowered, resolved
 
 ENV_PREFIX = "CAMPAIGN_"
 
@@ -68,16 +69,9 @@ class Settings(BaseSettings):
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, gt=0, lt=65536)
 
-    @field_validator("warehouse", "journey_config", "email_provider", "sequence_timing",
-                     mode="before")
-    @classmethod
-    def _lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("data_dir", mode="after")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.resolve()
+    _lower = field_validator("warehouse", "journey_config", "email_provider", "sequence_timing",
+                             mode="before")(lowered)
+    _absolute = field_validator("data_dir", mode="after")(resolved)
 
     @property
     def database(self) -> Path:

@@ -27,6 +27,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from campaign_pipelines.core.setting_values import lowered, resolved
+
 
 class SettingError(ValueError):
     """An ingress variable is missing or unusable; the message names it (defs/settings.py's
@@ -53,15 +55,8 @@ class IngressSettings(BaseSettings):
     ingress_rotate_records: int = Field(default=10_000, gt=0)
     ingress_recover_seconds: float = Field(default=10.0, gt=0)
 
-    @field_validator("sequence_timing", "email_provider", mode="before")
-    @classmethod
-    def _lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("data_dir", mode="after")
-    @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.resolve()
+    _lower = field_validator("sequence_timing", "email_provider", mode="before")(lowered)
+    _absolute = field_validator("data_dir", mode="after")(resolved)
 
     @property
     def landing(self) -> Path:
