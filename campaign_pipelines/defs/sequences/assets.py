@@ -182,7 +182,11 @@ def email_sequences(
     """Sends every due e-mail (claim, send with the warehouse closed, record) after posting
     pending CRITICAL alerts; campaign_ops.email_sequences is the tracking table it fills, and
     its changed rows are mirrored to Notion when NOTION_TOKEN is set."""
-    now = datetime.fromisoformat(config.now) if config.now else datetime.now(UTC)
+    try:
+        now = datetime.fromisoformat(config.now) if config.now else datetime.now(UTC)
+    except ValueError:
+        raise fail(f"now={config.now!r} is not an ISO time: write it like "
+                   "2026-12-01T09:07Z") from None
     if now.tzinfo is None:
         raise fail(f"now={config.now!r} has no UTC offset: write it like 2026-12-01T09:07Z")
     store = sequence_store(warehouse, campaign_data)
