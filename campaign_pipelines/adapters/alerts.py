@@ -104,7 +104,9 @@ class AlertWebhook:
         try:
             response = httpx.post(self._url, json=body, timeout=self.timeout)
         except httpx.TransportError as error:
-            problem = transport_problem(error, self.timeout).replace(self._url, self.host)
+            problem = transport_problem(
+                error, self.timeout, secret_url=self._url, shown_as=self.host
+            )
             raise AlertUnavailable(f"{where}: {problem}") from None
         if 200 <= response.status_code < 300:
             return

@@ -56,8 +56,15 @@ def service_said(response: httpx.Response) -> str:
     return masked(text)
 
 
-def transport_problem(error: httpx.TransportError, timeout_s: float) -> str:
-    """A transport failure in words fit for a log: no URL query, no body, no address."""
+def transport_problem(
+    error: httpx.TransportError, timeout_s: float, *, secret_url: str = "", shown_as: str = ""
+) -> str:
+    """A transport failure in words fit for a log: no URL query, no body, no address.
+
+    ``secret_url`` (a URL that holds a token) is replaced by ``shown_as`` before masking, since
+    masking rewrites its digit runs and a replacement after it would no longer find it.
+    """
     if isinstance(error, httpx.TimeoutException):
         return f"no answer within {timeout_s:g} s ({type(error).__name__})"
-    return masked(f"unreachable ({type(error).__name__}: {error})")
+    text = str(error).replace(secret_url, shown_as) if secret_url else str(error)
+    return masked(f"unreachable ({type(error).__name__}: {text})")

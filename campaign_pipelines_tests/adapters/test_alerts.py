@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from campaign_pipelines.adapters.alerts import (
@@ -98,3 +99,17 @@ def test_missing_names_are_empty_not_none(hook) -> None:
     body = server.requests[0].body
     assert "None" not in body["content"]
     assert {f["name"]: f["value"] for f in body["embeds"][0]["fields"]}["Signup"] == "n/a"
+
+
+def test_a_transport_error_that_quotes_a_discord_url_hides_its_token(monkeypatch) -> None:
+    """Discord's webhook ids are long digit runs, which masking rewrites: the URL must be
+    hidden before masking, not after."""
+    url = "https://discord.com/api/webhooks/1234567890123456789/secret-token"
+
+    def refuse(target: str, **_: object) -> None:
+        raise httpx.ConnectError(f"cannot reach {target}")
+
+    monkeypatch.setattr(httpx, "post", refuse)
+    with pytest.raises(AlertUnavailable, match="discord.com") as unavailable:
+        AlertWebhook(url, timeout=0.5).alert_signup(ALERT)
+    assert "secret-token" not in str(unavailable.value)
