@@ -50,7 +50,7 @@ class Authenticator:
         signed = headers.get("x-signature")
         if signed is not None and self._secret is not None:
             stamp = headers.get("x-timestamp", "")
-            if not stamp.isdigit():
+            if not (stamp.isascii() and stamp.isdigit()):  # "²" is a digit int() refuses
                 return "X-Signature needs X-Timestamp, the unix time in whole seconds"
             if abs((time.time() if now is None else now) - int(stamp)) > TOLERANCE_SECONDS:
                 return f"X-Timestamp is more than {TOLERANCE_SECONDS} s from the server's clock"

@@ -7,9 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from campaign_pipelines.core.sequences.signups import SignupRecord
 from campaign_pipelines.core.sequences.unsubscribe import unsubscribe_token
-from campaign_pipelines.ingress.auth import signature
+from campaign_pipelines.ingress.auth import Authenticator, signature
 from campaign_pipelines_tests.ingress.server import (
     HMAC_SECRET,
     SIGNUP,
@@ -138,3 +140,9 @@ def test_a_worker_loads_neither_dagster_nor_a_warehouse_driver():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_timestamp_of_unicode_digits_is_refused_not_a_server_error():
+    authenticator = Authenticator(None, SecretStr(HMAC_SECRET))
+    headers = {"x-signature": signature(HMAC_SECRET, "²", b"{}"), "x-timestamp": "²"}
+    assert "X-Timestamp" in authenticator.refusal(headers, b"{}")
