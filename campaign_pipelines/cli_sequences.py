@@ -122,10 +122,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def admit_pending(location, dry_run: bool = False) -> int:
     """Every ready file of landing/signups and landing/unsubscribes in one admission run."""
-    from campaign_pipelines.core.problems import ProblemsError
-    from campaign_pipelines.core.sequences.intake import parse_lines
+    from campaign_pipelines.defs.arrivals import arrival_key
     from campaign_pipelines.defs.sequences.assets import SIGNUPS_KEY, SUPPRESSIONS_KEY
-    from campaign_pipelines.defs.sequences.sensors import SUFFIXES, file_tag
+    from campaign_pipelines.defs.sequences.sensors import SUFFIXES, file_tag, whole_file_problems
     from campaign_pipelines.service import run_job
 
     landing = location.campaign_data.landing()
@@ -147,16 +146,14 @@ def admit_pending(location, dry_run: bool = False) -> int:
             identity = arrival.identify()
             if identity is None:
                 continue
-            if kind == "signups":
-                records, problems = parse_lines(arrival.path.read_bytes(), known)
-                if problems and not records:
-                    if not dry_run:
-                        landing.reject(arrival.path, {"problems": ProblemsError(
-                            problems[:20]).problems})
-                    print(f"== {kind}/{arrival.name}: refused ({problems[0]['problem']})")
-                    continue
+            problems = whole_file_problems(kind, arrival.path, known)
+            if problems:
+                if not dry_run:
+                    landing.reject(arrival.path, {"problems": problems})
+                print(f"== {kind}/{arrival.name}: refused ({problems[0]['problem']})")
+                continue
             ops[op].append({"path": str(arrival.path), "fingerprint": identity[0],
-                            "arrival": f"{arrival.name}@{identity[1]}"})
+                            "arrival": arrival_key(arrival.name, identity[1])})
     files = [f for batch in ops.values() for f in batch]
     if not files:
         print("no pending signup or unsubscribe in landing/signups, landing/unsubscribes")

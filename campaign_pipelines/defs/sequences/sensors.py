@@ -55,6 +55,16 @@ def file_tag(arrival_id: str) -> str:
     return FILE_TAG_PREFIX + hashlib.sha256(arrival_id.encode()).hexdigest()[:20]
 
 
+def whole_file_problems(kind: str, path: Path, known: set[str]) -> list[dict]:
+    """What refuses a whole file before any run (the sensor and ``campaigns run-pending``
+    alike): a signups file none of whose lines is a signup, by its first 20 problems. A bad
+    line in a good file is not: the run refuses it and admits the others."""
+    if kind != "signups":
+        return []
+    records, problems = parse_lines(path.read_bytes(), known)
+    return problems[:20] if problems and not records else []
+
+
 def _admit_for(context: dg.SensorEvaluationContext, kind: str, known: set[str]):
     def admit(path: Path, fingerprint: str, arrival_id: str) -> Admission:
         runs = context.instance.get_runs(filters=dg.RunsFilter(tags={file_tag(arrival_id): "1"}))
@@ -66,10 +76,9 @@ def _admit_for(context: dg.SensorEvaluationContext, kind: str, known: set[str]):
             raise ProblemsError([{"field": "<run>", "problem": f"run {runs[0].run_id} for this "
                                   f"file ended {runs[0].status.value} before it took the file",
                                   "fix": RESEND_FIX}])
-        if kind == "signups":
-            records, problems = parse_lines(path.read_bytes(), known)
-            if problems and not records:
-                raise ProblemsError(problems[:20])
+        problems = whole_file_problems(kind, path, known)
+        if problems:
+            raise ProblemsError(problems)
         return _marked("new", kind=kind, path=str(path), fingerprint=fingerprint,
                        arrival=arrival_id)
 
