@@ -42,3 +42,10 @@ def test_delete_lands_a_command_and_reads_name_their_command(ingress):
                         ("/campaigns/next-code", "campaigns next-code")):
         read = ingress.client.get(path, headers=headers)
         assert read.status_code == 501 and named in read.json()["problems"][0]["fix"], path
+
+
+def test_delete_refuses_a_code_with_a_final_newline(ingress):
+    headers = {"Authorization": ingress.post_headers()["Authorization"]}
+    answer = ingress.client.delete("/campaigns/C000000124%0A", headers=headers)
+    assert answer.status_code == 422 and answer.json()["problems"][0]["field"] == "campaign_code"
+    assert not list((ingress.landing / "commands").glob("delete-C000000124*"))
