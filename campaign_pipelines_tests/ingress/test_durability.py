@@ -18,7 +18,12 @@ import pytest
 from campaign_pipelines.adapters.landing import LandingZone
 from campaign_pipelines.core.sequences.signups import SignupRecord
 from campaign_pipelines.ingress.journal import Journal
-from campaign_pipelines.ingress.journal_files import TEMP_PREFIX, TEMP_SUFFIX, recover_orphans
+from campaign_pipelines.ingress.journal_files import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    process_tag,
+    recover_orphans,
+)
 from campaign_pipelines_tests.ingress.server import SIGNUP, TOKEN, complete_lines
 
 
@@ -111,8 +116,7 @@ def test_a_writer_that_died_after_linking_its_journal_lands_it_once(tmp_path):
 def test_two_writers_with_one_name_never_write_into_each_other(tmp_path):
     """Two journals of one process have the same host and pid, as two workers would if their
     names collided; a complete file already holding the first name is not replaced."""
-    Journal(tmp_path, "signups")  # for its tag
-    taken = tmp_path / f"signups-{Journal(tmp_path, 'signups')._tag}-0.jsonl"
+    taken = tmp_path / f"signups-{process_tag()}-0.jsonl"
     taken.write_bytes(b'{"signup_id": "earlier"}\n')
 
     async def write_both() -> None:
