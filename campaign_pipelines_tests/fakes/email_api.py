@@ -19,7 +19,7 @@ times out, the message is still delivered, as a slow real server would), ``drop_
 after_delivery=True)`` (delivers, then closes: the answer is lost, the message is not). A
 fault is taken before idempotency is looked at, as a failing edge in front of the API would.
 
-Usage (or the ``fake_email_api`` fixture below)::
+Usage::
 
     with FakeEmailApi() as api:
         provider = ResendProvider(api.api_key, base_url=api.url)
@@ -35,12 +35,9 @@ import json
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 
 @dataclass(frozen=True)
@@ -247,12 +244,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-
-
-
-@pytest.fixture
-def fake_email_api() -> Iterator[FakeEmailApi]:
-    """A started fake, closed after the test. Import it into a test module or a conftest
-    (``from campaign_pipelines_tests.fakes.email_api import fake_email_api  # noqa: F401``)."""
-    with FakeEmailApi() as api:
-        yield api
