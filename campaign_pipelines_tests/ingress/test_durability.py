@@ -21,6 +21,9 @@ from campaign_pipelines.ingress.journal import Journal
 from campaign_pipelines.ingress.journal_files import (
     TEMP_PREFIX,
     TEMP_SUFFIX,
+    append,
+    complete,
+    open_journal,
     process_tag,
     recover_orphans,
 )
@@ -182,3 +185,13 @@ def test_a_full_disk_refuses_with_503_and_loses_no_acknowledged_signup(tiny_disk
     recover_orphans(signups, "signups")
     accepted = {answer.json()["signup_id"] for answer in answers if answer.status_code == 202}
     assert accepted <= set(_ids(signups))
+
+
+def test_completing_cuts_what_a_failed_write_left_past_the_durable_size(tmp_path):
+    """A write that failed half way and whose cut failed too leaves bytes past ``size``: the
+    complete file holds only the acknowledged lines."""
+    journal = open_journal(tmp_path, "host-1", iter(range(1)))
+    append(journal, b'{"signup_id": "1"}\n', 1)
+    os.write(journal.fd, b'{"signup_id": "2", "sig')  # the failed batch's torn part
+    done = complete(journal, "signups")
+    assert done is not None and done.read_bytes() == b'{"signup_id": "1"}\n'
