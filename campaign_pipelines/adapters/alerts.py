@@ -24,6 +24,7 @@ import httpx
 
 from campaign_pipelines.adapters.http_errors import (
     is_transient_status,
+    json_object,
     retry_after_s,
     service_said,
     transport_problem,
@@ -124,8 +125,5 @@ def _wait(response: httpx.Response) -> float | None:
     header = retry_after_s(response.headers.get("Retry-After"))
     if header is not None:
         return header
-    try:
-        found = response.json().get("retry_after")
-    except (ValueError, AttributeError):
-        return None
+    found = json_object(response).get("retry_after")
     return float(found) if isinstance(found, int | float) else None

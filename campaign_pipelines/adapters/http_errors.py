@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -38,16 +39,20 @@ def retry_after_s(value: str | None) -> float | None:
         return None
 
 
-def service_said(response: httpx.Response) -> str:
-    """The service's own message (a JSON ``message``/``error`` field, else the body), masked."""
-    text = ""
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The answer's body as a JSON object; empty when the body is not one."""
     try:
         body = response.json()
     except ValueError:
-        body = None
-    if isinstance(body, dict):
-        found = body.get("message") or body.get("error") or body.get("name")
-        text = found if isinstance(found, str) else ""
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def service_said(response: httpx.Response) -> str:
+    """The service's own message (a JSON ``message``/``error`` field, else the body), masked."""
+    body = json_object(response)
+    found = body.get("message") or body.get("error") or body.get("name")
+    text = found if isinstance(found, str) else ""
     if not text:
         text = response.text.strip() or response.reason_phrase
     text = " ".join(text.split())

@@ -27,6 +27,7 @@ import httpx
 
 from campaign_pipelines.adapters.http_errors import (
     is_transient_status,
+    json_object,
     retry_after_s,
     service_said,
     transport_problem,
@@ -134,10 +135,7 @@ class NotionTracking(KeptClient):
 
 def _error_code(response: httpx.Response) -> str:
     """Notion's error ``code`` (``validation_error``, ``rate_limited``...), when it sent one."""
-    try:
-        code = response.json().get("code")
-    except (ValueError, AttributeError):
-        return ""
+    code = json_object(response).get("code")
     return code if isinstance(code, str) and code.isidentifier() else ""
 
 

@@ -38,6 +38,7 @@ from campaign_pipelines.adapters.email.protocol import (
 )
 from campaign_pipelines.adapters.http_errors import (
     is_transient_status,
+    json_object,
     retry_after_s,
     service_said,
     transport_problem,
@@ -92,11 +93,7 @@ class ResendProvider(KeptClient):
 def _classified(response: httpx.Response, where: str) -> Accepted:
     status = response.status_code
     if 200 <= status < 300:
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        found = answer.get("id") if isinstance(answer, dict) else None
+        found = json_object(response).get("id")
         if not isinstance(found, str) or not found:
             raise ProviderUnavailable(f"{where}: HTTP {status} without a message id")
         return Accepted(provider_message_id=found)
@@ -115,9 +112,5 @@ def _classified(response: httpx.Response, where: str) -> Accepted:
 
 
 def _still_in_progress(response: httpx.Response) -> bool:
-    if response.status_code != 409:
-        return False
-    try:
-        return response.json().get("name") == "concurrent_idempotent_requests"
-    except (ValueError, AttributeError):
-        return False
+    return (response.status_code == 409
+            and json_object(response).get("name") == "concurrent_idempotent_requests")
