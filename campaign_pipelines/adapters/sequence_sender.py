@@ -152,6 +152,8 @@ def send_due(store: SequenceStore, provider: EmailProvider,
         report.suppressed += due.suppress.height
         report.gave_up += due.give_up.height
         if claimed.height == 0:
+            if due.suppress.height or due.give_up.height:
+                continue  # a window of closed rows only: rows due after it are still to come
             return report
         results, down = _send_batch(claimed, provider, definitions, sender, retry, log, report)
         store.record_results(pl.DataFrame(results), now)

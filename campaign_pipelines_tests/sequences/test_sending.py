@@ -239,3 +239,17 @@ def test_the_tracking_mirror_gets_each_changed_enrollment_once(tmp_path):
     sync_tracking(s, mirror, log=quiet)
     assert sorted(mirror.rows[-1].sent_at) == list(range(1, 8))
     assert sync_tracking(s, None, log=quiet) == {}
+
+
+def test_a_window_of_rows_given_up_on_does_not_end_the_run_before_the_rows_behind_it(tmp_path):
+    from campaign_pipelines.core.sequences.plan import MAX_ATTEMPTS
+
+    s = store(tmp_path)
+    admit(s, record("a@x.org", T0), record("b@x.org", T0 + timedelta(minutes=10)))
+    with s.warehouse.connect() as connection:
+        connection.execute(f"UPDATE {LEDGER} SET attempts = {MAX_ATTEMPTS} "  # noqa: S608
+                           "WHERE address_key = 'a@x.org'")
+    # batch=1 reads 4 candidates at a time: the first window holds only a's exhausted rows.
+    report = send_due(s, OutboxProvider(tmp_path / "outbox"), DEFINITIONS, SENDER,
+                      T0 + timedelta(minutes=20), FAST, batch=1, log=quiet)
+    assert (report.sent, report.gave_up) == (7, 7)
