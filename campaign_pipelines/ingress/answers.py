@@ -46,11 +46,16 @@ def not_stored(error: OSError) -> Response:
     return json_response(body, 503, {"Retry-After": "5"})
 
 
+def authenticate(request: Request, ingress: Ingress, body: bytes) -> None:
+    """Refusal(401) unless the caller sent the bearer token or signed ``body``."""
+    if refusal := ingress.auth.refusal(request.headers, body):
+        raise Refusal(401, "Authorization", refusal, "see the README's ingress section")
+
+
 async def authenticated_body(request: Request, ingress: Ingress, limit: int) -> bytes:
     """The raw body from an authenticated caller; Refusal (413, 401) otherwise."""
     body = await read_capped(request, limit)
-    if refusal := ingress.auth.refusal(request.headers, body):
-        raise Refusal(401, "Authorization", refusal, "see the README's ingress section")
+    authenticate(request, ingress, body)
     return body
 
 

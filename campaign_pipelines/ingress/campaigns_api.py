@@ -35,6 +35,7 @@ from campaign_pipelines.core.requests import (
     describe_validation_error,
 )
 from campaign_pipelines.ingress.answers import (
+    authenticate,
     authenticated_body,
     authenticated_json,
     json_response,
@@ -107,8 +108,10 @@ _READS = {
 
 def _not_served(command: str):
     async def answer(request: Request) -> Response:
-        if refusal := request.app.state.ingress.auth.refusal(request.headers, b""):
-            return rejected(Refusal(401, "Authorization", refusal, "see the README"))
+        try:
+            authenticate(request, request.app.state.ingress, b"")
+        except Refusal as refusal:
+            return rejected(refusal)
         problem = "the ingress does not read the warehouse"
         return rejected(Refusal(501, "<endpoint>", problem, f"run `{command}`"))
 
