@@ -205,9 +205,14 @@ def test_a_batch_past_its_time_budget_hands_its_rest_to_the_next_batch(tmp_path,
     monkeypatch.setattr(sequence_sender, "BATCH_BUDGET_S", 0.0)  # one message per batch
     s = store(tmp_path)
     admit(s, record("a@x.org", T0))
+    batches = []
+    record_results = type(s).record_results
+    monkeypatch.setattr(type(s), "record_results", lambda self, results, now: (
+        batches.append(results["state"].to_list()), record_results(self, results, now))[1])
     report = send_due(s, OutboxProvider(tmp_path / "outbox"), DEFINITIONS, SENDER, AT_7, FAST,
                       log=quiet)
     assert report.sent == 7 and set(s.table(LEDGER)["state"]) == {"sent"}
+    assert batches[0] == ["sent"] + ["queued"] * 6 and len(batches) == 7
 
 
 class Mirror:
