@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from campaign_pipelines.adapters.http_errors import (
+    ServiceUnavailable,
     is_transient_status,
     json_object,
     retry_after_s,
@@ -35,12 +36,8 @@ from campaign_pipelines.core.masking import masked
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()@<:])")
 
 
-class AlertUnavailable(Exception):
+class AlertUnavailable(ServiceUnavailable):
     """The webhook could not take the alert now; ``retry_after_s`` if it said when."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class AlertRejected(Exception):

@@ -20,6 +20,14 @@ from campaign_pipelines.core.masking import masked
 _QUOTED_CHARS = 300
 
 
+class ServiceUnavailable(Exception):
+    """The service could not take the request now; ``retry_after_s`` if it said when."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 def is_transient_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
 

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from campaign_pipelines.adapters.http_errors import (
+    ServiceUnavailable,
     is_transient_status,
     json_object,
     retry_after_s,
@@ -39,12 +40,8 @@ NOTION_VERSION = "2022-06-28"
 EMAILS_IN_SEQUENCE = 7
 
 
-class TrackingUnavailable(Exception):
+class TrackingUnavailable(ServiceUnavailable):
     """Notion could not take the update now; ``retry_after_s`` if it said when."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class TrackingRejected(Exception):
