@@ -317,6 +317,9 @@ class SequenceStore:
         return datetime.fromisoformat(at) if at else None
 
     def _write_marker(self, connection: duckdb.DuckDBPyConnection) -> None:
+        # Written while the connection (and so DuckDB's file lock) is still held: two writers'
+        # markers then land in their commits' order, and a stale value never overwrites
+        # a newer one (which could leave the marker late).
         if self.marker is not None:
             at = connection.execute(_NEXT_DUE, {"lease": SENDING_LEASE}).fetchall()[0][0]  # type: ignore[index]
             self._marker_at(at)
