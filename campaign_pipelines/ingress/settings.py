@@ -72,9 +72,8 @@ def read_ingress_settings() -> IngressSettings:
         problems = []
         for detail in error.errors():
             field = str(detail["loc"][0]) if detail["loc"] else "?"
-            name = "CAMPAIGN_DATA_DIR" if field == "CAMPAIGN_DATA_DIR" else field.upper()
             given = "" if field in _SECRETS else f"={detail.get('input')!r}"
-            problems.append(f"{name}{given}: {detail['msg']}")
+            problems.append(f"{field.upper()}{given}: {detail['msg']}")
         raise SettingError("; ".join(problems)) from None
     if settings.ingress_token is None and settings.ingress_hmac_secret is None:
         raise SettingError(
