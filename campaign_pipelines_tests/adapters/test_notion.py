@@ -44,6 +44,8 @@ class FakeNotion:
             return self._write(str(uuid.uuid4()), request.body["properties"], {})
         if request.method == "PATCH" and request.path.startswith("/v1/pages/"):
             page_id = request.path.rsplit("/", 1)[1]
+            if page_id not in self.pages:
+                return _error(404, "object_not_found", f"Could not find page with ID: {page_id}.")
             return self._write(page_id, request.body["properties"], self.pages[page_id])
         return _error(400, "invalid_request_url", "Invalid request URL.")
 
