@@ -120,7 +120,7 @@ def test_a_refusal_is_rejected_with_notions_message_masked(notion) -> None:
 
 def test_a_wrong_token_is_rejected_without_the_token(notion) -> None:
     fake, tracking = notion
-    tracking._token = "secret_wrong"
-    with pytest.raises(TrackingRejected, match="NOTION_TOKEN") as rejected:
-        tracking.upsert(TrackingRow(ADDRESS, "URGENT"))
+    wrong = NotionTracking("secret_wrong", DATABASE, base_url=tracking.base_url, timeout=0.5)
+    with wrong, pytest.raises(TrackingRejected, match="NOTION_TOKEN") as rejected:
+        wrong.upsert(TrackingRow(ADDRESS, "URGENT"))
     assert "secret_wrong" not in str(rejected.value) and fake.pages == {}
