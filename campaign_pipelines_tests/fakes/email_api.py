@@ -166,8 +166,8 @@ class FakeEmailApi:
     def _store(self, body: dict[str, Any], key: str | None) -> tuple[int, dict]:
         recipients = body["to"] if isinstance(body["to"], list) else [body["to"]]
         with self._lock:
-            for recipient in recipients:
-                if str(recipient).lower() in self._rejected:
+            for recipient in map(str, recipients):
+                if recipient.lower() in self._rejected:
                     return 422, _error(422, "validation_error", self._rejected[recipient.lower()])
             message_id = f"fake-{next(self._ids):08d}"
             self._delivered.append({**body, "id": message_id, "idempotency_key": key})
