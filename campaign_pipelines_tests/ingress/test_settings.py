@@ -1,0 +1,43 @@
+"""The ingress's own settings: read when an app is made, refused in one sentence naming the
+variable, never quoting a secret."""
+
+import pytest
+
+from campaign_pipelines.ingress.settings import SettingError, read_ingress_settings
+
+_VARIABLES = ("CAMPAIGN_DATA_DIR", "INGRESS_TOKEN", "INGRESS_HMAC_SECRET", "UNSUBSCRIBE_SECRET",
+              "SEQUENCE_TIMING", "EMAIL_PROVIDER", "INGRESS_ROTATE_SECONDS")
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name in _VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_the_ingress_refuses_to_start_open_to_anyone(env):
+    with pytest.raises(SettingError, match="neither INGRESS_TOKEN nor INGRESS_HMAC_SECRET"):
+        read_ingress_settings()
+
+
+def test_a_bad_value_is_named_and_a_secret_never_quoted(env):
+    env.setenv("INGRESS_TOKEN", "token-value-123")
+    env.setenv("SEQUENCE_TIMING", "weekly")
+    env.setenv("INGRESS_ROTATE_SECONDS", "-1")
+    with pytest.raises(SettingError) as refused:
+        read_ingress_settings()
+    assert "SEQUENCE_TIMING='weekly'" in str(refused.value)
+    assert "INGRESS_ROTATE_SECONDS='-1'" in str(refused.value)
+    assert "token-value-123" not in str(refused.value)
+
+
+def test_choices_are_case_blind_and_the_data_folder_absolute(env, tmp_path):
+    env.chdir(tmp_path)
+    env.setenv("INGRESS_HMAC_SECRET", "s")
+    env.setenv("SEQUENCE_TIMING", " Production ")
+    env.setenv("CAMPAIGN_DATA_DIR", "data")
+    settings = read_ingress_settings()
+    assert settings.sequence_timing == "production"
+    assert settings.landing == tmp_path / "data" / "landing"
+    assert "'s'" not in repr(settings)
