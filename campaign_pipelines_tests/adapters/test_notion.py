@@ -110,6 +110,15 @@ def test_5xx_conflicts_and_dropped_connections_are_unavailable(notion, answer) -
     assert ADDRESS not in str(unavailable.value)
 
 
+def test_a_2xx_without_a_json_object_is_unavailable_and_creates_nothing(notion) -> None:
+    fake, tracking = notion
+    tracking.upsert(TrackingRow(ADDRESS, "URGENT"))
+    fake.queued.append(Answer(200, ["not", "an", "object"]))
+    with pytest.raises(TrackingUnavailable, match="without a JSON object"):
+        tracking.upsert(TrackingRow(ADDRESS, "URGENT"))
+    assert len(fake.pages) == 1
+
+
 def test_a_refusal_is_rejected_with_notions_message_masked(notion) -> None:
     fake, tracking = notion
     fake.queued.append(_error(400, "validation_error", f"{ADDRESS} is not a valid email"))
