@@ -122,9 +122,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def admit_pending(location, dry_run: bool = False) -> int:
     """Every ready file of landing/signups and landing/unsubscribes in one admission run."""
+    from campaign_pipelines.core.problems import ProblemsError
     from campaign_pipelines.defs.arrivals import arrival_key
     from campaign_pipelines.defs.sequences.assets import SIGNUPS_KEY, SUPPRESSIONS_KEY
-    from campaign_pipelines.defs.sequences.sensors import SUFFIXES, file_tag, whole_file_problems
+    from campaign_pipelines.defs.sequences.sensors import (
+        ADMISSION_TAG,
+        SUFFIXES,
+        admit_for,
+        file_tag,
+    )
     from campaign_pipelines.service import run_job
 
     landing = location.campaign_data.landing()
@@ -146,14 +152,24 @@ def admit_pending(location, dry_run: bool = False) -> int:
             identity = arrival.identify()
             if identity is None:
                 continue
-            problems = whole_file_problems(kind, arrival.path, known)
-            if problems:
+            try:
+                tags = admit_for(location.instance, kind, known)(
+                    arrival.path, identity[0], arrival_key(arrival.name, identity[1])
+                ).run_request.tags
+            except ProblemsError as error:
                 if not dry_run:
-                    landing.reject(arrival.path, {"problems": problems})
-                print(f"== {kind}/{arrival.name}: refused ({problems[0]['problem']})")
+                    landing.reject(arrival.path, {"problems": error.problems})
+                print(f"== {kind}/{arrival.name}: refused ({error.problems[0]['problem']})")
                 continue
-            ops[op].append({"path": str(arrival.path), "fingerprint": identity[0],
-                            "arrival": arrival_key(arrival.name, identity[1])})
+            if tags[ADMISSION_TAG] == "in_flight":
+                print(f"== {kind}/{arrival.name}: waiting (the sensor's run for it is going)")
+                continue
+            if tags[ADMISSION_TAG] == "built":
+                if not dry_run:
+                    landing.archive(arrival.path)
+                print(f"== {kind}/{arrival.name}: archived (already built)")
+                continue
+            ops[op].append({k: tags[k] for k in ("path", "fingerprint", "arrival")})
     files = [f for batch in ops.values() for f in batch]
     if not files:
         print("no pending signup or unsubscribe in landing/signups, landing/unsubscribes")

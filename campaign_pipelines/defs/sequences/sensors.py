@@ -43,7 +43,7 @@ KINDS = {"signups": SIGNUPS_KEY, "unsubscribes": SUPPRESSIONS_KEY}
 SUFFIXES = (".jsonl",)
 FILE_TAG_PREFIX = "landing/arrival."
 MAX_FILES = 200  # per run; the rest wait for the next tick
-_STATE = "sequences/admission"
+ADMISSION_TAG = "sequences/admission"  # new | in_flight | built: admit_for's answer
 RETRY_TAGS = {
     "dagster/max_retries": "2",
     "dagster/retry_strategy": "FROM_FAILURE",
@@ -65,9 +65,13 @@ def whole_file_problems(kind: str, path: Path, known: set[str]) -> list[dict]:
     return problems[:20] if problems and not records else []
 
 
-def _admit_for(context: dg.SensorEvaluationContext, kind: str, known: set[str]):
+def admit_for(instance: dg.DagsterInstance, kind: str, known: set[str]):
+    """The admit function of ``kind`` for the sensor and ``campaigns run-pending`` alike: an
+    arrival whose batch run is going waits, one built is archived, one whose run gave up is
+    refused naming it, a new one is admitted unless ``whole_file_problems`` refuses it."""
+
     def admit(path: Path, fingerprint: str, arrival_id: str) -> Admission:
-        runs = context.instance.get_runs(filters=dg.RunsFilter(tags={file_tag(arrival_id): "1"}))
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={file_tag(arrival_id): "1"}))
         if any(not run.is_finished or run.is_complete_and_waiting_to_retry for run in runs):
             return _marked("in_flight")
         if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
@@ -86,7 +90,7 @@ def _admit_for(context: dg.SensorEvaluationContext, kind: str, known: set[str]):
 
 
 def _marked(state: str, **file: str) -> Admission:
-    return Admission(dg.RunRequest(tags={_STATE: state, **file}))
+    return Admission(dg.RunRequest(tags={ADMISSION_TAG: state, **file}))
 
 
 def arrival_runs(context: dg.SensorEvaluationContext, campaign_data: CampaignDataResource,
@@ -100,7 +104,8 @@ def arrival_runs(context: dg.SensorEvaluationContext, campaign_data: CampaignDat
         return dg.SensorResult(skip_reason=f"sequence definitions unusable: {error}")
     answers = TickAnswers.begin(context, landing, "signups")
     for kind in KINDS:
-        part = answer_arrivals(context, landing, kind, SUFFIXES, _admit_for(context, kind, known),
+        part = answer_arrivals(context, landing, kind, SUFFIXES,
+                               admit_for(context.instance, kind, known),
                                quiet_seconds=campaign_data.landing_quiet_s)
         for name in ("runs", "requested", "rejected", "archived", "waiting", "troubles"):
             getattr(answers, name).extend(getattr(part, name))
@@ -114,7 +119,7 @@ def _batch(answers: TickAnswers, landing) -> None:
     files: dict[str, list[dict]] = {kind: [] for kind in KINDS}
     requested = []
     for request, name in zip(answers.runs, answers.requested, strict=True):
-        state = request.tags[_STATE]
+        state = request.tags[ADMISSION_TAG]
         if state == "in_flight":
             answers.in_flight += 1
         elif state == "built":
