@@ -11,8 +11,9 @@ two pages (Notion has no unique property); the sending step runs them one at a t
 Notion's public API, ``Notion-Version: 2022-06-28`` (a database with one data source, as the
 legacy one). Each request is sent once (README, "Retries"): a transport error, a timeout,
 408, 409 (Notion's ``conflict_error``: retry), 429 (with ``Retry-After``), 5xx and a 2xx
-whose body is no JSON object (a proxy's page) raise ``TrackingUnavailable``; any other 4xx raises ``TrackingRejected`` with Notion's message,
-masked (a wrong token, a database not shared with the integration, a missing property).
+whose body is no JSON object (a proxy's page) raise ``TrackingUnavailable``; any other 4xx
+raises ``TrackingRejected`` with Notion's message, masked (a wrong token, a database not
+shared with the integration, a missing property).
 Since the warehouse holds the record, a rejected sync loses nothing: it can be run again.
 """
 
