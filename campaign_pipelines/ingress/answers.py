@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import orjson
 from fastapi import Request, Response
 
+from campaign_pipelines.core.masking import masked
 from campaign_pipelines.ingress.auth import Authenticator
 from campaign_pipelines.ingress.body import Refusal, json_value, read_capped
 from campaign_pipelines.ingress.journal import Journal
@@ -39,7 +40,8 @@ def rejected(refusal: Refusal) -> Response:
 
 
 def not_stored(error: OSError) -> Response:
-    log.error("a request was refused, its line could not be made durable: %s", error)
+    # The error may name the landed file, whose name comes from what the caller sent.
+    log.error("a request was refused, its line could not be made durable: %s", masked(str(error)))
     body = {"status": "rejected", "message": "not stored: the landing folder refused the write",
             "problems": [{"field": "<server>", "problem": "the ingress cannot store it now",
                           "fix": "send it again later"}]}
