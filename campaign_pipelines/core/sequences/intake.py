@@ -75,6 +75,8 @@ def parse_unsubscribes(data: bytes) -> tuple[pl.DataFrame, list[dict]]:
                          "reason": "unsubscribed", "source": str(body.get("source") or ""),
                          "received_at": datetime.fromisoformat(body["received_at"])})
         except (ValueError, KeyError, TypeError) as error:
-            problems.append({"field": f"line {number}", "problem": type(error).__name__,
+            what = f"no {error}" if isinstance(error, KeyError) else str(error)
+            problems.append({"field": f"line {number}",
+                             "problem": f"{type(error).__name__}: {what}",
                              "fix": 'one {"address_key", "received_at", "source"} per line'})
     return pl.DataFrame(rows, schema=UNSUBSCRIBE_SCHEMA), problems
