@@ -78,10 +78,10 @@ def _read_admitted(files: list[ArrivedFile], context: dg.AssetExecutionContext
 def _refused(file: ArrivedFile, problems: list[dict], context: dg.AssetExecutionContext
              ) -> list[dict]:
     """A file's refused lines, each logged and named with the file (masked) for the metadata."""
-    named = [{**problem, "file": masked(Path(file.path).name)} for problem in problems]
+    named = [{**problem, "problem": masked(problem["problem"]),
+              "file": masked(Path(file.path).name)} for problem in problems]
     for problem in named:
-        context.log.warning(f"refused {problem['file']} {problem['field']}: "
-                            f"{masked(problem['problem'])}")
+        context.log.warning(f"refused {problem['file']} {problem['field']}: {problem['problem']}")
     return named
 
 
