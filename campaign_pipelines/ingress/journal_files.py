@@ -31,12 +31,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from campaign_pipelines.adapters import landing_arrivals
 from campaign_pipelines.adapters.atomic_write import fsync_folder
 from campaign_pipelines.adapters.landing import FILE_MODE
 
-TEMP_PREFIX = ".journal-"
-TEMP_SUFFIX = ".jsonl.tmp"
 COMPLETE_SUFFIX = ".jsonl"
+# Hidden and .tmp: both halves of the name readers skip (landing_arrivals.is_temp_name).
+TEMP_PREFIX = ".journal-"
+TEMP_SUFFIX = COMPLETE_SUFFIX + landing_arrivals.TEMP_SUFFIX
 _TAIL_CHUNK = 64 * 1024
 
 
