@@ -22,7 +22,7 @@ an error about one never quotes the value given.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,9 +34,6 @@ class SettingError(ValueError):
     """An ingress variable is missing or unusable; the message names it (defs/settings.py's
     SettingError would load the warehouse driver into every worker, which the ingress never
     needs)."""
-
-_SECRETS = {"ingress_token", "ingress_hmac_secret", "unsubscribe_secret", "alert_webhook_url",
-            "notion_token"}
 
 
 class IngressSettings(BaseSettings):
@@ -72,7 +69,7 @@ def read_ingress_settings() -> IngressSettings:
         problems = []
         for detail in error.errors():
             field = str(detail["loc"][0]) if detail["loc"] else "?"
-            given = "" if field in _SECRETS else f"={detail.get('input')!r}"
+            given = "" if _is_secret(field) else f"={detail.get('input')!r}"
             problems.append(f"{field.upper()}{given}: {detail['msg']}")
         raise SettingError("; ".join(problems)) from None
     if settings.ingress_token is None and settings.ingress_hmac_secret is None:
@@ -81,3 +78,9 @@ def read_ingress_settings() -> IngressSettings:
             "only callers holding it can post to the ingress"
         )
     return settings
+
+
+def _is_secret(field: str) -> bool:
+    """Whether ``field`` is a SecretStr: a secret added later is never quoted either."""
+    info = IngressSettings.model_fields.get(field)
+    return info is not None and SecretStr in get_args(info.annotation)
