@@ -18,9 +18,10 @@ rest go back to ``queued`` with the error in ``last_error``, and ``ProviderDown`
 run (a later tick tries again). ``EmailRejected`` fails that message for good, with what the
 provider said (masked). Worst case per run: README, "Retries".
 
-CRITICAL alerts are posted before the e-mails, each once per run; an unavailable webhook
-leaves the alert ``pending`` for a later run (up to ``ALERT_ATTEMPTS`` runs), a refusal
-(``AlertRejected``) fails it at once; neither stops a send.
+CRITICAL alerts are posted before the e-mails, each once per run; whether a failed post stays
+``pending`` for a later run or fails is core/sequences/plan.py's ``alert_state_after_failure``
+(up to ``ALERT_ATTEMPTS`` runs; a refusal, ``AlertRejected``, fails it at once); neither stops
+a send.
 
 The Notion mirror of the tracking table (``sync_tracking``, when ``NOTION_TOKEN`` is set) is
 brought up to date after the sends, one upsert per changed enrollment, once each per run: a
@@ -50,11 +51,10 @@ from campaign_pipelines.adapters.notion import TrackingRow
 from campaign_pipelines.adapters.sequence_store import SequenceStore
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.sequences.definition import SequenceDefinition
-from campaign_pipelines.core.sequences.plan import due_now
+from campaign_pipelines.core.sequences.plan import alert_state_after_failure, due_now
 from campaign_pipelines.core.sequences.render import Recipient, render_email
 from campaign_pipelines.core.sequences.unsubscribe import unsubscribe_token
 
-ALERT_ATTEMPTS = 5
 BATCH = 250
 BATCH_BUDGET_S = 300.0  # well inside SENDING_LEASE (15 min), even with one message's retries
 ERROR_CHARS = 500
@@ -209,11 +209,10 @@ def post_alerts(store: SequenceStore, webhook: AlertWebhook | None, now: datetim
             try:
                 webhook.alert_signup(SignupAlert(**{k: alert[k] for k in _ALERT_FIELDS}))
             except Exception as error:  # an alert never stops the e-mails
-                final = isinstance(error, AlertRejected) or (
-                    alert["alert_attempts"] + 1 >= ALERT_ATTEMPTS)
                 log(f"alert for a CRITICAL signup failed: {_short(error)}")
-                outcome |= {"alert_state": "failed" if final else "pending",
-                            "alert_error": _short(error)}
+                outcome |= {"alert_state": alert_state_after_failure(
+                    isinstance(error, AlertRejected), alert["alert_attempts"]),
+                    "alert_error": _short(error)}
         results.append(outcome)
     frame = pl.DataFrame(results, schema={"enrollment_id": pl.String, "alert_state": pl.String,
                                           "alert_error": pl.String})

@@ -9,9 +9,11 @@ from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sequences.definition import load_sequence, load_sequences
 from campaign_pipelines.core.sequences.intake import parse_lines, signup_rows
 from campaign_pipelines.core.sequences.plan import (
+    ALERT_ATTEMPTS,
     LEDGER_SCHEMA,
     MAX_ATTEMPTS,
     SENDING_LEASE,
+    alert_state_after_failure,
     due_now,
     enroll,
     idempotency_key,
@@ -121,3 +123,10 @@ def test_due_rows_skip_suppressed_cancelled_and_not_yet_due():
     sending = candidates(state="sending", claimed_at=T0)
     assert due_now(sending, T0 + SENDING_LEASE / 2).send.height == 0
     assert due_now(sending, T0 + SENDING_LEASE).send.height == 1
+
+
+def test_a_failed_alert_waits_for_the_next_run_until_its_last_attempt_or_a_refusal():
+    assert alert_state_after_failure(refused=False, attempts_before=0) == "pending"
+    assert alert_state_after_failure(False, ALERT_ATTEMPTS - 2) == "pending"
+    assert alert_state_after_failure(False, ALERT_ATTEMPTS - 1) == "failed"
+    assert alert_state_after_failure(refused=True, attempts_before=0) == "failed"

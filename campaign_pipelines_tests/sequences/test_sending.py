@@ -183,8 +183,7 @@ def test_critical_alerts_are_posted_once_and_a_failure_is_retried_later(tmp_path
 
 
 def test_the_readme_retries_table_states_the_send_numbers():
-    from campaign_pipelines.adapters.sequence_sender import ALERT_ATTEMPTS
-    from campaign_pipelines.core.sequences.plan import MAX_ATTEMPTS
+    from campaign_pipelines.core.sequences.plan import ALERT_ATTEMPTS, MAX_ATTEMPTS
     from campaign_pipelines_tests.test_retries import _row, _seconds, readme_table
 
     table, retry = readme_table(), SendRetry()

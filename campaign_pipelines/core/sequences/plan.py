@@ -14,6 +14,9 @@ what is due at a given ``now``.
   the record) is taken again once its claim is older than ``SENDING_LEASE``; the provider's
   idempotency makes that second send deliver nothing new. A row tried ``MAX_ATTEMPTS`` times
   without success fails, visible with its last error.
+- A CRITICAL enrollment's alert is posted once per send run until it is ``sent``; an
+  unavailable webhook leaves it ``pending`` for the next run, up to ``ALERT_ATTEMPTS`` posts,
+  then ``failed``; a refusal fails it at once.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from campaign_pipelines.core.sequences.signups import Segment
 
 SENDING_LEASE = timedelta(minutes=15)
 MAX_ATTEMPTS = 8
+ALERT_ATTEMPTS = 5
 UTC_US = pl.Datetime("us", "UTC")
 
 SIGNUP_SCHEMA = pl.Schema({
@@ -161,6 +165,12 @@ def due_now(candidates: pl.DataFrame, now: datetime) -> Due:
         "idempotency_key", last_error=pl.lit(f"gave up after {MAX_ATTEMPTS} attempts"))
     send = open_.filter(~exhausted).sort("due_at", "enrollment_id", "email_number")
     return Due(send=send, suppress=suppress, give_up=give_up)
+
+
+def alert_state_after_failure(refused: bool, attempts_before: int) -> str:
+    """A failed post's alert state: ``failed`` when refused or at its last attempt, else
+    ``pending`` (the next send run posts it again)."""
+    return "failed" if refused or attempts_before + 1 >= ALERT_ATTEMPTS else "pending"
 
 
 def planned_sends(ledger: pl.DataFrame) -> list[dict]:
