@@ -34,6 +34,8 @@ import polars as pl
 from campaign_pipelines.adapters.atomic_write import write_bytes_atomic
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, transaction
 from campaign_pipelines.core.sequences.plan import (
+    ADDRESS_SUPPRESSED,
+    ENROLLMENT_CLOSED,
     ENROLLMENT_SCHEMA,
     LEDGER_SCHEMA,
     SENDING_LEASE,
@@ -143,7 +145,7 @@ SELECT address_key, any_value(reason), any_value(source), min(received_at), $now
 WHERE address_key NOT IN (SELECT address_key FROM {SUPPRESSIONS}) GROUP BY address_key
 """  # noqa: S608
 _SUPPRESS_LEDGER = f"""
-UPDATE {LEDGER} SET state = 'suppressed', last_error = 'address suppressed', updated_at = $now
+UPDATE {LEDGER} SET state = 'suppressed', last_error = $reason, updated_at = $now
 WHERE state = 'queued' AND address_key IN (SELECT address_key FROM {SUPPRESSIONS})
 """  # noqa: S608
 _CANCEL = f"""
@@ -151,7 +153,7 @@ UPDATE {ENROLLMENTS} SET status = 'cancelled', updated_at = $now
 WHERE address_key = $key AND status = 'active' RETURNING enrollment_id
 """  # noqa: S608
 _CANCEL_LEDGER = f"""
-UPDATE {LEDGER} SET state = 'suppressed', last_error = 'enrollment cancelled', updated_at = $now
+UPDATE {LEDGER} SET state = 'suppressed', last_error = $reason, updated_at = $now
 WHERE address_key = $key AND state = 'queued'
 """  # noqa: S608
 _PENDING_ALERTS = (
@@ -246,7 +248,7 @@ class SequenceStore:
                 before = connection.execute(f"SELECT count(*) FROM {SUPPRESSIONS}").fetchall()[0]  # noqa: S608
                 _with_rows(connection, rows, _SUPPRESS, {"now": now})
                 after = connection.execute(f"SELECT count(*) FROM {SUPPRESSIONS}").fetchall()[0]  # noqa: S608
-                connection.execute(_SUPPRESS_LEDGER, {"now": now})
+                connection.execute(_SUPPRESS_LEDGER, {"now": now, "reason": ADDRESS_SUPPRESSED})
             self._write_marker(connection)
         return int(after[0]) - int(before[0])
 
@@ -256,7 +258,8 @@ class SequenceStore:
             _prepare(connection)
             with transaction(connection):
                 cancelled = connection.execute(_CANCEL, {"key": key, "now": now}).fetchall()
-                connection.execute(_CANCEL_LEDGER, {"key": key, "now": now})
+                connection.execute(_CANCEL_LEDGER, {"key": key, "now": now,
+                                                    "reason": ENROLLMENT_CLOSED + "cancelled"})
             self._write_marker(connection)
         return len(cancelled)
 

@@ -58,6 +58,8 @@ LEDGER_SCHEMA = pl.Schema({
     "updated_at": UTC_US,
 })
 STATES = ("queued", "sending", "sent", "failed", "suppressed")
+ADDRESS_SUPPRESSED = "address suppressed"  # last_error of a row never sent: its address is
+ENROLLMENT_CLOSED = "enrollment "  # + the enrollment's status (cancelled)
 
 
 def idempotency_key(sequence: str, address_key: str, number: int) -> str:
@@ -157,8 +159,8 @@ def due_now(candidates: pl.DataFrame, now: datetime) -> Due:
     blocked = pl.col("suppressed") | (pl.col("enrollment_status") != "active")
     suppress = ready.filter(blocked).select(
         "idempotency_key",
-        last_error=pl.when(pl.col("suppressed")).then(pl.lit("address suppressed"))
-        .otherwise(pl.lit("enrollment ") + pl.col("enrollment_status")))
+        last_error=pl.when(pl.col("suppressed")).then(pl.lit(ADDRESS_SUPPRESSED))
+        .otherwise(pl.lit(ENROLLMENT_CLOSED) + pl.col("enrollment_status")))
     open_ = ready.filter(~blocked)
     exhausted = pl.col("attempts") >= MAX_ATTEMPTS
     give_up = open_.filter(exhausted).select(
