@@ -37,11 +37,11 @@ import stamina
 import yaml
 
 from campaign_pipelines.adapters.atomic_write import write_atomic_with
+from campaign_pipelines.adapters.http_errors import is_transient_status, service_said
 from campaign_pipelines.core.streaks.config import Campaign, JourneyConfig, parse_config
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "journeys"
 DEFAULT_CONFIG = CONFIG_DIR / "journey_config.yaml"
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 # Outside a step: GET attempts in all and stamina's first wait (then doubled, no jitter).
 GET_ATTEMPTS = 3
 GET_WAIT_INITIAL_S = 0.5
@@ -164,7 +164,7 @@ class HttpJourneyConfig:
             except httpx.TransportError as error:
                 problem = f"unreachable ({type(error).__name__}: {error})"
                 raise JourneyConfigUnavailable(target, problem) from None
-        if response.status_code in _RETRY_STATUS:
+        if is_transient_status(response.status_code):
             raise JourneyConfigUnavailable(target, f"answered HTTP {response.status_code}")
         return _json_or_raise(response, target)
 
@@ -192,7 +192,7 @@ class HttpJourneyConfig:
             return self._confirm(campaign, f"{target}: HTTP {response.status_code}")
         if response.status_code >= 400:
             raise ConfigServiceError(
-                f"{target}: refused with HTTP {response.status_code}: {response.text[:500]}; "
+                f"{target}: refused with HTTP {response.status_code}: {service_said(response)}; "
                 "nothing was registered"
                 + (
                     " (the config changed since it was read: run the registration again)"
