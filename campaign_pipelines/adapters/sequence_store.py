@@ -172,6 +172,9 @@ _SYNCED = f"""
 UPDATE {TRACKING} SET synced_at = r.synced_at FROM _rows r
 WHERE {TRACKING}.enrollment_id = r.enrollment_id
 """  # noqa: S608
+_TRACKED = f"""
+SELECT count(*), {", ".join(f"count(email_{n}_sent_at)" for n in range(1, 8))} FROM {TRACKING}
+"""  # noqa: S608
 _RESULT_SCHEMA = pl.Schema({
     "idempotency_key": pl.String, "state": pl.String, "provider": pl.String,
     "provider_message_id": pl.String, "last_error": pl.String,
@@ -311,6 +314,13 @@ class SequenceStore:
                 f"SELECT state, count(*) FROM {LEDGER} GROUP BY ALL ORDER BY ALL").fetchall()  # noqa: S608
         return {"enrollments": {f"{s}/{st}": n for s, st, n in segments},
                 "ledger": dict(states)}
+
+    def tracking_counts(self) -> tuple[int, dict[str, int]]:
+        """Enrollments tracked, and per e-mail (``email_1`` …) how many of them were sent."""
+        with self.warehouse.connect() as connection:
+            _prepare(connection)
+            total, *sent = connection.execute(_TRACKED).fetchall()[0]
+        return int(total), {f"email_{n}": int(c) for n, c in enumerate(sent, start=1)}
 
     def next_due(self) -> datetime | None:
         """From the marker file (no warehouse): None when nothing will ever be due."""

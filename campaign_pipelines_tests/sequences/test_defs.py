@@ -106,6 +106,9 @@ def test_one_tick_one_run_then_seven_emails_per_enrolled_address(resources, tmp_
                                   "config": {"now": later}}}},
                               selection=[assets.EMAIL_SEQUENCES_KEY])
         assert sent.success
+        sent_meta = sent.asset_materializations_for_node("sequences__email_sequences")[0].metadata
+        assert sent_meta["enrollments_tracked"].value == 4
+        assert sent_meta["sent_per_email"].value == {f"email_{n}": 3 for n in range(1, 8)}
     outbox = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
               for p in (tmp_path / "outbox").glob("*.eml")]
     to = sorted(m["To"] for m in outbox)

@@ -211,13 +211,11 @@ def email_sequences(
                                                                 log=context.log.warning))
     finally:
         getattr(mirror, "close", lambda: None)()
-    table = warehouse_work(TRACKING, lambda: store.table(TRACKING))
-    sent_per_email = {f"email_{n}": int(table[f"email_{n}_sent_at"].is_not_null().sum())
-                      for n in range(1, 8)}
+    tracked, sent_per_email = warehouse_work(TRACKING, store.tracking_counts)
     return dg.MaterializeResult(metadata={
         **_scalars(report.as_metadata()), "now": now.isoformat(), "provider": provider.name,
         "alerts": dg.MetadataValue.json(alert_states),
-        "enrollments_tracked": table.height,
+        "enrollments_tracked": tracked,
         "notion_sync": dg.MetadataValue.json(synced or {"off": "NOTION_TOKEN is not set"}),
         "sent_per_email": dg.MetadataValue.json(sent_per_email),
     })
