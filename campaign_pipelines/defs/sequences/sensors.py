@@ -96,13 +96,14 @@ def _marked(state: str, **file: str) -> Admission:
 def arrival_runs(context: dg.SensorEvaluationContext, campaign_data: CampaignDataResource,
                  sequences: SequencesResource) -> dg.SensorResult:
     landing = campaign_data.landing()
+    answers = TickAnswers.begin(context, landing, "signups")
+    answers.folder = " or ".join(f"{Path(landing.root).name}/{kind}" for kind in KINDS)
     if not any(landing.arrivals(kind, SUFFIXES, quiet_seconds=0) for kind in KINDS):
-        return TickAnswers.begin(context, landing, "signups").sensor_result()
+        return answers.sensor_result()
     try:
         known = set(sequences.definitions())
     except ProblemsError as error:  # the files wait; nothing is rejected
         return dg.SensorResult(skip_reason=f"sequence definitions unusable: {error}")
-    answers = TickAnswers.begin(context, landing, "signups")
     for kind in KINDS:
         part = answer_arrivals(context, landing, kind, SUFFIXES,
                                admit_for(context.instance, kind, known),
