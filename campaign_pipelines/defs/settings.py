@@ -34,7 +34,14 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
-from campaign_pipelines.core.setting_values import lowered, resolved
+from campaign_pipelines.core.setting_values import (
+    EMAIL_PROVIDER,
+    SEQUENCE_TIMING,
+    EmailProviderName,
+    SequenceTiming,
+    lowered,
+    resolved,
+)
 
 ENV_PREFIX = "CAMPAIGN_"
 
@@ -57,12 +64,8 @@ class Settings(BaseSettings):
     journey_backend: str = "legacy"
     # Dagster's own variable: unset, the commands keep their instance in the data directory.
     dagster_home: Path | None = Field(default=None, validation_alias="DAGSTER_HOME")
-    email_provider: Literal["outbox", "resend", "smtp"] = Field(
-        default="outbox",
-        validation_alias=AliasChoices("CAMPAIGN_EMAIL_PROVIDER", "EMAIL_PROVIDER"))
-    sequence_timing: Literal["testing", "production"] = Field(
-        default="production",
-        validation_alias=AliasChoices("CAMPAIGN_SEQUENCE_TIMING", "SEQUENCE_TIMING"))
+    email_provider: EmailProviderName = EMAIL_PROVIDER
+    sequence_timing: SequenceTiming = SEQUENCE_TIMING
     email_from: str = Field(default="campaigns@example.com",
                             validation_alias=AliasChoices("CAMPAIGN_EMAIL_FROM", "EMAIL_FROM"))
     public_url: str = "http://127.0.0.1:8000"

@@ -22,12 +22,19 @@ an error about one never quotes the value given.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from campaign_pipelines.core.setting_values import lowered, resolved
+from campaign_pipelines.core.setting_values import (
+    EMAIL_PROVIDER,
+    SEQUENCE_TIMING,
+    EmailProviderName,
+    SequenceTiming,
+    lowered,
+    resolved,
+)
 
 
 class SettingError(ValueError):
@@ -43,8 +50,8 @@ class IngressSettings(BaseSettings):
     ingress_token: SecretStr | None = None
     ingress_hmac_secret: SecretStr | None = None
     unsubscribe_secret: SecretStr | None = None
-    sequence_timing: Literal["testing", "production"] = "testing"
-    email_provider: str = "outbox"
+    sequence_timing: SequenceTiming = SEQUENCE_TIMING
+    email_provider: EmailProviderName = EMAIL_PROVIDER
     alert_webhook_url: SecretStr | None = None  # a Discord webhook URL holds its own token
     notion_token: SecretStr | None = None
     ingress_max_body_bytes: int = Field(default=64 * 1024, gt=0, le=16 * 1024 * 1024)

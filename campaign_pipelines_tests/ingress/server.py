@@ -40,6 +40,7 @@ class Ingress:
             "INGRESS_HMAC_SECRET": HMAC_SECRET,
             "UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
             "INGRESS_ROTATE_SECONDS": "0.2",
+            "SEQUENCE_TIMING": "testing",
             **env,
         }
         command = [sys.executable, "-m", "campaign_pipelines.cli", "serve", "--port",

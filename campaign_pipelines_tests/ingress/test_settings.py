@@ -6,7 +6,8 @@ import pytest
 from campaign_pipelines.ingress.settings import SettingError, read_ingress_settings
 
 _VARIABLES = ("CAMPAIGN_DATA_DIR", "INGRESS_TOKEN", "INGRESS_HMAC_SECRET", "UNSUBSCRIBE_SECRET",
-              "SEQUENCE_TIMING", "EMAIL_PROVIDER", "INGRESS_ROTATE_SECONDS")
+              "SEQUENCE_TIMING", "EMAIL_PROVIDER", "INGRESS_ROTATE_SECONDS",
+              "CAMPAIGN_SEQUENCE_TIMING", "CAMPAIGN_EMAIL_PROVIDER")
 
 
 @pytest.fixture
@@ -40,3 +41,16 @@ def test_choices_are_case_blind_and_the_data_folder_absolute(env, tmp_path):
     assert settings.sequence_timing == "production"
     assert settings.landing == tmp_path / "data" / "landing"
     assert "'s'" not in repr(settings)
+
+
+def test_health_reads_the_timing_and_provider_the_sequences_run_with(env):
+    from campaign_pipelines.defs.settings import read_settings
+
+    env.setenv("INGRESS_TOKEN", "token-value-123")
+    assert (read_ingress_settings().sequence_timing, read_settings().sequence_timing) == (
+        "production", "production")
+    env.setenv("CAMPAIGN_SEQUENCE_TIMING", "Testing")
+    env.setenv("CAMPAIGN_EMAIL_PROVIDER", "resend")
+    ingress, location = read_ingress_settings(), read_settings()
+    assert (ingress.sequence_timing, ingress.email_provider) == ("testing", "resend")
+    assert (location.sequence_timing, location.email_provider) == ("testing", "resend")
