@@ -188,8 +188,8 @@ def admit_pending(location, dry_run: bool = False) -> int:
     for name in ("enrolled_now", "duplicates_now", "enrolled_now_per_segment"):
         if name in meta:
             print(f"   {name:<26}{meta[name]}")
-    for error in ([] if result.success else failure_messages(result)):
-        print(f"   - {error}")
+    for message in ([] if result.success else failure_messages(result)):
+        print(f"   - {message}")
     return EXIT_OK if result.success else EXIT_RUN_FAILED
 
 
