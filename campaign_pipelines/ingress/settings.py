@@ -6,7 +6,7 @@
 | ``INGRESS_TOKEN`` | unset | bearer token a caller may send (``Authorization: Bearer …``) |
 | ``INGRESS_HMAC_SECRET`` | unset | key of the ``X-Signature`` HMAC-SHA256 a caller may send |
 | ``UNSUBSCRIBE_SECRET`` | unset | key of the unsubscribe tokens; unset: unsubscribe answers 503 |
-| ``CAMPAIGN_SEQUENCE_TIMING`` (or ``SEQUENCE_TIMING``) | ``production`` | shown on /health: what the sequences run with |
+| ``CAMPAIGN_SEQUENCE_TIMING`` | ``production`` | shown on /health (also ``SEQUENCE_TIMING``) |
 | ``CAMPAIGN_EMAIL_PROVIDER`` (or ``EMAIL_PROVIDER``) | ``outbox`` | shown on /health |
 | ``ALERT_WEBHOOK_URL``, ``NOTION_TOKEN`` | unset | shown on /health as set or not |
 | ``INGRESS_MAX_BODY_BYTES`` | 65536 | larger bodies get 413 |
