@@ -158,7 +158,8 @@ def test_a_provider_that_stays_down_releases_the_batch_with_its_error(tmp_path):
 
 class Webhook:
     def __init__(self, *failures: Exception):
-        self.failures, self.posted = list(failures), []
+        self.failures = list(failures)
+        self.posted: list = []
 
     def alert_signup(self, alert):
         if self.failures:
@@ -216,7 +217,8 @@ def test_a_batch_past_its_time_budget_hands_its_rest_to_the_next_batch(tmp_path,
 
 class Mirror:
     def __init__(self, fail: bool = False):
-        self.fail, self.rows = fail, []
+        self.fail = fail
+        self.rows: list = []
 
     def upsert(self, row):
         if self.fail:
