@@ -66,7 +66,12 @@ UNSUBSCRIBE_SCHEMA = pl.Schema({"address_key": pl.String, "reason": pl.String,
 def parse_unsubscribes(data: bytes) -> tuple[pl.DataFrame, list[dict]]:
     """Lines ``{"address_key", "received_at", "source"}`` of ``landing/unsubscribes``."""
     rows, problems = [], []
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    lines = data.split(b"\n")
+    if len(lines) > MAX_LINES:
+        return pl.DataFrame(schema=UNSUBSCRIBE_SCHEMA), [
+            {"field": "<document>", "problem": f"more than {MAX_LINES} lines",
+             "fix": "split the file"}]
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
