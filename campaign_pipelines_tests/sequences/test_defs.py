@@ -70,14 +70,16 @@ def test_one_tick_one_run_then_seven_emails_per_enrolled_address(resources, tmp_
     landed(resources, "signups", "b.jsonl", [record("opt@x.org", NOW, orange=1),
                                              record("gone@x.org", NOW), '{"bad": 1}'])
     landed(resources, "signups", "junk.jsonl", ["not json"])
+    landed(resources, "unsubscribes", "junk.jsonl", ['{"address_key": "x@x.org"}'])
     landed(resources, "unsubscribes", "u.jsonl", [json.dumps(
         {"address_key": "gone@x.org", "received_at": NOW.isoformat(), "source": "link"})])
     with dg.DagsterInstance.ephemeral() as instance:
         answer = tick(arrivals_sensor, resources, instance, ("campaign_data", "sequences"))
         [request] = answer.run_requests
         assert json.loads(answer.cursor)["last_tick"] == {
-            "requested": 1, "rejected": 1, "waiting": 0, "in_flight": 0}
+            "requested": 1, "rejected": 2, "waiting": 0, "in_flight": 0}
         assert (tmp_path / "landing/signups/rejected/junk.jsonl.error.json").exists()
+        assert (tmp_path / "landing/unsubscribes/rejected/junk.jsonl.error.json").exists()
         files = request.run_config["ops"]
         assert len(files["sequences__signups"]["config"]["files"]) == 2
         assert len(files["sequences__suppressions"]["config"]["files"]) == 1

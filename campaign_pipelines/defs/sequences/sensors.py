@@ -27,7 +27,7 @@ from pathlib import Path
 import dagster as dg
 
 from campaign_pipelines.core.problems import ProblemsError
-from campaign_pipelines.core.sequences.intake import parse_lines
+from campaign_pipelines.core.sequences.intake import parse_lines, parse_unsubscribes
 from campaign_pipelines.defs.arrivals import RESEND_FIX, Admission, TickAnswers, answer_arrivals
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
@@ -57,12 +57,13 @@ def file_tag(arrival_id: str) -> str:
 
 def whole_file_problems(kind: str, path: Path, known: set[str]) -> list[dict]:
     """What refuses a whole file before any run (the sensor and ``campaigns run-pending``
-    alike): a signups file none of whose lines is a signup, by its first 20 problems. A bad
-    line in a good file is not: the run refuses it and admits the others."""
-    if kind != "signups":
-        return []
-    records, problems = parse_lines(path.read_bytes(), known)
-    return problems[:20] if problems and not records else []
+    alike): a file none of whose lines can be read, by its first 20 problems. A bad line in a
+    good file is not: the run refuses it and admits the others."""
+    if kind == "signups":
+        records, problems = parse_lines(path.read_bytes(), known)
+        return problems[:20] if problems and not records else []
+    rows, problems = parse_unsubscribes(path.read_bytes())
+    return problems[:20] if problems and rows.is_empty() else []
 
 
 def admit_for(instance: dg.DagsterInstance, kind: str, known: set[str]):
