@@ -42,10 +42,15 @@ from campaign_pipelines.defs.resources import (
     JourneyConfigResource,
     WarehouseResource,
 )
-from campaign_pipelines.defs.retries import WAREHOUSE_RETRY, attempts, waits_s
+from campaign_pipelines.defs.retries import (
+    RETRY_TAGS,
+    RUN_RETRIES,
+    WAREHOUSE_RETRY,
+    attempts,
+    waits_s,
+)
 from campaign_pipelines.defs.streaks import assets as streak_assets
 from campaign_pipelines.defs.streaks.run_failures import streak_assignment_failures_sensor
-from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, RUN_RETRIES
 from campaign_pipelines.demo.user_activity import write_user_activity
 from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle, connection_closed
 from campaign_pipelines_tests.bank import request_text

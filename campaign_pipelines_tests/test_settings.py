@@ -109,7 +109,7 @@ def test_values_are_read_case_blind_and_an_empty_value_means_the_default(monkeyp
     monkeypatch.setenv("CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S", "")
     settings = read_settings()
     assert settings.warehouse == "oracle"
-    assert not settings.streak_state_available
+    assert not settings.ops_state_available
     assert settings.duckdb_lock_timeout_s == 120
 
 

@@ -209,18 +209,18 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
         return  # another reader (the command line, another tick) took it since the listing
     fingerprint, content_id = identity
     arrival_id = arrival_key(arrival.name, content_id)
-    runs = context.instance.get_runs(filters=dg.RunsFilter(tags={ARRIVAL_TAG: arrival_id}))
-    if any(not run.is_finished or run.is_complete_and_waiting_to_retry for run in runs):
+    earlier, run = earlier_runs(context.instance, {ARRIVAL_TAG: arrival_id})
+    if earlier == "in_flight":
         answers.in_flight += 1  # its run is queued, going or to be retried: it takes the file
         return
-    if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
+    if earlier == "built":
         # A copy put back with the same bytes and time as one already built (cp -p).
         landing.archive(arrival.path)
         answers.archived.append(arrival.name)
         context.log.info(f"archived {arrival.name}: this arrival was already built")
         return
-    if runs:
-        _reject(context, landing, arrival.path, [_gave_up(runs[0])], answers)
+    if run is not None:
+        _reject(context, landing, arrival.path, [gave_up(run)], answers)
         return
     try:
         admission = admit(arrival.path, fingerprint, arrival_id)
@@ -270,7 +270,22 @@ def _unforeseen(error: Exception) -> dict[str, str]:
     }
 
 
-def _gave_up(run: dg.DagsterRun) -> dict[str, str]:
+def earlier_runs(
+    instance: dg.DagsterInstance, tags: dict[str, str]
+) -> tuple[str, dg.DagsterRun | None]:
+    """What became of an arrival's runs (found by ``tags``): ``in_flight`` (queued, going or
+    to be retried: the run takes the file), ``built``, ``gave_up`` with the run that ended
+    without taking it, or ``new``. Every landing reader asks this before it admits."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags=tags))
+    if any(not run.is_finished or run.is_complete_and_waiting_to_retry for run in runs):
+        return "in_flight", None
+    if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
+        return "built", None
+    return ("gave_up", runs[0]) if runs else ("new", None)
+
+
+def gave_up(run: dg.DagsterRun) -> dict[str, str]:
+    """The problem of a file whose run ended before it took the file."""
     return {
         "field": "<run>",
         "problem": f"run {run.run_id} for this file ended {run.status.value} before it took "

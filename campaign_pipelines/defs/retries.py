@@ -17,6 +17,17 @@ import dagster as dg
 
 WAREHOUSE_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL)
 
+# The runs a landing sensor starts for files (streak moves, signups and unsubscribes) ask for
+# Dagster's run retries: 2 more runs after the first, each from the failed step, for failures
+# outside a step only (a step's own errors already had its retry policy). dagster.yaml enables
+# run retries with a default of 0, so only runs that ask, like these, are retried.
+RUN_RETRIES = 2
+RETRY_TAGS = {
+    "dagster/max_retries": str(RUN_RETRIES),
+    "dagster/retry_strategy": "FROM_FAILURE",
+    "dagster/retry_on_asset_or_op_failure": "false",
+}
+
 
 def attempts(policy: dg.RetryPolicy) -> int:
     """How many times a step under ``policy`` runs at most: the first try and its retries."""

@@ -82,9 +82,10 @@ class Settings(BaseSettings):
         return self.data_dir / "warehouse.duckdb"
 
     @property
-    def streak_state_available(self) -> bool:
-        """Streak state lives in the DuckDB warehouse in this version: with Oracle the streak
-        schedule and sensor start stopped instead of failing every day."""
+    def ops_state_available(self) -> bool:
+        """Streak and sequence state (campaign_ops) live in the DuckDB warehouse in this
+        version: with Oracle their schedules and sensors start stopped instead of failing
+        every day."""
         return self.warehouse == "duckdb"
 
 

@@ -20,9 +20,10 @@ from campaign_pipelines.defs.resources import (
     DuckDBWarehouseResource,
     JourneyConfigResource,
 )
+from campaign_pipelines.defs.retries import RETRY_TAGS
 from campaign_pipelines.defs.streaks import assets, checks
 from campaign_pipelines.defs.streaks.run_failures import streak_assignment_failures_sensor
-from campaign_pipelines.defs.streaks.sensors import RETRY_TAGS, assignments_sensor
+from campaign_pipelines.defs.streaks.sensors import assignments_sensor
 from campaign_pipelines.demo.user_activity import write_user_activity
 
 

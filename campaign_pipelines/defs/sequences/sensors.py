@@ -28,13 +28,20 @@ import dagster as dg
 
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sequences.intake import parse_lines, parse_unsubscribes
-from campaign_pipelines.defs.arrivals import RESEND_FIX, Admission, TickAnswers, answer_arrivals
+from campaign_pipelines.defs.arrivals import (
+    Admission,
+    TickAnswers,
+    answer_arrivals,
+    earlier_runs,
+    gave_up,
+)
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     SequencesResource,
     WarehouseResource,
     sequence_store,
 )
+from campaign_pipelines.defs.retries import RETRY_TAGS
 from campaign_pipelines.defs.sequences.assets import SIGNUPS_KEY, SUPPRESSIONS_KEY
 from campaign_pipelines.defs.sequences.jobs import send_due_emails_job, sequence_admission_job
 from campaign_pipelines.defs.settings import read_settings
@@ -44,11 +51,6 @@ SUFFIXES = (".jsonl",)
 FILE_TAG_PREFIX = "landing/arrival."
 MAX_FILES = 200  # per run; the rest wait for the next tick
 ADMISSION_TAG = "sequences/admission"  # new | in_flight | built: admit_for's answer
-RETRY_TAGS = {
-    "dagster/max_retries": "2",
-    "dagster/retry_strategy": "FROM_FAILURE",
-    "dagster/retry_on_asset_or_op_failure": "false",
-}
 
 
 def file_tag(arrival_id: str) -> str:
@@ -72,15 +74,13 @@ def admit_for(instance: dg.DagsterInstance, kind: str, known: set[str]):
     refused naming it, a new one is admitted unless ``whole_file_problems`` refuses it."""
 
     def admit(path: Path, fingerprint: str, arrival_id: str) -> Admission:
-        runs = instance.get_runs(filters=dg.RunsFilter(tags={file_tag(arrival_id): "1"}))
-        if any(not run.is_finished or run.is_complete_and_waiting_to_retry for run in runs):
+        earlier, run = earlier_runs(instance, {file_tag(arrival_id): "1"})
+        if earlier == "in_flight":
             return _marked("in_flight")
-        if any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs):
+        if earlier == "built":
             return _marked("built", path=str(path))
-        if runs:
-            raise ProblemsError([{"field": "<run>", "problem": f"run {runs[0].run_id} for this "
-                                  f"file ended {runs[0].status.value} before it took the file",
-                                  "fix": RESEND_FIX}])
+        if run is not None:
+            raise ProblemsError([gave_up(run)])
         problems = whole_file_problems(kind, path, known)
         if problems:
             raise ProblemsError(problems)
@@ -198,4 +198,4 @@ def sequence_sensors(running: bool) -> list[dg.SensorDefinition]:
 @dg.definitions
 def sequences_sensor_definitions() -> dg.Definitions:
     """Sequence state lives in the DuckDB warehouse: with Oracle the sensors start stopped."""
-    return dg.Definitions(sensors=sequence_sensors(read_settings().warehouse == "duckdb"))
+    return dg.Definitions(sensors=sequence_sensors(read_settings().ops_state_available))

@@ -1,5 +1,5 @@
 """The daily streak schedule, built inside ``@dg.definitions`` so whether it starts running
-(only where streak state lives: ``Settings.streak_state_available``) is read from the settings
+(only where streak state lives: ``Settings.ops_state_available``) is read from the settings
 when the definitions load, never at import."""
 
 import dagster as dg
@@ -25,4 +25,4 @@ def daily_schedule(running: bool) -> dg.ScheduleDefinition:
 
 @dg.definitions
 def streak_schedules() -> dg.Definitions:
-    return dg.Definitions(schedules=[daily_schedule(read_settings().streak_state_available)])
+    return dg.Definitions(schedules=[daily_schedule(read_settings().ops_state_available)])

@@ -35,6 +35,7 @@ from campaign_pipelines.defs.arrivals import (
     answer_arrivals,
 )
 from campaign_pipelines.defs.resources import CampaignDataResource, JourneyConfigResource
+from campaign_pipelines.defs.retries import RETRY_TAGS
 from campaign_pipelines.defs.settings import read_settings
 from campaign_pipelines.defs.streaks.assets import manual_assignments
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
@@ -43,15 +44,6 @@ MANUAL_OP = manual_assignments.op.name  # the step the file path is configured o
 SENSOR_NAME = "streak_assignments_sensor"
 FILE_TAG = "streaks/assignment_file"
 SUFFIXES = (".csv",)
-# Dagster's run retries: 2 more runs after the first, each from the failed step, for failures
-# outside a step only (a step's own errors already had its retry policy). dagster.yaml enables
-# run retries with a default of 0, so only runs that ask, like these, are retried.
-RUN_RETRIES = 2
-RETRY_TAGS = {
-    "dagster/max_retries": str(RUN_RETRIES),
-    "dagster/retry_strategy": "FROM_FAILURE",
-    "dagster/retry_on_asset_or_op_failure": "false",
-}
 
 
 def run_config_for(path: str) -> dict:
@@ -111,5 +103,5 @@ def assignments_sensor(running: bool) -> dg.SensorDefinition:
 
 @dg.definitions
 def streak_assignment_sensors() -> dg.Definitions:
-    return dg.Definitions(sensors=[assignments_sensor(read_settings().streak_state_available)])
+    return dg.Definitions(sensors=[assignments_sensor(read_settings().ops_state_available)])
 
