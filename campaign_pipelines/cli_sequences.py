@@ -97,17 +97,13 @@ def cmd_send_due(args: argparse.Namespace) -> int:
             for r in due.send.iter_rows(named=True)],
             "would_suppress": due.suppress.height, "would_give_up": due.give_up.height})
         return EXIT_OK
-    from campaign_pipelines.responses import failure_messages, materialization_metadata
+    from campaign_pipelines.responses import run_report
     from campaign_pipelines.service import run_job
 
     config = {"ops": {"sequences__email_sequences": {"config": {
         "now": now.isoformat() if now else ""}}}}
     result = run_job(location, "send_due_emails_job", run_config=config)
-    body = {"success": result.success, "run_id": result.run_id,
-            **materialization_metadata(result, "sequences__email_sequences")}
-    if not result.success:
-        body["errors"] = failure_messages(result)
-    _print_json(body)
+    _print_json(run_report(result, "sequences__email_sequences"))
     return EXIT_OK if result.success else EXIT_RUN_FAILED
 
 

@@ -40,13 +40,9 @@ def _execute(location, job_name: str, run_config: dict | None = None, tags: dict
 
 
 def _report(result, node: str) -> int:
-    from campaign_pipelines.responses import failure_messages, materialization_metadata
+    from campaign_pipelines.responses import run_report
 
-    body = {"success": result.success, "run_id": result.run_id,
-            **materialization_metadata(result, node)}
-    if not result.success:
-        body["errors"] = failure_messages(result)
-    _print_json(body)
+    _print_json(run_report(result, node))
     return EXIT_OK if result.success else EXIT_RUN_FAILED
 
 

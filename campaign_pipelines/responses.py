@@ -30,6 +30,15 @@ def materialization_metadata(result: dg.JobExecutionResult, node: str) -> dict[s
     return {k: getattr(v, "value", v) for k, v in events[-1].metadata.items()}
 
 
+def run_report(result: dg.JobExecutionResult, node: str) -> dict[str, Any]:
+    """What a command prints of a run: its outcome, ``node``'s metadata, and why it failed."""
+    body = {"success": result.success, "run_id": result.run_id,
+            **materialization_metadata(result, node)}
+    if not result.success:
+        body["errors"] = failure_messages(result)
+    return body
+
+
 def audience_response(key: str, request: CampaignRequest, result: dg.JobExecutionResult) -> dict:
     """The legacy create response (success, campaign_type, filter_stats, message) for a run
     that builds the audience without deploying it."""
