@@ -12,6 +12,13 @@ killed; a power loss or an OS crash may lose the last commits, never corrupt a d
 documentation of ``PRAGMA synchronous``). That is the trade for the embedded, single-machine
 instance; a production instance keeps its storage in PostgreSQL.
 
+Dagster also asks the storage, at each step's inputs and outputs, whether the run's dynamic
+partition exists (about 150 times in a campaign run) and, before each such question and each
+asset-check event, whether a table exists, through a new engine each time: a third of a run's
+storage time. A table found is remembered (tables are only ever added); a partition found is
+taken as there for ``PARTITION_SEEN_S`` without asking again (a partition deleted in this
+process is forgotten at once; one deleted by another process is noticed within that time).
+
 A step waiting for a pool's slot (the ``warehouse`` pool) waits here, in
 ``claim_concurrency_slot``. Dagster 1.13's executors re-check a blocked claim in a loop whose
 sleep is never positive (``InstanceConcurrencyContext.interval_to_next_pending_claim_check``
@@ -38,6 +45,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -50,6 +58,7 @@ from dagster._utils.concurrency import ConcurrencyClaimStatus
 # past this many, least recently used first, are closed.
 OPEN_DATABASES = 16
 CLAIM_RECHECK_S = 0.5
+PARTITION_SEEN_S = 5.0
 
 
 def _engine(conn_string: str) -> sa.Engine:
@@ -119,7 +128,35 @@ class LocalEventLogStorage(_InTheInstanceHome, SqliteEventLogStorage):
 
     def register_instance(self, instance: Any) -> None:
         SqliteEventLogStorage.__init__(self, _history(instance, "runs"), inst_data=self._inst_data)
+        self._tables_found: set[str] = set()
+        self._partitions_seen: dict[tuple[str, str], float] = {}
         super().register_instance(instance)
+
+    def has_table(self, table_name: str) -> bool:
+        if table_name in self._tables_found:
+            return True
+        # Not through _connect: Dagster may ask while it holds that lock (the question used to
+        # open a connection of its own).
+        engine = self._engines.get(self.conn_string_for_shard(INDEX_SHARD_NAME))
+        with engine.connect() as conn:
+            found = bool(engine.dialect.has_table(conn, table_name))
+        if found:
+            self._tables_found.add(table_name)
+        return found
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        key = (partitions_def_name, partition_key)
+        seen = self._partitions_seen.get(key)
+        if seen is not None and time.monotonic() - seen < PARTITION_SEEN_S:
+            return True
+        found = super().has_dynamic_partition(partitions_def_name, partition_key)
+        if found:
+            self._partitions_seen[key] = time.monotonic()
+        return found
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self._partitions_seen.pop((partitions_def_name, partition_key), None)
+        super().delete_dynamic_partition(partitions_def_name, partition_key)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[sa.Connection]:  # type: ignore[override]
@@ -142,6 +179,7 @@ class LocalEventLogStorage(_InTheInstanceHome, SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._engines.close_all()  # before the run databases' files are deleted
+        self._partitions_seen.clear()
         super().wipe()
 
 

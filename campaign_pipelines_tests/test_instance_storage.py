@@ -94,3 +94,30 @@ def test_every_event_committed_before_a_sigkill_is_there_after_it(tmp_path):
     with dg.DagsterInstance.from_config(str(home)) as instance:
         stored = [e.dagster_event.message for e in instance.all_logs(run_id)]
     assert stored[: committed + 1] == [f"event {n}" for n in range(committed + 1)]
+
+
+def test_a_partition_found_is_not_asked_for_again_and_a_deleted_one_is_gone(
+    tmp_path, monkeypatch
+):
+    home = _home(tmp_path / "home")
+    with dg.DagsterInstance.from_config(str(home)) as here, \
+            dg.DagsterInstance.from_config(str(home)) as other:
+        asked = []
+        storage = here.event_log_storage
+        real = instance_storage.SqliteEventLogStorage.has_dynamic_partition
+        monkeypatch.setattr(instance_storage.SqliteEventLogStorage, "has_dynamic_partition",
+                            lambda self, name, key: asked.append(key) or real(self, name, key))
+        assert not storage.has_dynamic_partition("campaigns", "spring")
+        here.add_dynamic_partitions("campaigns", ["spring"])
+        assert all(storage.has_dynamic_partition("campaigns", "spring") for _ in range(50))
+        assert asked == ["spring", "spring"]  # absent is asked again; present, once
+        here.delete_dynamic_partition("campaigns", "spring")
+        assert not storage.has_dynamic_partition("campaigns", "spring")  # deleted here: at once
+
+        here.add_dynamic_partitions("campaigns", ["summer"])
+        assert storage.has_dynamic_partition("campaigns", "summer")
+        other.delete_dynamic_partition("campaigns", "summer")  # by another process's instance
+        assert storage.has_dynamic_partition("campaigns", "summer")  # within PARTITION_SEEN_S
+        monkeypatch.setattr(instance_storage, "PARTITION_SEEN_S", 0.0)
+        assert not storage.has_dynamic_partition("campaigns", "summer")
+        assert storage.has_table("dynamic_partitions") and not storage.has_table("no_such")
