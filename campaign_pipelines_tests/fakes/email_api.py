@@ -19,6 +19,11 @@ times out, the message is still delivered, as a slow real server would), ``drop_
 after_delivery=True)`` (delivers, then closes: the answer is lost, the message is not). A
 fault is taken before idempotency is looked at, as a failing edge in front of the API would.
 
+``when_delivered(callback)`` runs ``callback(message)`` after each new message is stored and
+before its answer goes out: a test kills the sender there, between the provider's acceptance
+and the sender's record of it. ``requested_keys`` lists the ``Idempotency-Key`` of every call
+that got past the faults, replays included.
+
 Usage::
 
     with FakeEmailApi() as api:
@@ -35,6 +40,7 @@ import json
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,6 +62,8 @@ class FakeEmailApi:
         self._answers: dict[str, tuple[str, dict[str, Any]]] = {}  # key → (body hash, answer)
         self._in_progress: set[str] = set()
         self._delivered: list[dict[str, Any]] = []
+        self._requested: list[str | None] = []
+        self._on_delivery: Callable[[dict[str, Any]], None] | None = None
         self._rejected: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._closing = threading.Event()
@@ -109,6 +117,10 @@ class FakeEmailApi:
         with self._lock:
             self._rejected[address.lower()] = message or f"Invalid `to` field: {address}"
 
+    def when_delivered(self, callback: Callable[[dict[str, Any]], None] | None) -> None:
+        """``callback(message)`` after each new delivery is stored, before it is answered."""
+        self._on_delivery = callback
+
     def _queue(self, n: int, fault: _Fault) -> None:
         with self._lock:
             self._faults.extend([fault] * n)
@@ -121,6 +133,12 @@ class FakeEmailApi:
         with self._lock:
             return list(self._delivered)
 
+    @property
+    def requested_keys(self) -> list[str | None]:
+        """The ``Idempotency-Key`` of every call past the faults, in arrival order."""
+        with self._lock:
+            return list(self._requested)
+
     # -- the API ---------------------------------------------------------------------------
     def _next_fault(self) -> _Fault | None:
         with self._lock:
@@ -128,6 +146,8 @@ class FakeEmailApi:
             return self._faults.popleft() if self._faults else None
 
     def handle_send(self, token: str | None, key: str | None, raw: bytes) -> tuple[int, dict]:
+        with self._lock:
+            self._requested.append(key)
         if token is None:
             return 401, _error(401, "missing_api_key", "Missing API key in the authorization")
         if token != self.api_key:
@@ -170,7 +190,10 @@ class FakeEmailApi:
                 if recipient.lower() in self._rejected:
                     return 422, _error(422, "validation_error", self._rejected[recipient.lower()])
             message_id = f"fake-{next(self._ids):08d}"
-            self._delivered.append({**body, "id": message_id, "idempotency_key": key})
+            message = {**body, "id": message_id, "idempotency_key": key}
+            self._delivered.append(message)
+        if self._on_delivery is not None:
+            self._on_delivery(message)
         return 200, {"id": message_id}
 
 
