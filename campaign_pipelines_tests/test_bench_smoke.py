@@ -2,7 +2,9 @@
 (figures come from `make bench`), only that each one parses as a number of seconds."""
 
 import ast
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +70,39 @@ def test_streaks_bench_times_each_stage_and_its_summary_adds_up(tmp_path):
     summary = ast.literal_eval(re.search(r"^  summary (\{.*\})$", out, re.MULTILINE)[1])
     assert summary["audit_rows"] > 0
     assert summary["blocked_total"] == sum(summary["blocked_per_campaign"].values())
+
+
+def test_send_bench_sends_every_email_through_each_provider(tmp_path):
+    out = _bench(tmp_path, "bench_send.py", "--emails", "70")
+    assert "Sending 70 due e-mails (10 signups × 7)" in out, out
+    lines = re.findall(r"^  (\S.*?)\s+([\d,]+) sent in\s+([\d.]+) s\s+([\d,]+) e-mails/s",
+                       out, re.MULTILINE)
+    assert [label for label, *_ in lines] == [
+        "engine only (a provider that accepts at once)", "outbox (.eml files, fsynced)",
+        "Resend API fake on loopback (HTTP)"], out
+    for _, sent, seconds, rate in lines:
+        assert _number(sent) == 70 and float(seconds) > 0 and _number(rate) > 0
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None,
+                    reason="wrk is not installed (apt-get install -y wrk): the ingress bench "
+                    "loads its servers with it")
+@pytest.mark.long_pole(seconds=6)
+def test_ingress_bench_loads_the_anchor_and_ours_and_every_accepted_line_is_on_disk(tmp_path):
+    anchor = Path(os.environ.get("INGRESS_ANCHOR_DIR") or BENCH.parent.parent / "shared"
+                  / "anchors" / "ingress")  # where bench_ingress.py looks
+    if not (anchor / "naive_fastapi_fsync.py").is_file():
+        pytest.skip(f"no ingress anchor in {anchor}: set INGRESS_ANCHOR_DIR")
+    out = _bench(tmp_path, "bench_ingress.py", "--duration", "1", "--connections", "2",
+                 "--workers", "1")
+    assert re.search(r"^wrk -t1 -c2 -d1s --latency", out, re.MULTILINE), out
+    servers = re.findall(
+        r"^(\S.*?)\s+([\d,]+) req/s  p50\s+([\d.]+) ms  p99\s+([\d.]+) ms  x([\d.]+)  "
+        r"accepted ([\d,]+) on disk ([\d,]+) \((.*)\); socket errors ", out, re.MULTILINE)
+    assert [name for name, *_ in servers] == ["anchor (naive, 1 worker)",
+                                              "campaigns serve --workers 1"], out
+    for _, rps, p50, p99, ratio, accepted, on_disk, durable in servers:
+        assert _number(rps) > 0 and float(ratio) > 0
+        assert 0 < float(p50) <= float(p99)
+        assert 0 < _number(accepted) <= _number(on_disk) and durable == "ok"
+    assert re.search(r"^best: campaigns serve --workers 1 \([\d.]+x", out, re.MULTILINE), out
