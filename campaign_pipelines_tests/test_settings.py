@@ -122,6 +122,7 @@ def test_values_are_read_case_blind_and_an_empty_value_means_the_default(monkeyp
         ("CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S", "0", "above 0"),
         ("CAMPAIGN_WAREHOUSE", "mysql", "'duckdb' or 'oracle'"),
         ("CAMPAIGN_JOURNEY_CONFIG", "ftp", "'file' or 'http'"),
+        ("CAMPAIGN_RESEND_BASE_URL", "api.resend.com", "http\\(s\\) URL"),
     ],
 )
 def test_a_value_the_project_cannot_use_is_named_with_what_it_takes(

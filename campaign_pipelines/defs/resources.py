@@ -268,7 +268,8 @@ def email_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     provider = EmailProviderResource(
         kind=settings.email_provider, outbox_dir=str(settings.data_dir / "outbox"),
         smtp_host=settings.smtp_host, smtp_port=settings.smtp_port,
-        **({"resend_api_key": dg.EnvVar("RESEND_API_KEY")}
+        **({"resend_api_key": dg.EnvVar("RESEND_API_KEY"),
+            "resend_base_url": settings.resend_base_url}
            if settings.email_provider == "resend" else {}),
         **({"smtp_username": _secret("SMTP_USERNAME"), "smtp_password": _secret("SMTP_PASSWORD")}
            if settings.email_provider == "smtp" else {}))

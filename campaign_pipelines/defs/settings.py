@@ -20,6 +20,7 @@ they reach their resources only through ``dg.EnvVar`` (defs/resources.py).
 | ``CAMPAIGN_EMAIL_FROM`` | ``campaigns@example.com`` | the sequences' From address |
 | ``CAMPAIGN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | the ingress as recipients reach it |
 | ``CAMPAIGN_SMTP_HOST`` / ``_PORT`` | ``localhost`` / 587 | the SMTP server (STARTTLS) |
+| ``CAMPAIGN_RESEND_BASE_URL`` | ``https://api.resend.com`` | the Resend API (or a proxy) |
 
 The three e-mail settings also answer to their bare names (``EMAIL_PROVIDER``,
 ``SEQUENCE_TIMING``, ``EMAIL_FROM``), the legacy service's.
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, gt=0, lt=65536)
+    resend_base_url: str = Field(default="https://api.resend.com", pattern=r"^https?://\S+$")
 
     _lower = field_validator("warehouse", "journey_config", "email_provider", "sequence_timing",
                              mode="before")(lowered)
@@ -96,6 +98,7 @@ _HINTS = {
     "duckdb_lock_timeout_s": "use a number of seconds above 0, e.g. 300 (unset: 120)",
     "journey_config": "use 'file' or 'http'",
     "email_provider": "use 'outbox', 'resend' or 'smtp'",
+    "resend_base_url": "use the API's http(s) URL, e.g. https://api.resend.com",
     "sequence_timing": "use 'testing' (offsets in minutes) or 'production' (hours)",
 }
 

@@ -27,21 +27,7 @@ from campaign_pipelines_tests.sequences.test_store import admit
 ADDRESSES = {"crit@x.org": {"red": 2}, "urg@x.org": {"red": 1}, "opt@x.org": {"orange": 1}}
 KILL_AT = 10  # of the 21 deliveries: the sender has recorded nothing (one batch of 250)
 AT_7 = T0 + timedelta(minutes=7)
-
-# `campaigns` itself, except that Resend's base URL, which no setting changes, is the fake's.
-CAMPAIGNS = """
-import os, sys
-from campaign_pipelines.adapters.email import resend
-from campaign_pipelines.cli import main
-
-class LoopbackResend(resend.ResendProvider):
-    def __init__(self, api_key, base_url=None, timeout=10.0):
-        super().__init__(api_key, os.environ["FAKE_RESEND_URL"], timeout)
-
-resend.ResendProvider = LoopbackResend
-sys.exit(main())
-"""
-
+CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
 
 class KillOnDelivery:
     """The fake's hook: SIGKILL the child on the ``at``-th delivery, before it is answered."""
@@ -61,8 +47,8 @@ class KillOnDelivery:
 
 def send_due(now, api: FakeEmailApi, killer: KillOnDelivery | None = None):
     child = subprocess.Popen(
-        [sys.executable, "-c", CAMPAIGNS, "sequences", "send-due", "--now", now.isoformat()],
-        env={**os.environ, "FAKE_RESEND_URL": api.url}, stdout=subprocess.PIPE,
+        [CAMPAIGNS, "sequences", "send-due", "--now", now.isoformat()],
+        env={**os.environ, "CAMPAIGN_RESEND_BASE_URL": api.url}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     if killer is not None:
         killer.child = child
