@@ -3,11 +3,11 @@ the campaign code, which tables were deployed and why the others were not."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import dagster as dg
 
+from campaign_pipelines.campaign_reads import as_json
 from campaign_pipelines.core.deployment import CAMPAIGN_REGISTRY, DEPLOYMENT_TABLES, Table
 from campaign_pipelines.core.registry import created_message, deployment_result
 from campaign_pipelines.core.requests import CampaignRequest
@@ -156,4 +156,4 @@ def _deployment_facts(result: dg.JobExecutionResult) -> dict[str, Any]:
 
 
 def print_json(body: object) -> None:
-    print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+    print(as_json(body, indent=2))

@@ -6,6 +6,11 @@ opens it (waiting, within one bounded budget per operation, while another proces
 lock: see ``duckdb_lock``), the caller does its work, and it is closed. Nothing here keeps a
 connection between calls.
 
+A reader that must never write (the ingress) opens the file with ``read_only=True``: DuckDB
+gives it a shared lock, so readers run side by side, but a writer and a reader still exclude
+each other, and the bounded lock wait applies to both. Such a reader creates nothing: no
+file, no table; a file without any of the project's tables reads as an empty warehouse.
+
 Nothing here retries failed work either: errors go up, ``adapters.warehouse.errors`` says which
 are transient, and the calling step's Dagster ``RetryPolicy`` tries again. The bounded lock wait
 is a wait for the file, not a retry. Code allocation is race-free without retries: across
@@ -34,6 +39,11 @@ from campaign_pipelines.adapters.warehouse.duckdb_lock import (
     LockWait,
     WarehouseLockedError,
 )
+from campaign_pipelines.adapters.warehouse.duckdb_read import (
+    IncompleteWarehouseError,
+    WarehouseMissingError,
+    project_tables_absent,
+)
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import (
     CAMPAIGN_REGISTRY,
@@ -46,7 +56,9 @@ from campaign_pipelines.core.requests import CampaignRequest
 __all__ = [
     "DuckDBDeployment",
     "DuckDBWarehouse",
+    "IncompleteWarehouseError",
     "WarehouseLockedError",
+    "WarehouseMissingError",
     "transaction",
 ]
 
@@ -57,11 +69,12 @@ _SOURCES_DDL = Path(__file__).with_name("duckdb_sources.sql")
 class DuckDBWarehouse:
     """``lock_timeout_s``: how long one operation may wait, in total, for another process to
     release the file (``CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S``); ``lock_progress_s``: how often the
-    wait is logged."""
+    wait is logged; ``read_only``: open the file for reading only (it must exist)."""
 
     path: Path
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
     lock_progress_s: float = 10.0
+    read_only: bool = False
 
     def describe(self) -> str:
         return f"DuckDB {self.path}"
@@ -72,8 +85,13 @@ class DuckDBWarehouse:
 
     @contextmanager
     def connect(self, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = (wait or self.lock_wait()).open(lambda: duckdb.connect(str(self.path)))
+        if self.read_only and not self.path.is_file():
+            raise WarehouseMissingError(self.path)
+        if not self.read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = (wait or self.lock_wait()).open(
+            lambda: duckdb.connect(str(self.path), read_only=self.read_only)
+        )
         try:
             connection.execute("SET enable_progress_bar = false")
             yield connection
@@ -187,7 +205,14 @@ class DuckDBDeployment:
     @contextmanager
     def _connect(self, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.warehouse.connect(wait) as connection:
-            _ensure_project_tables(connection, self.warehouse.path)
+            if not self.warehouse.read_only:
+                _ensure_project_tables(connection, self.warehouse.path)
+            elif project_tables_absent(connection, self.warehouse.path):
+                # No project table at all: nothing was deployed yet, which reads as empty.
+                with duckdb.connect(":memory:") as empty:
+                    _create_project_tables(empty)
+                    yield empty
+                    return
             yield connection
 
     @contextmanager
