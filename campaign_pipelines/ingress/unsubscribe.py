@@ -2,7 +2,7 @@
 
 ``GET /unsubscribe?token=…`` (the link, source ``link``) and ``POST /unsubscribe?token=…`` with
 the form body ``List-Unsubscribe=One-Click`` (source ``one-click``) both suppress the token's
-recipient for every sequence: one line ``{"address_key", "received_at", "source"}`` in
+recipient for every sequence: one ``UnsubscribeLine`` (core/sequences/unsubscribe.py) in
 ``landing/unsubscribes`` through the same durable journal as the signups, answered only once
 it is on disk. No login: the token (``core/sequences/unsubscribe.py``) is an HMAC of the
 address, so a link unsubscribes only the recipient it was sent to. A token this secret did
@@ -17,11 +17,10 @@ import html
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from campaign_pipelines.core.sequences.unsubscribe import BadToken, address_of
+from campaign_pipelines.core.sequences.unsubscribe import BadToken, UnsubscribeLine, address_of
 from campaign_pipelines.ingress.body import Refusal, read_capped
 from campaign_pipelines.ingress.journal import JournalError
 
@@ -59,9 +58,9 @@ async def _unsubscribe(request: Request, token: str, source: str) -> HTMLRespons
     except BadToken:
         return _page(403, "Not unsubscribed", "This link is not valid: open the link from the "
                      "e-mail itself, without changing it.")
-    line = {"address_key": key, "received_at": datetime.now(UTC).isoformat(), "source": source}
+    line = UnsubscribeLine(address_key=key, received_at=datetime.now(UTC), source=source)
     try:
-        await request.app.state.ingress.unsubscribes.append(orjson.dumps(line) + b"\n")
+        await request.app.state.ingress.unsubscribes.append(line.line())
     except JournalError:
         return _page(503, "Not unsubscribed yet", "We could not record it just now. Please try "
                      "again in a minute.")

@@ -13,7 +13,22 @@ import base64
 import hashlib
 import hmac
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
 from campaign_pipelines.core.sequences.signups import address_key
+
+
+class UnsubscribeLine(BaseModel):
+    """One line of ``landing/unsubscribes``: the ingress writes it, intake reads it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address_key: str
+    received_at: AwareDatetime
+    source: str  # "link" or "one-click"
+
+    def line(self) -> bytes:
+        return self.model_dump_json().encode() + b"\n"
 
 
 class BadToken(ValueError):
