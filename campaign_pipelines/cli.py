@@ -4,7 +4,7 @@ campaigns demo-data [--customers N]     synthetic bank + sample uploads and requ
 campaigns db init                       schemas and reference-source tables (DuckDB)
 campaigns reference refresh             extract the reference datasets (Dagster run)
 campaigns create FILE [--dry-run]       build (and deploy) one campaign, print the response
-campaigns run-pending [--dry-run]       do what the sensor does, for every pending request
+campaigns run-pending [--dry-run]       do what the sensors do, for every pending landing file
 (--dry-run builds audiences only and leaves landing files pending; `campaigns -h` lists all)
 """
 
@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from campaign_pipelines.cli_commands import apply_pending
 from campaign_pipelines.cli_sequences import add_sequence_commands, admit_pending
 from campaign_pipelines.cli_streaks import add_streak_commands
 from campaign_pipelines.core.requests import RequestError
@@ -115,7 +116,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_run_pending(args: argparse.Namespace) -> int:
-    """What the sensor does, here and now: every file in landing/campaigns gets an answer."""
+    """What the sensors do, here and now: every file in landing/campaigns, then
+    landing/commands, then landing/signups and landing/unsubscribes gets an answer."""
     from campaign_pipelines.service import pending_requests
 
     location = _location()
@@ -142,6 +144,7 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
         code, body = _create(location, arrival.path, args.dry_run)
         print(format_funnel(arrival.name, body))
         worst = max(worst, code)
+    worst = max(worst, apply_pending(location, args.dry_run))  # landing/commands
     return max(worst, admit_pending(location, args.dry_run))  # landing/signups, unsubscribes
 
 
@@ -201,19 +204,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from campaign_pipelines.core.registry import campaign_details
+    from campaign_pipelines.adapters.campaign_deletion import delete_campaign
 
-    deployment = _location().deployment()
-    if campaign_details(deployment.registry(), args.code, _bank_today()) is None:
-        _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
+    deletion = delete_campaign(_location().deployment(), args.code)
+    if not deletion.found:
+        _print_json({"success": False, "message": deletion.message})
         return EXIT_BAD_REQUEST
-    removed = deployment.delete_campaign(args.code)
     _print_json(
         {
             "success": True,
-            "campaign_code": args.code,
-            "rows_removed": removed,
-            "message": f"campaign {args.code} removed from every table; kept as Deleted",
+            "campaign_code": deletion.campaign_code,
+            "rows_removed": deletion.rows_removed,
+            "outcome": deletion.outcome,
+            "message": deletion.message,
         }
     )
     return 0
@@ -275,7 +278,9 @@ def parser() -> argparse.ArgumentParser:
         help="replace the campaign that holds this file's key, even with different content",
     )
     create.set_defaults(run=cmd_create)
-    pending = sub.add_parser("run-pending", help="process every request in landing/campaigns")
+    pending = sub.add_parser(
+        "run-pending", help="process every pending request, command, signup and unsubscribe"
+    )
     pending.add_argument("--dry-run", action="store_true", help="build the audiences only")
     pending.set_defaults(run=cmd_run_pending)
     code = sub.add_parser("next-code", help="preview the next campaign codes")
