@@ -66,6 +66,7 @@ def test_asset_checks_and_which_block(loaded):
 def test_jobs_schedules_sensors(loaded):
     jobs = sorted(j.name for j in loaded.resolve_all_job_defs() if not j.name.startswith("__"))
     assert jobs == [
+        "apply_commands_job",
         "audience_job",
         "campaign_job",
         "reference_refresh_job",
@@ -83,6 +84,7 @@ def test_jobs_schedules_sensors(loaded):
     sensors = {s.name: (type(s).__name__, [t.job_name for t in s.targets]) for s in loaded.sensors}
     assert sensors == {
         "campaign_requests_sensor": ("SensorDefinition", ["campaign_job"]),
+        "command_arrivals_sensor": ("SensorDefinition", ["apply_commands_job"]),
         "send_due_emails_sensor": ("SensorDefinition", ["send_due_emails_job"]),
         "sequence_arrivals_sensor": ("SensorDefinition", ["sequence_admission_job"]),
         "streak_assignment_failures_sensor": ("RunStatusSensorDefinition", []),

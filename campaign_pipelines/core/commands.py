@@ -1,0 +1,150 @@
+"""Commands: what an operator asks of a live campaign through ``landing/commands`` (the
+ingress's ``DELETE /campaigns/{code}`` writes them; the SMS domain adds ``sms_pause``,
+``sms_resume`` and ``sms_cancel``).
+
+A command file is one JSON object whose ``command`` field says which model reads the rest
+(a discriminated union, ``Command``): adding a command is one model here and one entry in the
+apply step's table (``defs/commands/jobs.py``), never a string compared elsewhere. Decisions:
+- Unknown fields are refused (``extra="forbid"``), as in a campaign request: a misspelt field
+  must not turn into a command that does something else.
+- A key given twice is refused, as every parser of the project does (``unique_keys``); so is
+  a file over ``MAX_COMMAND_BYTES`` (the ingress never writes one over a few hundred bytes),
+  text that is not UTF-8, and anything but one object.
+- ``campaign_code`` is what the ingress accepts in the URL (``CAMPAIGN_REF``: letters, digits,
+  ``_`` and ``-``, 1 to 64): a CAMPAIGNCODE, an XLS_OW_ID or the campaign key.
+  ``registry_code`` finds the campaign by any of the three.
+- ``requested_at`` is an aware time (an offset or ``Z``): a command is ordered and audited by it.
+- No problem quotes the refused value (a code field may hold digits that look like an IIN).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, get_args
+
+import polars as pl
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+from campaign_pipelines.core.codes import CAMPAIGN_CODES, XLS_OW_IDS
+from campaign_pipelines.core.masking import masked
+from campaign_pipelines.core.problems import ProblemsError
+from campaign_pipelines.core.request_text import load_request_text
+from campaign_pipelines.core.requests import describe_validation_error
+
+# The same rule as the ingress's DELETE /campaigns/{code} (a test holds the two equal).
+CAMPAIGN_REF = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_COMMAND_BYTES = 64 * 1024
+_SHAPE_FIX = ('send one object such as {"command": "delete", "campaign_code": "C000000123", '
+              '"requested_at": "2026-11-30T01:20:05+00:00"}')
+
+
+def _campaign_ref(value: str) -> str:
+    if not CAMPAIGN_REF.fullmatch(value):  # fullmatch: match's $ would let a final newline in
+        raise PydanticCustomError(
+            "campaign_ref", "is not a campaign code or key (letters, digits, _ and -; 1 to 64)",
+            {"fix": "give the CAMPAIGNCODE (e.g. C000000123), the XLS_OW_ID (KKB_0042) or "
+                    "the campaign key"})
+    return value
+
+
+CampaignRef = Annotated[str, AfterValidator(_campaign_ref)]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requested_at: AwareDatetime
+
+
+class DeleteCommand(_Command):
+    """Remove the campaign's rows from the six deployment tables; the registry keeps it as
+    Deleted (what ``campaigns delete CODE`` does)."""
+
+    command: Literal["delete"]
+    campaign_code: CampaignRef
+
+
+# One member today; the SMS domain adds its models to this union and to COMMAND_MODELS.
+Command = Annotated[DeleteCommand, Field(discriminator="command")]
+COMMAND_MODELS: tuple[type[_Command], ...] = (DeleteCommand,)
+COMMAND_NAMES: tuple[str, ...] = tuple(
+    name for model in COMMAND_MODELS for name in get_args(model.model_fields["command"].annotation))
+_COMMAND: TypeAdapter[DeleteCommand] = TypeAdapter(Command)
+
+
+def parse_command(data: bytes) -> DeleteCommand:
+    """The command a file's bytes hold, or ProblemsError naming each field and its fix."""
+    if len(data) > MAX_COMMAND_BYTES:
+        raise ProblemsError([{"field": "<document>",
+                              "problem": f"the file is {len(data)} bytes, more than the "
+                                         f"{MAX_COMMAND_BYTES} a command may have",
+                              "fix": "one command per file: " + _SHAPE_FIX}])
+    try:
+        text = data.decode("utf-8-sig")  # a BOM, as some editors save, is no mistake
+    except UnicodeDecodeError as error:
+        raise ProblemsError([{"field": "<document>",
+                              "problem": f"not UTF-8 text (byte {error.start})",
+                              "fix": "write the file as UTF-8 JSON"}]) from None
+    if not text.strip():
+        raise ProblemsError([{"field": "<document>", "problem": "the file is empty",
+                              "fix": _SHAPE_FIX}])
+    body = load_request_text(text)  # JSON syntax, duplicate keys (with their lines), depth
+    if not isinstance(body, dict):
+        raise ProblemsError([{"field": "<document>",
+                              "problem": f"the document is a {type(body).__name__}, not an "
+                                         "object",
+                              "fix": _SHAPE_FIX}])
+    try:
+        return _COMMAND.validate_python(body)
+    except ValidationError as error:
+        raise ProblemsError(_described(error)) from None
+
+
+def _described(error: ValidationError) -> list[dict[str, str]]:
+    """``describe_validation_error``'s problems, with the union's own two refusals (no
+    ``command``, an unknown one) named by the ``command`` field and the commands there are."""
+    known = ", ".join(COMMAND_NAMES)
+    problems = []
+    for item, problem in zip(error.errors(include_url=False),
+                             describe_validation_error(error), strict=True):
+        if item["type"] == "union_tag_not_found":
+            problem = {"field": "command", "problem": "missing",
+                       "fix": f"add \"command\": one of {known}"}
+        elif item["type"] == "union_tag_invalid":
+            problem = {"field": "command", "problem": "is not a command this pipeline knows",
+                       "fix": f"use one of: {known}"}
+        elif item["loc"] and item["loc"][0] in COMMAND_NAMES:  # the union's tag leads the path
+            problem = {**problem, "field": ".".join(map(str, item["loc"][1:])) or "<document>"}
+            if item["type"].startswith(("datetime", "timezone")):
+                problem["fix"] = ("write an ISO time with its offset, e.g. "
+                                  "2026-11-30T01:20:05+00:00")
+        problems.append(problem)
+    return problems
+
+
+def registry_code(registry: pl.DataFrame, ref: str) -> str | None:
+    """The CAMPAIGNCODE of the campaign ``ref`` names: its CAMPAIGNCODE, its XLS_OW_ID or its
+    key, in that order (the registry holds each uniquely); None when none does."""
+    for column in ("campaign_code", "xls_ow_id", "campaign_key"):
+        found = registry.filter(pl.col(column) == ref)
+        if found.height:
+            return str(found["campaign_code"][0])
+    return None
+
+
+def shown(ref: str) -> str:
+    """A campaign reference fit for logs and metadata: a CAMPAIGNCODE or XLS_OW_ID whole (it
+    names a campaign, no one), anything else (a key may be digits) masked."""
+    if CAMPAIGN_CODES.pattern.match(ref) or XLS_OW_IDS.pattern.match(ref):
+        return ref
+    return masked(ref)
+

@@ -1,0 +1,152 @@
+"""``apply_commands_job``: the admitted files of landing/commands, applied in arrival order.
+
+One step, ``apply_commands``, reads each admitted file (one gone was taken by an earlier
+attempt; one whose bytes changed is a new arrival and left for the sensor), parses it
+(``core/commands.py``) and hands it to the handler ``HANDLERS`` names for its ``command``:
+the one dispatch of the project's commands (the SMS domain adds ``sms_pause``, ``sms_resume``
+and ``sms_cancel`` here, beside their models). After each command its file is answered at once:
+- applied: taken into ``archive/`` (``LandingZone.take``, as every run takes its file);
+- refused by its handler (a delete of a campaign nobody knows): moved to ``rejected/`` with its
+  ``.error.json`` naming the field, the problem and the fix; the run goes on with the next.
+So a retried step skips what an earlier attempt answered, and a handler must be idempotent for
+the moment between its transaction and the file's move (a delete of a Deleted campaign is
+``already_deleted``, no error). Any other error stops the step, leaving the later commands
+unapplied (their order matters: a pause before a resume): transient warehouse errors are
+retried by ``WAREHOUSE_RETRY``, permanent ones fail the run, and the sensor then rejects the
+files it did not take, naming the run.
+
+The step takes the ``warehouse`` pool, as the deployment steps do, so a delete never
+interleaves with a deploy writing the same tables. The step's output metadata reports every
+command (file, command, campaign, outcome, rows removed, message), masked: a campaign key may
+be digits.
+"""
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from campaign_pipelines.adapters.campaign_deletion import delete_campaign
+from campaign_pipelines.core.commands import DeleteCommand, parse_command, shown
+from campaign_pipelines.core.masking import masked
+from campaign_pipelines.core.problems import ProblemsError
+from campaign_pipelines.defs.failures import warehouse_work
+from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
+from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
+
+OP_NAME = "apply_commands"
+Command = DeleteCommand  # the union of core/commands.py; its members are listed there
+
+
+class CommandFile(dg.Config):
+    path: str
+    fingerprint: str  # sha256 of the bytes admitted
+    arrival: str  # the landing/arrival id
+
+
+class CommandFiles(dg.Config):
+    files: list[CommandFile] = []  # in arrival order, the order they are applied in
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What handlers may use; a new command's resource is added here."""
+
+    warehouse: WarehouseResource
+    campaign_data: CampaignDataResource
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A command's answer: ``problems`` empty when applied, else why it was refused."""
+
+    outcome: str
+    # Fit for logs and metadata as they are: a campaign through core/commands.shown() (whole
+    # when a CAMPAIGNCODE or XLS_OW_ID, else masked), never a value of a refused field.
+    campaign: str
+    message: str
+    problems: list[dict] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+
+def apply_delete(command: DeleteCommand, resources: Resources) -> Applied:
+    """``campaigns delete CODE``'s own function (adapters/campaign_deletion.py)."""
+    deletion = warehouse_work("campaign_ops.campaign_registry", lambda: delete_campaign(
+        resources.warehouse.deployment(), command.campaign_code))
+    campaign = shown(deletion.campaign_code or command.campaign_code)
+    if not deletion.found:
+        problem = {"field": "campaign_code", "problem": deletion.message,
+                   "fix": "check the code with `campaigns list --include-deleted` and send "
+                          "the command again with one that exists"}
+        return Applied("refused", campaign, deletion.message, [problem])
+    return Applied(deletion.outcome, campaign, deletion.message,
+                   details={"rows_removed": deletion.rows_removed})
+
+
+Handler = Callable[[Command, Resources], Applied]
+# Every name of core/commands.COMMAND_NAMES has its handler (a test holds the two equal).
+HANDLERS: dict[str, Handler] = {"delete": apply_delete}
+
+
+@dg.op(name=OP_NAME, pool="warehouse", retry_policy=WAREHOUSE_RETRY, out=dg.Out(dg.Nothing))
+def apply_commands(context: dg.OpExecutionContext, config: CommandFiles,
+                   warehouse: WarehouseResource, campaign_data: CampaignDataResource):
+    """Applies the admitted command files in arrival order and answers each (module
+    docstring); its metadata reports every command."""
+    resources = Resources(warehouse, campaign_data)
+    reports = [report for file in config.files
+               if (report := _apply_file(context, file, resources)) is not None]
+    counts = {outcome: sum(r["outcome"] == outcome for r in reports)
+              for outcome in sorted({r["outcome"] for r in reports})}
+    return dg.Output(None, metadata={
+        "files": len(reports), "outcomes": dg.MetadataValue.json(counts),
+        "commands": dg.MetadataValue.json(reports)})
+
+
+def _apply_file(context: dg.OpExecutionContext, file: CommandFile,
+                resources: Resources) -> dict | None:
+    path, landing = Path(file.path), resources.campaign_data.landing()
+    data = _admitted_bytes(context, path, file.fingerprint)
+    if data is None:
+        return None
+    try:
+        command = parse_command(data)
+    except ProblemsError as error:  # admission read these bytes: only a changed parser gets here
+        name, applied = "", Applied("refused", "", "the file holds no command", error.problems)
+    else:
+        name, applied = command.command, HANDLERS[command.command](command, resources)
+    report = {"file": masked(path.name), "command": name, "campaign": applied.campaign,
+              "outcome": applied.outcome, "message": applied.message, **applied.details}
+    if applied.problems:
+        moved = landing.reject(path, {"problems": applied.problems})
+        report["error_file"] = masked(f"{moved.name}.error.json")
+        context.log.warning(f"refused {report['file']}: {report['message']}")
+    else:
+        landing.take(path, file.fingerprint)
+        context.log.info(f"{name} {applied.campaign}: {report['message']}")
+    return report
+
+
+def _admitted_bytes(context: dg.OpExecutionContext, path: Path, fingerprint: str) -> bytes | None:
+    """The file's bytes if it still holds the admitted ones; None (said) when it is gone or
+    changed."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        context.log.info(f"{masked(path.name)}: already answered (see archive/ or rejected/)")
+        return None
+    if hashlib.sha256(data).hexdigest() != fingerprint:
+        context.log.warning(f"{masked(path.name)} changed since admission: left for the sensor "
+                            "to answer as a new arrival")
+        return None
+    return data
+
+
+@dg.job(name="apply_commands_job",
+        description="Applies the admitted landing/commands files in arrival order (delete: a "
+        "campaign's rows removed from the six tables, kept as Deleted); each file archived, or "
+        "rejected with its .error.json when its command is refused.")
+def apply_commands_job():
+    apply_commands()
