@@ -149,17 +149,9 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
 
 
 def cmd_next_code(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from campaign_pipelines.campaign_reads import next_code_preview
 
-    codes = _location().deployment().preview_codes(args.type.upper())
-    body = {
-        "campaign_code": codes.campaign_code,
-        "campaign_type": args.type.upper(),
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    if codes.xls_ow_id:
-        body["xls_ow_id"] = codes.xls_ow_id
-    _print_json(body)
+    _print_json(next_code_preview(_location().deployment(), args.type))
     return 0
 
 
@@ -172,34 +164,28 @@ def _bank_today():
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from campaign_pipelines.core.registry import campaign_list
+    from campaign_pipelines.campaign_reads import campaigns_page
 
-    deployment = _location().deployment()
     _print_json(
-        campaign_list(
-            deployment.registry(),
-            _bank_today(),
+        campaigns_page(
+            _location().deployment(),
             campaign_type=args.type,
             limit=args.limit,
             offset=args.offset,
             include_deleted=args.include_deleted,
-            ledger=deployment.deployments(),
         )
     )
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from campaign_pipelines.core.registry import campaign_details
+    from campaign_pipelines.campaign_reads import UnknownCampaign, campaign_shown
 
-    deployment = _location().deployment()
-    found = campaign_details(
-        deployment.registry(), args.code, _bank_today(), ledger=deployment.deployments()
-    )
-    if found is None:
-        _print_json({"success": False, "message": f"no campaign {args.code}: see campaigns list"})
+    try:
+        _print_json(campaign_shown(_location().deployment(), args.code))
+    except UnknownCampaign as unknown:
+        _print_json({"success": False, "message": str(unknown)})
         return EXIT_BAD_REQUEST
-    _print_json(found)
     return 0
 
 
