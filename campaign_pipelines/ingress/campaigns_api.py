@@ -151,9 +151,12 @@ class NoQuery(BaseModel):
 
 async def list_campaigns(request: Request) -> Response:
     """`campaigns list` (``?type=RB1|RB3&limit=50&offset=0&include_deleted=false``)."""
-    return await _answer(request, ListQuery, lambda reads, deployment, q: reads.campaigns_page(
-        deployment, campaign_type=q.type, limit=q.limit, offset=q.offset,
-        include_deleted=q.include_deleted))
+
+    def read(reads: Any, deployment: Any, query: ListQuery) -> dict:
+        return reads.campaigns_page(deployment, campaign_type=query.type, limit=query.limit,
+                                    offset=query.offset, include_deleted=query.include_deleted)
+
+    return await _answer(request, ListQuery, read)
 
 
 async def next_code(request: Request) -> Response:

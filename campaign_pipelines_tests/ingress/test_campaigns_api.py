@@ -16,6 +16,7 @@ import pytest
 
 from campaign_pipelines import campaign_reads
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
+from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment
 from campaign_pipelines.core.deployment import (
     METADATA_TABLE,
     dictionary_rows,
@@ -23,6 +24,7 @@ from campaign_pipelines.core.deployment import (
     tables_to_write,
 )
 from campaign_pipelines.core.requests import parse_request, request_version
+from campaign_pipelines.defs.settings import Settings
 from campaign_pipelines.demo.landing_samples import SEED_EXAMPLE_RB1
 from campaign_pipelines_tests.bank import SEED_REQUEST, request_text
 from campaign_pipelines_tests.ingress.server import TOKEN, Ingress
@@ -99,7 +101,7 @@ def reads(tmp_path_factory: pytest.TempPathFactory):
     codes = [_deploy(database, name) for name in ("Spring Push", "Summer Push", "Autumn Push")]
     DuckDBDeployment(DuckDBWarehouse(database)).delete_campaign(codes[1])
     server = Ingress(data_dir)
-    server.codes = codes  # type: ignore[attr-defined]
+    server.codes = codes
     yield server
     server.stop()
 
@@ -242,3 +244,23 @@ def test_a_worker_loads_the_warehouse_driver_on_its_first_read_and_never_dagster
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={**os.environ, **env})
     assert loaded.stdout.split() == ["False", "503", "True", "False"]
+
+
+def test_the_reader_is_the_warehouse_the_settings_choose_opened_for_reading(
+    tmp_path, monkeypatch
+):
+    settings = Settings(data_dir=tmp_path, duckdb_lock_timeout_s=300)
+    duck = campaign_reads.read_only_deployment(settings, lock_wait_s=1.0)
+    assert isinstance(duck, DuckDBDeployment)
+    assert duck.warehouse.read_only and duck.warehouse.lock_timeout_s == 1.0
+    assert duck.warehouse.path == settings.database
+    oracle = settings.model_copy(update={"warehouse": "oracle"})
+    for name in campaign_reads.ORACLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ORACLE_DSN", "db:1521/free")
+    with pytest.raises(campaign_reads.Unavailable, match="ORACLE_USER, ORACLE_PASSWORD not set"):
+        campaign_reads.read_only_deployment(oracle, lock_wait_s=1.0)
+    monkeypatch.setenv("ORACLE_USER", "campaigns")
+    monkeypatch.setenv("ORACLE_PASSWORD", "never-shown")
+    reader = campaign_reads.read_only_deployment(oracle, lock_wait_s=1.0)
+    assert isinstance(reader, OracleDeployment) and reader.warehouse.dsn == "db:1521/free"
