@@ -21,7 +21,12 @@ from campaign_pipelines.cli import main
 from campaign_pipelines.core import deployment as tables
 from campaign_pipelines.core.commands import COMMAND_NAMES
 from campaign_pipelines.core.requests import parse_request
-from campaign_pipelines.defs.commands.jobs import HANDLERS, OP_NAME, apply_commands_job
+from campaign_pipelines.defs.commands.jobs import (
+    HANDLERS,
+    OP_NAME,
+    apply_commands,
+    apply_commands_job,
+)
 from campaign_pipelines.defs.commands.sensors import command_arrivals_sensor
 from campaign_pipelines.defs.resources import CampaignDataResource, DuckDBWarehouseResource
 from campaign_pipelines_tests.bank import CUSTOMERS, request_text
@@ -95,8 +100,9 @@ def apply(request: dg.RunRequest, resources: dict, instance: dg.DagsterInstance)
     return result, reports
 
 
-def test_every_command_has_its_handler():
+def test_every_command_has_its_handler_and_the_step_takes_the_warehouse_pool():
     assert set(HANDLERS) == set(COMMAND_NAMES)
+    assert apply_commands.pool == "warehouse"  # as the deployment steps: never interleaved
 
 
 def test_a_delete_command_removes_the_campaign_and_its_file_is_archived(resources, tmp_path):
