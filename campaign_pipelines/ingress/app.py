@@ -2,8 +2,9 @@
 
 Run it with ``campaigns serve`` (``serve.py``). Each worker process builds its own app through
 ``create_app`` (settings read then, never at import) with its own journals (``journal.py``):
-``landing/signups`` and ``landing/unsubscribes``. The app never opens the warehouse and never
-imports Dagster: its latency depends on the landing folder's disk only.
+``landing/signups`` and ``landing/unsubscribes``. The app never opens the warehouse for writing
+(the campaign reads open it read-only, per request: campaigns_api.py) and never imports
+Dagster: a webhook's latency depends on the landing folder's disk only.
 
 Every answer other than success is JSON ``{"status": "rejected", "message", "problems":
 [{field, problem, fix}]}``; a signup is answered ``202 {"status": "accepted", "signup_id"}``
