@@ -1,7 +1,7 @@
 """Deleting a campaign: the one function ``campaigns delete CODE`` and the ``delete`` command
 of landing/commands (defs/commands/) both call.
 
-The campaign is found by its CAMPAIGNCODE, XLS_OW_ID or key (``core/commands.registry_code``;
+The campaign is found by its CAMPAIGNCODE, XLS_OW_ID or key (``core/registry.registry_code``;
 the ingress's DELETE accepts all three) and read with ``core/registry.campaign_details``:
 - none found: ``unknown``, nothing written; the caller refuses (exit 2, or the command's file
   to rejected/ with its .error.json);
@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from campaign_pipelines.adapters.warehouse.protocol import Deployment
-from campaign_pipelines.core.commands import registry_code, shown
-from campaign_pipelines.core.registry import bank_date, campaign_details
+from campaign_pipelines.core.commands import shown
+from campaign_pipelines.core.registry import bank_date, campaign_details, registry_code
 
 Outcome = Literal["deleted", "already_deleted", "unknown"]
 

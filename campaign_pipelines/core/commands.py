@@ -11,8 +11,8 @@ apply step's table (``defs/commands/jobs.py``), never a string compared elsewher
   a file over ``MAX_COMMAND_BYTES`` (the ingress never writes one over a few hundred bytes),
   text that is not UTF-8, and anything but one object.
 - ``campaign_code`` is what the ingress accepts in the URL (``CAMPAIGN_REF``: letters, digits,
-  ``_`` and ``-``, 1 to 64): a CAMPAIGNCODE, an XLS_OW_ID or the campaign key.
-  ``registry_code`` finds the campaign by any of the three.
+  ``_`` and ``-``, 1 to 64): a CAMPAIGNCODE, an XLS_OW_ID or the campaign key
+  (``core/registry.registry_code`` finds the campaign by any of the three).
 - ``requested_at`` is an aware time (an offset or ``Z``): a command is ordered and audited by it.
 - No problem quotes the refused value (a code field may hold digits that look like an IIN).
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, get_args
 
-import polars as pl
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -129,16 +128,6 @@ def _described(error: ValidationError) -> list[dict[str, str]]:
                                   "2026-11-30T01:20:05+00:00")
         problems.append(problem)
     return problems
-
-
-def registry_code(registry: pl.DataFrame, ref: str) -> str | None:
-    """The CAMPAIGNCODE of the campaign ``ref`` names: its CAMPAIGNCODE, its XLS_OW_ID or its
-    key, in that order (the registry holds each uniquely); None when none does."""
-    for column in ("campaign_code", "xls_ow_id", "campaign_key"):
-        found = registry.filter(pl.col(column) == ref)
-        if found.height:
-            return str(found["campaign_code"][0])
-    return None
 
 
 def shown(ref: str) -> str:

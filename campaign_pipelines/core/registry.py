@@ -100,6 +100,16 @@ def campaign_details(
     return details
 
 
+def registry_code(registry: pl.DataFrame, ref: str) -> str | None:
+    """The CAMPAIGNCODE of the campaign ``ref`` names: its CAMPAIGNCODE, its XLS_OW_ID or its
+    key, in that order (the registry holds each uniquely); None when none does."""
+    for column in ("campaign_code", "xls_ow_id", "campaign_key"):
+        found = registry.filter(pl.col(column) == ref)
+        if found.height:
+            return str(found["campaign_code"][0])
+    return None
+
+
 REPAIR = "rerun `campaigns create FILE` with the same request to repair"
 
 

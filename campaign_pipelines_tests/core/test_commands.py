@@ -13,10 +13,10 @@ from campaign_pipelines.core.commands import (
     MAX_COMMAND_BYTES,
     DeleteCommand,
     parse_command,
-    registry_code,
     shown,
 )
 from campaign_pipelines.core.problems import ProblemsError
+from campaign_pipelines.core.registry import registry_code
 from campaign_pipelines.ingress import campaigns_api
 
 GOOD = {"command": "delete", "campaign_code": "C000000123",
