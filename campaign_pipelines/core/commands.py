@@ -13,7 +13,8 @@ apply step's table (``defs/commands/jobs.py``), never a string compared elsewher
 - ``campaign_code`` is what the ingress accepts in the URL (``CAMPAIGN_REF``: letters, digits,
   ``_`` and ``-``, 1 to 64): a CAMPAIGNCODE, an XLS_OW_ID or the campaign key
   (``core/registry.registry_code`` finds the campaign by any of the three).
-- ``requested_at`` is an aware time (an offset or ``Z``): a command is ordered and audited by it.
+- ``requested_at`` is an aware time (an offset or ``Z``), for the record: commands are applied
+  in the order their files arrived (``defs/commands/``), whatever time they say.
 - No problem quotes the refused value (a code field may hold digits that look like an IIN).
 """
 
@@ -77,10 +78,10 @@ Command = Annotated[DeleteCommand, Field(discriminator="command")]
 COMMAND_MODELS: tuple[type[_Command], ...] = (DeleteCommand,)
 COMMAND_NAMES: tuple[str, ...] = tuple(
     name for model in COMMAND_MODELS for name in get_args(model.model_fields["command"].annotation))
-_COMMAND: TypeAdapter[DeleteCommand] = TypeAdapter(Command)
+_COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 
 
-def parse_command(data: bytes) -> DeleteCommand:
+def parse_command(data: bytes) -> Command:
     """The command a file's bytes hold, or ProblemsError naming each field and its fix."""
     if len(data) > MAX_COMMAND_BYTES:
         raise ProblemsError([{"field": "<document>",

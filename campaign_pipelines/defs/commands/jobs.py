@@ -29,7 +29,7 @@ from pathlib import Path
 import dagster as dg
 
 from campaign_pipelines.adapters.campaign_deletion import delete_campaign
-from campaign_pipelines.core.commands import DeleteCommand, parse_command, shown
+from campaign_pipelines.core.commands import Command, DeleteCommand, parse_command, shown
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.defs.failures import warehouse_work
@@ -37,7 +37,6 @@ from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseRes
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
 
 OP_NAME = "apply_commands"
-Command = DeleteCommand  # the union of core/commands.py; its members are listed there
 
 
 class CommandFile(dg.Config):
