@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from campaign_pipelines.adapters.warehouse.protocol import Deployment
-from campaign_pipelines.core.commands import shown
+from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.registry import bank_date, campaign_details, registry_code
 
 Outcome = Literal["deleted", "already_deleted", "unknown"]
@@ -37,9 +37,9 @@ class Deletion:
 
     @property
     def message(self) -> str:
-        code = shown(self.campaign_code or self.reference)
+        code = masked(self.campaign_code or self.reference)
         if self.outcome == "unknown":
-            return f"no campaign {shown(self.reference)}: see campaigns list"
+            return f"no campaign {masked(self.reference)}: see campaigns list"
         if self.outcome == "already_deleted":
             return f"campaign {code} was already deleted: nothing to remove"
         return f"campaign {code} removed from every table; kept as Deleted"

@@ -34,8 +34,6 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from campaign_pipelines.core.codes import CAMPAIGN_CODES, XLS_OW_IDS
-from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.request_text import load_request_text
 from campaign_pipelines.core.requests import describe_validation_error
@@ -129,12 +127,3 @@ def _described(error: ValidationError) -> list[dict[str, str]]:
                                   "2026-11-30T01:20:05+00:00")
         problems.append(problem)
     return problems
-
-
-def shown(ref: str) -> str:
-    """A campaign reference fit for logs and metadata: a CAMPAIGNCODE or XLS_OW_ID whole (it
-    names a campaign, no one), anything else (a key may be digits) masked."""
-    if CAMPAIGN_CODES.pattern.match(ref) or XLS_OW_IDS.pattern.match(ref):
-        return ref
-    return masked(ref)
-

@@ -13,8 +13,8 @@ from campaign_pipelines.core.commands import (
     MAX_COMMAND_BYTES,
     DeleteCommand,
     parse_command,
-    shown,
 )
+from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.registry import registry_code
 from campaign_pipelines.ingress import campaigns_api
@@ -88,7 +88,9 @@ def test_a_campaign_is_found_by_its_code_its_xls_ow_id_or_its_key(ref, code):
 
 
 def test_reports_show_codes_whole_and_anything_else_masked():
-    assert shown("C000000123") == "C000000123"
-    assert shown("KKB_0042") == "KKB_0042"
-    assert shown("spring_push") == "spring_push"
-    assert "850315300100" not in shown("850315300100")
+    assert masked("C000000123") == "C000000123"
+    assert masked("KKB_0042") == "KKB_0042"
+    assert masked("spring_push") == "spring_push"
+    assert "850315300100" not in masked("850315300100")
+    named = "delete-C000000001-20261130T033210127716Z.json"  # the ingress's file name
+    assert masked(named) == named

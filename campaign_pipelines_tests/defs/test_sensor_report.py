@@ -131,3 +131,7 @@ def test_masking_keeps_run_ids_and_rename_stamps_whole():
     stamp = "bad.20261130T011732123456Z.json"
     assert masked(f"run {run_id} for {stamp}") == f"run {run_id} for {stamp}"
     assert masked("call +77011234567") == "call +7********67"
+    # A digit run stops where a stamp begins; campaign codes identify no one.
+    named = "delete-C000000001-20261130T033210127716Z.json"
+    assert masked(named) == named
+    assert masked("850315300100-20261130T033210127716Z") == "85********00-20261130T033210127716Z"

@@ -29,7 +29,7 @@ from pathlib import Path
 import dagster as dg
 
 from campaign_pipelines.adapters.campaign_deletion import delete_campaign
-from campaign_pipelines.core.commands import Command, DeleteCommand, parse_command, shown
+from campaign_pipelines.core.commands import Command, DeleteCommand, parse_command
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.defs.failures import warehouse_work
@@ -62,8 +62,8 @@ class Applied:
     """A command's answer: ``problems`` empty when applied, else why it was refused."""
 
     outcome: str
-    # Fit for logs and metadata as they are: a campaign through core/commands.shown() (whole
-    # when a CAMPAIGNCODE or XLS_OW_ID, else masked), never a value of a refused field.
+    # Fit for logs and metadata as they are: a campaign through masked() (a CAMPAIGNCODE or
+    # XLS_OW_ID stays whole), never a value of a refused field.
     campaign: str
     message: str
     problems: list[dict] = field(default_factory=list)
@@ -74,7 +74,7 @@ def apply_delete(command: DeleteCommand, resources: Resources) -> Applied:
     """``campaigns delete CODE``'s own function (adapters/campaign_deletion.py)."""
     deletion = warehouse_work("campaign_ops.campaign_registry", lambda: delete_campaign(
         resources.warehouse.deployment(), command.campaign_code))
-    campaign = shown(deletion.campaign_code or command.campaign_code)
+    campaign = masked(deletion.campaign_code or command.campaign_code)
     if not deletion.found:
         problem = {"field": "campaign_code", "problem": deletion.message,
                    "fix": "check the code with `campaigns list --include-deleted` and send "
