@@ -6,9 +6,10 @@ Decisions:
   exactly these variables (ALLOWED), anything else is an error naming it:
   ``first_name`` (the recipient's, "" when the list has none), ``campaign`` (the campaign's
   name) and ``stop_hint`` (the opt-out instruction the deployment configures, e.g.
-  "STOP: 7575"). Filters and ``{% if %}`` are fine; loops, macros, blocks, includes, imports,
-  ``{% set %}`` and the ``*``/``**`` operators are refused: a message needs none of them, and
-  without them rendering is bounded in time and size.
+  "STOP: 7575"). ``{% if %}`` and the FILTERS (case, trim, default, truncate) are fine;
+  loops, macros, blocks, includes, imports, ``{% set %}``, calls, other filters, the ``*`` and
+  ``**`` operators and numbers above MAX_NUMBER are refused: a message needs none of them, and
+  without them rendering (and Jinja's constant folding) is bounded in time and size.
 - The rendered text is stripped of surrounding blanks (a YAML ``|`` block ends in a newline,
   which would cost a unit) and must not be empty.
 - The length check at creation renders with the longest plausible values: a first name of
@@ -44,7 +45,10 @@ _REFUSED_NODES = {
     nodes.FromImport: "imports are", nodes.Extends: "extends is", nodes.Assign: "{% set %} is",
     nodes.AssignBlock: "{% set %} is", nodes.FilterBlock: "filter blocks are",
     nodes.With: "{% with %} is", nodes.Mul: "the * operator is", nodes.Pow: "the ** operator is",
+    nodes.Call: "function and method calls are",
 }
+FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "d", "truncate")
+MAX_NUMBER = 1000
 
 
 class MessageError(ValueError):
@@ -92,6 +96,13 @@ def template_problems(source: str) -> list[tuple[str, str]]:
     found = [(f"{what} not allowed in an SMS template",
               "write the text out; use {{ variable }}, filters and {% if %} only")
              for kind, what in _REFUSED_NODES.items() if any(True for _ in tree.find_all(kind))]
+    found += [(f"the filter {name!r} is not allowed", "use only " + ", ".join(FILTERS))
+              for name in sorted({f.name for f in tree.find_all(nodes.Filter)} - set(FILTERS))]
+    if any(isinstance(c.value, int | float) and abs(c.value) > MAX_NUMBER
+           for c in tree.find_all(nodes.Const)):
+        found.append((f"a number above {MAX_NUMBER}", f"use numbers up to {MAX_NUMBER}"))
+    if found:  # before the analysis below, which compiles and so folds constants
+        return found
     for name in sorted(meta.find_undeclared_variables(tree) - set(ALLOWED)):
         close = difflib.get_close_matches(name, ALLOWED, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
