@@ -117,91 +117,33 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def admit_pending(location, dry_run: bool = False) -> int:
-    """Every ready file of landing/signups and landing/unsubscribes in one admission run."""
-    from campaign_pipelines.core.problems import ProblemsError
-    from campaign_pipelines.defs.arrivals import arrival_key
-    from campaign_pipelines.defs.sequences.assets import SIGNUPS_KEY, SUPPRESSIONS_KEY
-    from campaign_pipelines.defs.sequences.sensors import (
-        ADMISSION_TAG,
-        SUFFIXES,
-        admit_for,
-        file_tag,
-    )
-    from campaign_pipelines.service import run_job
+    """``sequence_arrivals_sensor``'s own tick (``sequence_answers``), here and now, through
+    cli_pending.py: every ready file of both folders in one run of sequence_admission_job."""
+    from campaign_pipelines.cli_pending import Pending, run_pending
+    from campaign_pipelines.defs.sequences.sensors import KINDS, SUFFIXES, sequence_answers
 
-    landing = location.campaign_data.landing()
-    known = set(location.resource("sequences").definitions())
-    _wait_for_fresh_files(landing, location.campaign_data.landing_quiet_s)
-    ops: dict[str, list[dict]] = {SIGNUPS_KEY.to_python_identifier(): [],
-                                  SUPPRESSIONS_KEY.to_python_identifier(): []}
-    for kind, op in zip(("signups", "unsubscribes"), ops, strict=True):
-        for arrival in landing.arrivals(kind, SUFFIXES,
-                                        quiet_seconds=location.campaign_data.landing_quiet_s):
-            if arrival.status == "waiting":
-                print(f"== {kind}/{arrival.name}: waiting ({arrival.reason})")
-                continue
-            if arrival.status == "refused":
-                if not dry_run:
-                    landing.reject(arrival.path, {"problems": [arrival.problem]})
-                print(f"== {kind}/{arrival.name}: refused ({arrival.problem['problem']})")
-                continue
-            identity = arrival.identify()
-            if identity is None:
-                continue
-            try:
-                tags = admit_for(location.instance, kind, known)(
-                    arrival.path, identity[0], arrival_key(arrival.name, identity[1])
-                ).run_request.tags
-            except ProblemsError as error:
-                if not dry_run:
-                    landing.reject(arrival.path, {"problems": error.problems})
-                print(f"== {kind}/{arrival.name}: refused ({error.problems[0]['problem']})")
-                continue
-            if tags[ADMISSION_TAG] == "in_flight":
-                print(f"== {kind}/{arrival.name}: waiting (the sensor's run for it is going)")
-                continue
-            if tags[ADMISSION_TAG] == "built":
-                if not dry_run:
-                    landing.archive(arrival.path)
-                print(f"== {kind}/{arrival.name}: archived (already built)")
-                continue
-            ops[op].append({k: tags[k] for k in ("path", "fingerprint", "arrival")})
-    files = [f for batch in ops.values() for f in batch]
-    if not files:
-        print("no pending signup or unsubscribe in landing/signups, landing/unsubscribes")
-        return EXIT_OK
-    if dry_run:
-        print(f"== sequences: {len(files)} file(s) would be admitted (dry run: left in place)")
-        return EXIT_OK
-    result = run_job(location, "sequence_admission_job",
-                     tags={file_tag(f["arrival"]): "1" for f in files},
-                     run_config={"ops": {op: {"config": {"files": batch}}
-                                         for op, batch in ops.items()}})
+    pending = Pending("sequences", "signup or unsubscribe", tuple(KINDS), SUFFIXES,
+                      "sequence_admission_job", archived="already built")
+    sequences = location.resource("sequences")
+    return run_pending(location, pending,
+                       lambda context: sequence_answers(context, location.campaign_data,
+                                                        sequences),
+                       _admission_report, dry_run)
+
+
+def _admission_report(request, result) -> int:
+    from campaign_pipelines.defs.sequences.sensors import FILES_TAG
     from campaign_pipelines.responses import failure_messages, materialization_metadata
 
     meta = materialization_metadata(result, "sequences__enrollments")
-    print(f"== sequences: {len(files)} file(s): {'ok' if result.success else 'FAILED'}")
+    print(f"== sequences: {request.tags[FILES_TAG]} file(s): "
+          f"{'ok' if result.success else 'FAILED'}")
     for name in ("enrolled_now", "duplicates_now", "enrolled_now_per_segment"):
         if name in meta:
             print(f"   {name:<26}{meta[name]}")
     for message in ([] if result.success else failure_messages(result)):
         print(f"   - {message}")
     return EXIT_OK if result.success else EXIT_RUN_FAILED
-
-
-def _wait_for_fresh_files(landing, quiet: float) -> None:
-    """A file modified in the last ``quiet`` seconds is waited for once, as for requests."""
-    import time
-
-    from campaign_pipelines.adapters.landing_arrivals import is_temp_name
-    from campaign_pipelines.defs.sequences.sensors import SUFFIXES
-
-    fresh = [a for kind in ("signups", "unsubscribes")
-             for a in landing.arrivals(kind, SUFFIXES, quiet_seconds=quiet)
-             if a.status == "waiting" and not is_temp_name(a.name)]
-    if fresh:
-        wait = max(a.mtime_ns for a in fresh) / 1e9 + quiet - time.time()
-        time.sleep(min(max(wait, 0), quiet) + 0.05)
 
 
 def add_sequence_commands(subparsers) -> None:

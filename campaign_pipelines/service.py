@@ -314,14 +314,22 @@ def pending_requests(location: Location, say: runs.Say = runs.say_on_stderr) -> 
     data = location.campaign_data
     landing, quiet = data.landing(), data.landing_quiet_s
     listed = landing.arrivals("campaigns", REQUEST_SUFFIXES, quiet_seconds=quiet)
+    if wait_for_fresh(listed, quiet, say):
+        listed = landing.arrivals("campaigns", REQUEST_SUFFIXES, quiet_seconds=quiet)
+    return listed
+
+
+def wait_for_fresh(listed: list[Arrival], quiet: float, say: runs.Say) -> bool:
+    """Waits once, at most ``quiet`` seconds, for the listed files modified in the last
+    ``quiet`` seconds (maybe still being written in place), not for writers' temp files, so a
+    command answers them instead of leaving them for the next one; True if it waited."""
     fresh = [a for a in listed if a.status == "waiting" and not is_temp_name(a.name)]
     if fresh:
         wait = max(a.mtime_ns for a in fresh) / 1e9 + quiet - time.time()
         say(f"waiting {max(wait, 0):.1f} s for {', '.join(a.name for a in fresh)}: modified in "
             f"the last {quiet:g} s, maybe still being written")
         time.sleep(min(max(wait, 0), quiet) + 0.05)
-        listed = landing.arrivals("campaigns", REQUEST_SUFFIXES, quiet_seconds=quiet)
-    return listed
+    return bool(fresh)
 
 
 def open_location(settings: Settings | None = None) -> Location:

@@ -2,16 +2,12 @@
 
 ``sequence_arrivals_sensor`` answers landing/signups and landing/unsubscribes under the
 admission contract every landing sensor follows (defs/arrivals.py ``answer_arrivals``, README
-"Admission"): waiting, refused and already-built files are answered there. Unlike the other
-sensors, one tick's admitted files of both folders become ONE run of
-``sequence_admission_job`` (a burst of signups is one run, not a run per file). A run can hold
-only one ``landing/arrival`` tag, so the batch run carries one tag per file,
-``landing/arrival.<sha256(arrival)[:20]>``, and this sensor's admit function looks an arrival
-up by that tag itself: a run still going (or to be retried) holds the file back, a successful
-run archives a copy put back, a run that gave up gets the file rejected naming the run. The
-run key is the hash of the batch's arrivals, so evaluating a tick again requests nothing new.
-A file the sensor cannot read whole is refused; a bad line in a good file is refused by the
-run (its metadata and log name the line), the file's other lines admitted.
+"Admission"). Unlike the campaign request sensor, one tick's admitted files of both folders
+become ONE run of ``sequence_admission_job`` (a burst of signups is one run, not a run per
+file), the way defs/batched_arrivals.py says: one ``landing/arrival.<hash>`` tag per file, by
+which an arrival's run is found. A file the sensor cannot read whole is refused; a bad line in
+a good file is refused by the run (its metadata and log name the line), the file's other lines
+admitted. ``campaigns run-pending`` evaluates this very tick (``sequence_answers``).
 
 ``send_due_emails_sensor`` never opens the warehouse either: it reads ``next_due.json``, the
 earliest moment anything is due, which every write of the sequence store leaves behind
@@ -20,7 +16,7 @@ come and no send run is going; the run key is the minute, so a failed run is fol
 new one the next minute, never a burst.
 """
 
-import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,33 +24,21 @@ import dagster as dg
 
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sequences.intake import parse_lines, parse_unsubscribes
-from campaign_pipelines.defs.arrivals import (
-    Admission,
-    TickAnswers,
-    answer_arrivals,
-    earlier_runs,
-    gave_up,
-)
+from campaign_pipelines.defs.arrivals import TickAnswers, answer_arrivals
+from campaign_pipelines.defs.batched_arrivals import admit_by_file_tag, batch_request, take_batch
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     SequencesResource,
     WarehouseResource,
     sequence_store,
 )
-from campaign_pipelines.defs.retries import RETRY_TAGS
 from campaign_pipelines.defs.sequences.assets import SIGNUPS_KEY, SUPPRESSIONS_KEY
 from campaign_pipelines.defs.sequences.jobs import send_due_emails_job, sequence_admission_job
 from campaign_pipelines.defs.settings import read_settings
 
 KINDS = {"signups": SIGNUPS_KEY, "unsubscribes": SUPPRESSIONS_KEY}
 SUFFIXES = (".jsonl",)
-FILE_TAG_PREFIX = "landing/arrival."
-MAX_FILES = 200  # per run; the rest wait for the next tick
-ADMISSION_TAG = "sequences/admission"  # new | in_flight | built: admit_for's answer
-
-
-def file_tag(arrival_id: str) -> str:
-    return FILE_TAG_PREFIX + hashlib.sha256(arrival_id.encode()).hexdigest()[:20]
+FILES_TAG = "sequences/files"
 
 
 def whole_file_problems(kind: str, path: Path, known: set[str]) -> list[dict]:
@@ -68,81 +52,49 @@ def whole_file_problems(kind: str, path: Path, known: set[str]) -> list[dict]:
     return problems[:20] if problems and rows.is_empty() else []
 
 
-def admit_for(instance: dg.DagsterInstance, kind: str, known: set[str]):
-    """The admit function of ``kind`` for the sensor and ``campaigns run-pending`` alike: an
-    arrival whose batch run is going waits, one built is archived, one whose run gave up is
-    refused naming it, a new one is admitted unless ``whole_file_problems`` refuses it."""
-
-    def admit(path: Path, fingerprint: str, arrival_id: str) -> Admission:
-        earlier, run = earlier_runs(instance, {file_tag(arrival_id): "1"})
-        if earlier == "in_flight":
-            return _marked("in_flight")
-        if earlier == "built":
-            return _marked("built", path=str(path))
-        if run is not None:
-            raise ProblemsError([gave_up(run)])
+def _refuse_unreadable(kind: str, known: set[str]) -> Callable[[Path], None]:
+    def check(path: Path) -> None:
         problems = whole_file_problems(kind, path, known)
         if problems:
             raise ProblemsError(problems)
-        return _marked("new", kind=kind, path=str(path), fingerprint=fingerprint,
-                       arrival=arrival_id)
 
-    return admit
+    return check
 
 
-def _marked(state: str, **file: str) -> Admission:
-    return Admission(dg.RunRequest(tags={ADMISSION_TAG: state, **file}))
-
-
-def arrival_runs(context: dg.SensorEvaluationContext, campaign_data: CampaignDataResource,
-                 sequences: SequencesResource) -> dg.SensorResult:
+def sequence_answers(context: dg.SensorEvaluationContext, campaign_data: CampaignDataResource,
+                     sequences: SequencesResource) -> TickAnswers:
+    """One tick over both folders: their answers, the admitted files as at most one run.
+    Raises ``ProblemsError`` when the sequence definitions are unusable (the files wait)."""
     landing = campaign_data.landing()
     answers = TickAnswers.begin(context, landing, "signups")
     answers.folder = " or ".join(f"{Path(landing.root).name}/{kind}" for kind in KINDS)
     if not any(landing.arrivals(kind, SUFFIXES, quiet_seconds=0) for kind in KINDS):
-        return answers.sensor_result()
-    try:
-        known = set(sequences.definitions())
-    except ProblemsError as error:  # the files wait; nothing is rejected
-        return dg.SensorResult(skip_reason=f"sequence definitions unusable: {error}")
+        return answers
+    known = set(sequences.definitions())
     for kind in KINDS:
-        part = answer_arrivals(context, landing, kind, SUFFIXES,
-                               admit_for(context.instance, kind, known),
+        admit = admit_by_file_tag(context.instance, _refuse_unreadable(kind, known), kind=kind)
+        part = answer_arrivals(context, landing, kind, SUFFIXES, admit,
                                quiet_seconds=campaign_data.landing_quiet_s)
         for name in ("runs", "requested", "rejected", "archived", "waiting", "troubles"):
             getattr(answers, name).extend(getattr(part, name))
         answers.in_flight += part.in_flight
-    _batch(answers, landing)
-    return answers.sensor_result()
+    files = take_batch(answers, landing)
+    if files:
+        by_kind: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+        for file in files:
+            by_kind[file.pop("kind")].append(file)
+        answers.runs.append(batch_request("sequences", files, {"ops": {
+            KINDS[kind].to_python_identifier(): {"config": {"files": batch}}
+            for kind, batch in by_kind.items()}}, FILES_TAG))
+    return answers
 
 
-def _batch(answers: TickAnswers, landing) -> None:
-    """The tick's admitted files as one run request (module docstring)."""
-    files: dict[str, list[dict]] = {kind: [] for kind in KINDS}
-    requested = []
-    for request, name in zip(answers.runs, answers.requested, strict=True):
-        state = request.tags[ADMISSION_TAG]
-        if state == "in_flight":
-            answers.in_flight += 1
-        elif state == "built":
-            landing.archive(Path(request.tags["path"]))
-            answers.archived.append(name)
-        elif sum(map(len, files.values())) >= MAX_FILES:
-            answers.waiting.append(f"{name} (the run's {MAX_FILES} files are taken: next tick)")
-        else:
-            files[request.tags["kind"]].append({k: request.tags[k] for k in
-                                                ("path", "fingerprint", "arrival")})
-            requested.append(name)
-    answers.requested = requested
-    answers.runs = []
-    if requested:
-        arrivals = sorted(f["arrival"] for batch in files.values() for f in batch)
-        answers.runs.append(dg.RunRequest(
-            run_key="sequences@" + hashlib.sha256("|".join(arrivals).encode()).hexdigest()[:32],
-            run_config={"ops": {KINDS[kind].to_python_identifier(): {"config": {"files": batch}}
-                                for kind, batch in files.items()}},
-            tags={**{file_tag(a): "1" for a in arrivals}, **RETRY_TAGS,
-                  "sequences/files": str(len(arrivals))}))
+def arrival_runs(context: dg.SensorEvaluationContext, campaign_data: CampaignDataResource,
+                 sequences: SequencesResource) -> dg.SensorResult:
+    try:
+        return sequence_answers(context, campaign_data, sequences).sensor_result()
+    except ProblemsError as error:  # the files wait; nothing is rejected
+        return dg.SensorResult(skip_reason=f"sequence definitions unusable: {error}")
 
 
 def due_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseResource,
