@@ -40,6 +40,13 @@ def bank_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def empty_homes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Dagster homes whose storage exists, empty (templates.py); `instance` and `bare_home`
+    copy theirs."""
+    return templates.shared(tmp_path_factory, "empty_homes", templates.build_empty_homes)
+
+
+@pytest.fixture(scope="session")
 def location_template(tmp_path_factory: pytest.TempPathFactory, bank_template: Path) -> Path:
     """Tables created and reference_refresh_job run once (templates.py); `location` copies it."""
     return templates.shared(tmp_path_factory, "location",
@@ -90,7 +97,8 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fi
     that every test's changes to it are undone in one order."""
     home = tmp_path / templates.INSTANCE_HOME
     if not _copied_for_location(request, templates.INSTANCE_HOME, home):
-        home.mkdir()
+        templates.copy_into(request.getfixturevalue("empty_homes") / templates.INSTANCE_HOME,
+                            home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with templates.project_instance(home) as test_instance:
         yield test_instance
@@ -110,10 +118,10 @@ def location(data_dir: Path, instance: dg.DagsterInstance):
 
 
 @pytest.fixture
-def bare_home(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def bare_home(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              empty_homes: Path) -> Path:
     """A DAGSTER_HOME with the project's dagster.yaml and nothing run in it yet."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(Path(__file__).resolve().parent.parent / "dagster.yaml", home / "dagster.yaml")
+    home = tmp_path / templates.CLI_HOME
+    templates.copy_into(empty_homes / templates.CLI_HOME, home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home

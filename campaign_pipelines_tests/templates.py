@@ -63,6 +63,21 @@ def _data_dir(template: Path, bank: Path) -> Path:
     return data
 
 
+def build_empty_homes(template: Path) -> Path:
+    """Both kinds of Dagster home with their storage created and nothing in it: opening an
+    instance over a new home creates its SQLite files and runs their migrations (0.2 s of CPU),
+    copying made ones takes milliseconds."""
+    (template / INSTANCE_HOME).mkdir(parents=True)
+    with project_instance(template / INSTANCE_HOME):
+        pass
+    cli_home = template / CLI_HOME
+    cli_home.mkdir(parents=True)
+    shutil.copy(ROOT / "dagster.yaml", cli_home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(cli_home)):
+        pass
+    return template
+
+
 def build_location_template(template: Path, bank: Path) -> Path:
     """What the ``location`` fixture used to build per test, under ``template``."""
     from campaign_pipelines.definitions import defs
