@@ -236,6 +236,12 @@ def parse_request(text: str, *, yaml_syntax: bool = False) -> CampaignRequest:
         body = load_request_text(text, yaml_syntax=yaml_syntax)
     except ProblemsError as error:
         raise RequestError(error.problems) from None
+    return request_from(body)
+
+
+def request_from(body: object) -> CampaignRequest:
+    """A request from a parsed document (a file's, or a JSON body's), or RequestError naming
+    every bad field."""
     if not isinstance(body, dict):
         problem = f"the document is a {type(body).__name__}, not an object of request fields"
         raise RequestError([{"field": "<document>", "problem": problem, "fix": _SHAPE_FIX}])

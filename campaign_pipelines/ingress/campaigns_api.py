@@ -46,9 +46,9 @@ from campaign_pipelines.adapters.landing import LandingError, LandingZone
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.requests import (
     MAX_REQUEST_BYTES,
-    CampaignRequest,
     RequestError,
     describe_validation_error,
+    request_from,
 )
 from campaign_pipelines.ingress.answers import (
     authenticate,
@@ -71,13 +71,10 @@ async def create(request: Request) -> Response:
     ingress = request.app.state.ingress
     try:
         body, value = await authenticated_json(request, ingress, MAX_REQUEST_BYTES)
-        if not isinstance(value, dict):
-            raise Refusal(422, "<request>", "the body is not an object of request fields",
-                          "send an object with campaign_type, metadata and user_iins")
         try:
-            parsed = CampaignRequest.model_validate(value)
-        except ValidationError as error:
-            raise Refusal.listing(422, describe_validation_error(error)) from None
+            parsed = request_from(value)
+        except RequestError as error:
+            raise Refusal.listing(422, error.problems) from None
     except Refusal as refusal:
         return rejected(refusal)
     key = _key(parsed.metadata.campaign_name, body)
