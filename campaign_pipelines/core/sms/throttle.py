@@ -13,6 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+# A token counts as whole a little before 1.0: after sleeping exactly the wait given, float
+# rounding may leave 0.9999999999, and a wait of 1e-17 s cannot move a clock.
+_ONE = 1.0 - 1e-9
+
 
 class TokenBucket:
     def __init__(self, rate: float | None, burst: int = 1,
@@ -36,14 +40,14 @@ class TokenBucket:
         if self.rate is None:
             return 0.0
         self._refill(self._clock() if now is None else now)
-        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+        return 0.0 if self._tokens >= _ONE else (1.0 - self._tokens) / self.rate
 
     def take(self, now: float | None = None) -> bool:
         """Takes one message's token if one is there: True if the message may go now."""
         if self.wait_needed(now) > 0.0:
             return False
         if self.rate is not None:
-            self._tokens -= 1.0
+            self._tokens = max(0.0, self._tokens - 1.0)
         return True
 
     def send_when_allowed(self, sleep: Callable[[float], None] = time.sleep) -> float:
