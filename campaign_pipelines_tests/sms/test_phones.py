@@ -1,5 +1,7 @@
 """Phone numbers as Excel and CSV exports mangle them → E.164, reasons and counts."""
 
+import random
+
 import polars as pl
 import pytest
 
@@ -70,17 +72,30 @@ def test_numeric_columns_from_spreadsheets():
     assert ints.rows["phone_e164"].to_list() == ["+77012345678", "+77012345679"]
 
 
-def test_each_distinct_value_is_parsed_once(monkeypatch):
+def test_each_distinct_value_is_parsed_once_and_kazakh_mobiles_not_at_all(monkeypatch):
     from campaign_pipelines.core.sms import phones as module
 
     calls: list[str] = []
     real = module.normalise_phone
     monkeypatch.setattr(module, "normalise_phone",
                         lambda raw, region: calls.append(raw) or real(raw, region))
-    frame = pl.DataFrame({"phone": ["8 701 234 56 78", "8-701-234-56-78", "87012345678"] * 1000})
+    frame = pl.DataFrame({"phone": ["+44 7911 123456", "+44-7911-123-456", "+447911123456",
+                                    "8 701 234 56 78", "+7 701 234 5678", "n/a"] * 1000})
     result = module.normalise_phones(frame)
-    assert calls == ["87012345678"]  # separators stripped in polars before the distinct
-    assert result.counts == {"rows": 3000, "valid": 1, "invalid": 0, "duplicate": 2999}
+    assert sorted(calls) == ["+447911123456", "na"]  # separators stripped in polars first
+    assert result.counts == {"rows": 6000, "valid": 2, "invalid": 1000, "duplicate": 4998}
+
+
+def test_the_polars_path_for_kazakh_mobiles_agrees_with_the_library():
+    rng = random.Random(12)
+    prefixes = ["+7", "8", "7", "", "+7 (", "8-"]
+    raw = [f"{rng.choice(prefixes)}7{rng.randint(0, 99):02d}{rng.randint(0, 10**7 - 1):07d}"
+           for _ in range(5000)]
+    fast = normalise_phones(pl.DataFrame({"phone": raw}))
+    assert fast.rows["phone_e164"].to_list() == [normalise_phone(r)[0] for r in raw]
+    assert fast.rows["phone_problem"].to_list() == [
+        None if e164 else problem for e164, problem in map(normalise_phone, raw)]
+    assert 0 < fast.counts["valid"] < 5000
 
 
 def test_an_empty_list_and_a_missing_column():

@@ -16,8 +16,10 @@ Lists come from Excel and CSV exports, so one number arrives as ``8 (701) 234-56
   ``valid``, a later row with the same number is ``duplicate``, a row without one is
   ``invalid`` with a reason in words (``phone_problem``). A reason never repeats the value;
   logs mask numbers with core/masking.py's ``masked``.
-- Vectorised where the library allows: separators are stripped in polars, each distinct
-  cleaned value is parsed once in Python (~30 µs), and the result is joined back.
+- Vectorised where the library allows: separators are stripped in polars; a Kazakh mobile
+  written the usual ways (``+7``, ``7``, ``8`` or nothing before its 10 digits) is recognised
+  in polars by the library's own KZ mobile pattern (PhoneMetadata; a test checks both ways
+  agree); every other distinct value is parsed once in Python (~30 µs) and joined back.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 import polars as pl
-from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberType, ValidationResult
 from phonenumbers import timezone as number_zones
 
 from campaign_pipelines.core.problems import ProblemsError
@@ -38,6 +40,17 @@ OUTCOMES = ("valid", "invalid", "duplicate")
 _SCIENTIFIC = r"^[+-]?[0-9]+(\.[0-9]*)?[eE][+-]?[0-9]+$"
 _SEPARATORS = r"[\s\-\u2010-\u2015().\u00a0/]"
 _QUOTES = "'\"`"
+
+
+def _kz_mobile() -> str:
+    metadata = PhoneMetadata.metadata_for_region("KZ")
+    if metadata is None or metadata.national_prefix_transform_rule is not None:
+        raise RuntimeError("phonenumbers' KZ metadata changed: review phones.KZ_MOBILE")
+    national = (metadata.mobile.national_number_pattern or "").replace(r"\d", "[0-9]")
+    return rf"^(?:\+7|7|8)?({national})$"
+
+
+KZ_MOBILE = _kz_mobile()
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
     NumberParseException.NOT_A_NUMBER: "not a phone number",
@@ -130,22 +143,24 @@ def normalise_phones(frame: pl.DataFrame, column: str = "phone", *,
         raise ProblemsError([{"field": column, "problem": "the list has no such column",
                               "fix": f"use one of its columns: {frame.columns[:20]}"}])
     text, early_problem = _as_text(column, frame.schema[column])
-    keyed = frame.with_columns(
-        _key=text.str.replace_all(_SEPARATORS, "").replace("", None), _early=early_problem)
-    keys = keyed.get_column("_key").drop_nulls().unique()
+    key = text.str.replace_all(_SEPARATORS, "").replace("", None)
+    fast = key.str.extract(KZ_MOBILE, 1) if region == "KZ" else pl.lit(None, pl.String)
+    keyed = frame.with_columns(_key=key, _early=early_problem, _fast=pl.lit("+7") + fast)
+    keys = keyed.filter(pl.col("_fast").is_null()).get_column("_key").drop_nulls().unique()
     parsed = [normalise_phone(key, region) for key in keys.to_list()]
     lookup = pl.DataFrame({"_key": keys, "phone_e164": [e for e, _ in parsed],
                            "_problem": [p for _, p in parsed]},
                           schema={"_key": pl.String, "phone_e164": pl.String,
                                   "_problem": pl.String})
-    joined = keyed.join(lookup, on="_key", how="left", maintain_order="left")
+    joined = keyed.join(lookup, on="_key", how="left", maintain_order="left").with_columns(
+        phone_e164=pl.coalesce("_fast", "phone_e164"))
     first = pl.col("phone_e164").is_first_distinct()
     rows = joined.with_columns(
         phone_outcome=pl.when(pl.col("phone_e164").is_null()).then(pl.lit("invalid"))
         .when(first).then(pl.lit("valid")).otherwise(pl.lit("duplicate")),
         phone_problem=pl.when(pl.col("phone_e164").is_null()).then(
             pl.coalesce("_early", "_problem", pl.lit("empty"))),
-    ).drop("_key", "_early", "_problem")
+    ).drop("_key", "_early", "_fast", "_problem")
     tally = dict(rows.get_column("phone_outcome").value_counts().iter_rows())
     counts = {"rows": rows.height, **{outcome: tally.get(outcome, 0) for outcome in OUTCOMES}}
     return Phones(rows=rows, counts=counts)
