@@ -101,7 +101,7 @@ def test_prospects_name_exactly_one_source(prospects, why):
 def test_an_upload_is_a_plain_file_name():
     upload = GOOD.replace("campaign_code: C000000123", "upload: Dec List.XLSX")
     assert parse(upload).campaign.prospects.upload == "Dec List.XLSX"
-    for bad in ("../secrets.csv", "/etc/x.csv", "a\\\\b.csv", "list.exe", "sub/list.csv"):
+    for bad in ("../secrets.csv", "/etc/x.csv", "a\\\\b.csv", "list.exe", "sub/list.csv", ".x.csv"):
         text = GOOD.replace("campaign_code: C000000123", f'upload: "{bad}"')
         assert fields(text) == ["prospects.upload"], bad
 

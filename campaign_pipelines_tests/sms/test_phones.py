@@ -5,6 +5,7 @@ import random
 import polars as pl
 import pytest
 
+from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.phones import (
     normalise_phone,
@@ -62,6 +63,13 @@ def test_problems_name_the_row_and_never_repeat_the_value():
     assert [p["field"] for p in found] == ["row 2: phone", "row 3: phone"]
     assert not any("7272501234" in p["problem"] for p in found)
     assert len(phones.problems("phone", limit=1)) == 1
+    assert found[0]["fix"] == "give the customer's mobile number"
+    excel = normalise_phones(pl.DataFrame({"phone": ["7.70123E+10"]})).problems("phone")
+    assert "format the column as Text" in excel[0]["fix"]
+
+
+def test_numbers_in_logs_are_masked_by_the_projects_masker():
+    assert masked("sent to +77012345678") == "sent to +7********78"
 
 
 def test_numeric_columns_from_spreadsheets():

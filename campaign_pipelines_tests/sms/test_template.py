@@ -134,5 +134,6 @@ def test_render_per_recipient():
     assert render_message(source, first_name="  Aigerim ", **values).text == \
         "Aigerim, cashback! STOP 7575"
     assert render_message(source, first_name=None, **values).text == "Cashback! STOP 7575"
+    assert render_message(source, first_name="Ai\n  gerim", **values).text.startswith("Ai gerim,")
     with pytest.raises(MessageError, match="more than the 1 segment"):
         render_message(source, first_name="Ж" * 70, max_segments=1, **values)

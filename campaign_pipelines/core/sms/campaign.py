@@ -53,12 +53,12 @@ MAX_THROTTLE = 1000.0
 FIRST_TIME, LAST_TIME = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 12, 31, tzinfo=UTC)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 CAMPAIGN_CODE = re.compile(r"^C[0-9]{9}$")
-UPLOAD = re.compile(r"^[^/\\\x00-\x1f]{1,200}\.(csv|txt|xlsx|parquet)$", re.IGNORECASE)
-SENDERS = (
-    re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$"),  # alphanumeric sender ID
-    re.compile(r"^[0-9]{3,8}$"),  # short code
-    re.compile(r"^\+[1-9][0-9]{7,14}$"),  # E.164
-    re.compile(r"^MG[0-9a-f]{32}$"),  # Twilio Messaging Service
+UPLOAD = re.compile(r"^(?!\.)[^/\\\x00-\x1f]{1,200}\.(csv|txt|xlsx|parquet)$", re.IGNORECASE)
+SENDER = re.compile(
+    r"^(?:(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 ]{1,11}"  # alphanumeric sender ID
+    r"|[0-9]{3,8}"  # short code
+    r"|\+[1-9][0-9]{7,14}"  # E.164 number
+    r"|MG[0-9a-f]{32})$"  # Twilio Messaging Service SID
 )
 
 
@@ -109,7 +109,9 @@ def _rate(value: Any) -> Any:
 
 Name = Annotated[str, _matching(
     NAME, "a campaign name", "use 1..64 lower-case letters, digits, - or _ (e.g. dec-cashback)")]
-Sender = Annotated[str, BeforeValidator(_text)]
+Sender = Annotated[str, _matching(
+    SENDER, "a sender ID, short code, E.164 number or Messaging Service SID",
+    'use e.g. "MyBank" (at most 11 letters, digits or spaces), "7575" or "+77012345678"')]
 Moment = Annotated[datetime, BeforeValidator(_moment)]
 
 
@@ -142,15 +144,6 @@ class SmsCampaign(_Strict):
     end_at: Moment | None = None
     prospects: Prospects
     throttle_per_second: Annotated[float, BeforeValidator(_rate)] | None = None
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        if not any(pattern.match(value) for pattern in SENDERS):
-            raise _refusal("is not a sender ID, short code, E.164 number or Messaging "
-                           "Service SID", 'use e.g. "MyBank" (at most 11 letters, digits or '
-                           'spaces), "7575" or "+77012345678"')
-        return value
 
     @field_validator("end_at")
     @classmethod

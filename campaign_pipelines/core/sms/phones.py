@@ -118,6 +118,19 @@ def _as_text(column: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
     return pl.when(~scientific).then(text), problem
 
 
+def fix_for(reason: str) -> str:
+    """What the list's owner does about a row refused for ``reason``."""
+    if reason.startswith("written in scientific"):
+        return "format the column as Text in the spreadsheet, retype the number, export again"
+    if reason == "empty":
+        return "fill in the number or remove the row"
+    if reason.endswith("cannot receive SMS"):
+        return "give the customer's mobile number"
+    if reason.startswith("has an extension"):
+        return "remove the extension"
+    return "write the number as +77012345678 or 87012345678, as text"
+
+
 @dataclass(frozen=True)
 class Phones:
     rows: pl.DataFrame  # the input, plus phone_e164, phone_outcome, phone_problem
@@ -131,8 +144,7 @@ class Phones:
         """The first ``limit`` invalid rows as field/problem/fix (row 1 is the first data row);
         no value is repeated."""
         bad = self.rows.with_row_index("_row", 1).filter(pl.col("phone_outcome") == "invalid")
-        return [{"field": f"row {row}: {column}", "problem": problem,
-                 "fix": "write the number as +77012345678 or 87012345678, as text"}
+        return [{"field": f"row {row}: {column}", "problem": problem, "fix": fix_for(problem)}
                 for row, problem in bad.select("_row", "phone_problem").head(limit).iter_rows()]
 
 

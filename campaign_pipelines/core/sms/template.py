@@ -4,7 +4,8 @@ recipient when it is sent.
 Decisions:
 - Jinja2 in a SandboxedEnvironment with StrictUndefined and no globals. A template may use
   exactly these variables (ALLOWED), anything else is an error naming it:
-  ``first_name`` (the recipient's, "" when the list has none), ``campaign`` (the campaign's
+  ``first_name`` (the recipient's, blanks and line breaks folded to one space, "" when the
+  list has none), ``campaign`` (the campaign's
   name) and ``stop_hint`` (the opt-out instruction the deployment configures, e.g.
   "STOP: 7575"). ``{% if %}`` and the FILTERS (case, trim, default, truncate) are fine;
   loops, macros, blocks, includes, imports, ``{% set %}``, calls, other filters, the ``*`` and
@@ -123,7 +124,8 @@ def render_message(source: str, *, first_name: str | None, campaign: str, stop_h
     """The message for one recipient; MessageError if it is empty or over ``max_segments``."""
     try:
         text = _compiled(source).render(
-            first_name=(first_name or "").strip(), campaign=campaign, stop_hint=stop_hint)
+            first_name=" ".join((first_name or "").split()), campaign=campaign,
+            stop_hint=stop_hint)
     except jinja2.TemplateError as error:  # a SecurityError or a filter given a wrong value
         raise MessageError(f"the template failed: {type(error).__name__}: {error}") from None
     text = text.strip()
