@@ -44,9 +44,11 @@ _QUOTES = "'\"`"
 
 def _kz_mobile() -> str:
     metadata = PhoneMetadata.metadata_for_region("KZ")
-    if metadata is None or metadata.national_prefix_transform_rule is not None:
+    mobile = metadata.mobile if metadata else None
+    if (metadata is None or mobile is None or not mobile.national_number_pattern
+            or metadata.national_prefix_transform_rule is not None):
         raise RuntimeError("phonenumbers' KZ metadata changed: review phones.KZ_MOBILE")
-    national = (metadata.mobile.national_number_pattern or "").replace(r"\d", "[0-9]")
+    national = mobile.national_number_pattern.replace(r"\d", "[0-9]")
     return rf"^(?:\+7|7|8)?({national})$"
 
 
