@@ -57,6 +57,13 @@ def test_the_same_campaign_in_json_or_another_offset_has_the_same_version():
     assert parse(GOOD.replace("MyBank", "MyBank2")).version != parse(GOOD).version
 
 
+def test_unquoted_yaml_times_stay_text_for_the_model_to_read():
+    unquoted = GOOD.replace('"2026-12-01T09:00:00+05:00"', "2026-12-01T09:00:00+05:00")
+    assert parse(unquoted).campaign.start_at == datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+    found = problems(GOOD.replace('"2026-12-01T09:00:00+05:00"', "2026-12-01"))
+    assert found[0]["field"] == "start_at" and "no UTC offset" in found[0]["problem"]
+
+
 def test_a_naive_start_is_refused_never_guessed():
     found = problems(GOOD.replace("+05:00", ""))
     assert found[0]["field"] == "start_at" and "no UTC offset" in found[0]["problem"]

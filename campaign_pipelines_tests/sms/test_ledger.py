@@ -34,6 +34,8 @@ def test_keys_for_a_frame():
     keyed = with_idempotency_keys(frame, "dec")
     assert keyed["idempotency_key"].to_list() == [
         idempotency_key("dec", "+77012345678"), idempotency_key("dec", "+77012345679")]
+    with pytest.raises(ValueError, match="1 rows have no phone_e164"):
+        with_idempotency_keys(pl.DataFrame({"phone_e164": ["+77012345678", None]}), "dec")
 
 
 def test_final_states_are_all_but_queued_and_sending():
