@@ -108,6 +108,8 @@ def test_a_template_over_the_segment_limit_is_refused_with_the_count_and_the_cau
     assert problem["problem"].startswith("the message is 3 segment(s) of UCS-2 (because of 'У')")
     assert "shorten" in problem["fix"]
     assert check(source, max_segments=3).count.segments == 3
+    with pytest.raises(ValueError, match="1..10"):
+        check(source, max_segments=11)
 
 
 def test_a_latin_template_greeting_by_name_is_counted_as_ucs2():

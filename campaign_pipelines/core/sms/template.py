@@ -145,7 +145,10 @@ def render_message(source: str, *, first_name: str | None, campaign: str, stop_h
 def check_template(source: str, *, campaign: str, stop_hint: str,
                    max_segments: int = DEFAULT_MAX_SEGMENTS, field: str = "template") -> Message:
     """The template rendered with the longest plausible values (the module's decisions), or
-    ProblemsError naming ``field``, every problem and its fix."""
+    ProblemsError naming ``field``, every problem and its fix. ``max_segments`` is a setting
+    of 1..MAX_SEGMENTS_LIMIT (ValueError otherwise)."""
+    if not 1 <= max_segments <= MAX_SEGMENTS_LIMIT:
+        raise ValueError(f"max_segments must be 1..{MAX_SEGMENTS_LIMIT}, not {max_segments}")
     problems = template_problems(source)
     if problems:
         raise ProblemsError([{"field": field, "problem": p, "fix": f} for p, f in problems])
