@@ -1,0 +1,1 @@
+"""SMS providers: the embedded outbox and Twilio, behind ``protocol.SmsProvider``."""
