@@ -17,6 +17,9 @@ class ReferenceConfig:
     path: Path
     blacklists: dict[str, str]  # source name -> SQL returning iin
     datasets: dict[str, str]  # dataset -> SQL returning iin and its value column
+    # SQL returning iin and phone: the SMS campaigns' recipients of a deployed campaign's target
+    # group (None: SMS campaigns can take uploaded lists with a phone column only).
+    phones: str | None = None
 
     @property
     def blacklist_sources(self) -> list[str]:
@@ -44,7 +47,11 @@ def load_reference_config(path: Path) -> ReferenceConfig:
             f"reference config {path} needs 'blacklists' (name: SQL) and datasets "
             f"{list(SQL_DATASETS)}; missing: {missing or ['blacklists']}"
         )
-    return ReferenceConfig(path, dict(blacklists), dict(datasets))
+    phones = (body or {}).get("phones")
+    if phones is not None and not (isinstance(phones, str) and phones.strip()):
+        raise ValueError(f"reference config {path}: 'phones' must be one SQL returning iin, "
+                         "phone (or be left out)")
+    return ReferenceConfig(path, dict(blacklists), dict(datasets), phones)
 
 
 def default_config_path(warehouse_kind: str) -> Path:

@@ -52,6 +52,12 @@ MAU_LATEST_SHARE = 0.70
 MAU_STILL_ACTIVE_BEFORE = 0.90  # active last month, given active this month
 MAU_ACTIVE_BEFORE_ANYWAY = 0.15  # active last month, given inactive this month
 PRODUCT_SHARES = (0.45, 0.30, 0.90, 0.24, 0.05, 0.06)  # about two products per customer
+# Kazakhstan's mobile ranges (+7 7xx); a few numbers are written as people and old systems do.
+MOBILE_PREFIXES = ("700", "701", "702", "705", "707", "708", "747", "771", "775", "776", "777",
+                   "778")
+NO_PHONE_SHARE = 0.05
+PHONE_SPELLINGS = {"+7{p}{n}": 0.85, "8{p}{n}": 0.08, "8 ({p}) {n3}-{n2}-{n2b}": 0.04,
+                   "+7 {p} {n3} {n4}": 0.03}
 
 CITIES = {
     "Алматы": 22, "Астана": 15, "Шымкент": 10, "Караганда": 7, "Актобе": 5, "Тараз": 4,
@@ -74,14 +80,14 @@ _EPOCH = np.datetime64("1970-01-01", "D")
 
 
 def generate_bank(customers: int, seed: int = 7) -> dict[str, pl.DataFrame]:
-    """All six ``sources`` tables for a bank of ``customers`` people (showcase ones included).
+    """All seven ``sources`` tables for a bank of ``customers`` people (showcase ones included).
 
     Rows are drawn per customer index; the three showcase customers sit at indexes 0..2 and
     their draws are then overridden so the legacy example request filters as documented.
     """
     if customers < len(SHOWCASE_IINS):
         raise ValueError(f"customers must be at least {len(SHOWCASE_IINS)}, got {customers}")
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     generated = unique_valid_iins(rngs[0], customers - len(SHOWCASE_IINS))
     people = _customers(generated, rngs[1])
     iins = people["iin"]
@@ -92,6 +98,7 @@ def generate_bank(customers: int, seed: int = 7) -> dict[str, pl.DataFrame]:
         "push_preferences": _push_preferences(iins, rngs[4]),
         "mau": _mau(iins, rngs[5]),
         "client_products": _client_products(iins, rngs[6]),
+        "client_phones": _client_phones(iins, rngs[7]),
     }
 
 
@@ -262,6 +269,28 @@ def _client_products(iins: pl.Series, rng: np.random.Generator) -> pl.DataFrame:
     masks = [rng.random(n) < share for share in PRODUCT_SHARES]
     masks[PRODUCTS.index("Кредитная карта")][: len(SHOWCASE_IINS)] = True
     return _membership(iins, masks, PRODUCTS, "product")
+
+
+def _client_phones(iins: pl.Series, rng: np.random.Generator) -> pl.DataFrame:
+    """A mobile number for most customers (``iin``, ``phone``), the SMS campaigns' recipients;
+    most in E.164, some spelled as typed into a branch system (``8 (701) 234-56-78``)."""
+    n = len(iins)
+    reachable = rng.random(n) >= NO_PHONE_SHARE
+    reachable[: len(SHOWCASE_IINS)] = True
+    has = np.flatnonzero(reachable)
+    prefix = _labels(MOBILE_PREFIXES, rng.integers(0, len(MOBILE_PREFIXES), len(has)))
+    number = pl.Series(rng.integers(0, 10_000_000, len(has))).cast(pl.String).str.zfill(7)
+    spelling = _choose(rng, len(has), list(PHONE_SPELLINGS.values()))
+    frame = pl.DataFrame({"iin": iins.gather(has), "p": prefix, "n": number, "s": spelling})
+    n3, n2, n2b, n4 = (pl.col("n").str.slice(a, b) for a, b in ((0, 3), (3, 2), (5, 2), (3, 4)))
+    plain = pl.col("p") + pl.col("n")
+    phone = (pl.when(pl.col("s") == 0).then("+7" + plain)
+             .when(pl.col("s") == 1).then("8" + plain)
+             .when(pl.col("s") == 2).then(pl.concat_str(
+                 pl.lit("8 ("), pl.col("p"), pl.lit(") "), n3, pl.lit("-"), n2, pl.lit("-"), n2b))
+             .otherwise(pl.concat_str(pl.lit("+7 "), pl.col("p"), pl.lit(" "), n3,
+                                      pl.lit(" "), n4)))
+    return frame.select("iin", phone=phone)
 
 
 def _membership(

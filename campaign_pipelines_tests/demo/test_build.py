@@ -54,6 +54,7 @@ def test_sources_tables_have_the_contract_columns_and_types(built):
     assert columns == {
         "blacklist": [("source", "VARCHAR"), ("iin", "VARCHAR")],
         "client_devices": [("iin", "VARCHAR"), ("device", "VARCHAR")],
+        "client_phones": [("iin", "VARCHAR"), ("phone", "VARCHAR")],
         "client_products": [("iin", "VARCHAR"), ("product", "VARCHAR")],
         "customers": [
             ("iin", "VARCHAR"),
@@ -90,6 +91,22 @@ def test_rebuilding_replaces_the_tables_instead_of_appending(tmp_path):
     assert query(tmp_path, "SELECT count(*) FROM sources.customers") == [(300,)]
     duplicates = "SELECT count(*) - count(DISTINCT iin) FROM sources.customers"
     assert query(tmp_path, duplicates) == [(0,)]
+
+
+def test_most_customers_have_a_kazakh_mobile_some_spelled_the_old_way(built, bank):
+    from campaign_pipelines.core.sms.phones import normalise_phones
+
+    phones = bank["client_phones"]
+    assert 0.9 < phones.height / bank["customers"].height < 1.0
+    assert set(bank["customers"]["iin"][:3]) <= set(phones["iin"])  # the showcase customers
+    assert phones["phone"].str.starts_with("8").any()  # 8 7xx..., the national spelling
+    checked = normalise_phones(phones)
+    assert checked.counts["valid"] == phones.height  # every spelling is a valid KZ mobile
+    data_dir, _ = built  # and the packaged config's SQL reads them back
+    config = load_reference_config(default_config_path("duckdb"))
+    assert config.phones is not None
+    fetched = DuckDBWarehouse(data_dir / "warehouse.duckdb").fetch(config.phones)
+    assert fetched.sort("iin").equals(phones.sort("iin"))
 
 
 def test_showcase_customer_is_blacklisted_in_duckdb(built):

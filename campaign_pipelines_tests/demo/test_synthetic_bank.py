@@ -44,6 +44,7 @@ def test_tables_have_the_contract_columns_and_types(bank):
         "push_preferences": {"iin": pl.String, "stream": pl.String},
         "mau": {"iin": pl.String, "month": pl.Date},
         "client_products": {"iin": pl.String, "product": pl.String},
+        "client_phones": {"iin": pl.String, "phone": pl.String},
     }
 
 

@@ -10,3 +10,4 @@ CREATE TABLE IF NOT EXISTS sources.client_devices (iin VARCHAR NOT NULL, device 
 CREATE TABLE IF NOT EXISTS sources.push_preferences (iin VARCHAR NOT NULL, stream VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS sources.mau (iin VARCHAR NOT NULL, month DATE NOT NULL);
 CREATE TABLE IF NOT EXISTS sources.client_products (iin VARCHAR NOT NULL, product VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS sources.client_phones (iin VARCHAR NOT NULL, phone VARCHAR NOT NULL);
