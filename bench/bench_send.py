@@ -25,8 +25,8 @@ from campaign_pipelines.adapters.email.resend import ResendProvider
 from campaign_pipelines.adapters.sequence_sender import Sender, send_due
 from campaign_pipelines.adapters.sequence_store import SequenceStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
-from campaign_pipelines.core.sequences.definition import load_sequences
 from campaign_pipelines.core.sequences.intake import parse_lines, signup_rows
+from campaign_pipelines.core.sequences.loading import load_sequences
 from campaign_pipelines.core.sequences.plan import enroll
 from campaign_pipelines.core.sequences.render import default_folder
 from campaign_pipelines.core.sequences.signups import Signup, SignupRecord

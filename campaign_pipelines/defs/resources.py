@@ -35,7 +35,8 @@ from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckD
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
 from campaign_pipelines.adapters.warehouse.protocol import Deployment, WarehouseReader
-from campaign_pipelines.core.sequences.definition import SequenceDefinition, load_sequences
+from campaign_pipelines.core.sequences.definition import SequenceDefinition
+from campaign_pipelines.core.sequences.loading import load_sequences
 from campaign_pipelines.core.sequences.render import default_folder
 from campaign_pipelines.core.streaks.chains import Finding
 from campaign_pipelines.core.streaks.config import JourneyConfig

@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 from campaign_pipelines.core.problems import ProblemsError
-from campaign_pipelines.core.sequences.definition import load_sequence, load_sequences
 from campaign_pipelines.core.sequences.intake import parse_lines, signup_rows
+from campaign_pipelines.core.sequences.loading import load_sequence, load_sequences
 from campaign_pipelines.core.sequences.plan import (
     ALERT_ATTEMPTS,
     LEDGER_SCHEMA,
