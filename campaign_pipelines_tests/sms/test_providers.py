@@ -86,6 +86,26 @@ def test_outbox_second_send_of_a_key_returns_the_first_and_writes_nothing(tmp_pa
     assert len((tmp_path / "dec-cashback.jsonl").read_text().splitlines()) == 2
 
 
+def test_outbox_two_writers_on_one_campaign_write_each_key_once(tmp_path: Path):
+    messages = [message(to=f"+7701{n:07d}", key=f"sms-{n:04d}") for n in range(300)]
+    writers = [SmsOutbox(tmp_path), SmsOutbox(tmp_path)]  # two open files: as two processes
+    answers: list[dict[str, str]] = [{}, {}]
+
+    def send_all(index: int) -> None:
+        for each in messages:
+            answers[index][each.idempotency_key] = writers[index].send(each).provider_message_id
+
+    threads = [threading.Thread(target=send_all, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = (tmp_path / "dec-cashback.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["idempotency_key"] for line in lines) == \
+        [m.idempotency_key for m in messages]
+    assert answers[0] == answers[1]
+
+
 def test_outbox_find_sent_by_key(tmp_path: Path):
     outbox = SmsOutbox(tmp_path)
     assert outbox.find_sent(message(), datetime.now(UTC)) is None
@@ -204,6 +224,7 @@ def test_twilio_timeouts_end_in_provider_down_after_the_retries(api: FakeTwilioA
     with pytest.raises(SmsProviderDown, match="no answer within 0.3 s") as raised:
         twilio.send(message())
     assert "look it up (find_sent) before sending again" in str(raised.value)
+    assert raised.value.maybe_taken
     _no_secrets(str(raised.value), api)
     assert api.calls["send"] == 1  # the lookups timed out too: never a blind second POST
 
@@ -217,7 +238,7 @@ def test_twilio_refused_connection_is_retried_then_provider_down():
         with pytest.raises(SmsProviderDown, match="unreachable.*after 3 attempts") as raised:
             provider.send(message())
     assert "token" not in str(raised.value) and "1" * 32 not in str(raised.value)
-    assert "find_sent" not in str(raised.value)  # nothing went out
+    assert "find_sent" not in str(raised.value) and not raised.value.maybe_taken
 
 
 # -- Twilio: find_sent ------------------------------------------------------------------------
@@ -232,9 +253,10 @@ def test_twilio_find_sent_matches_number_sender_body_and_time(api: FakeTwilioApi
         accepted.provider_message_id
     assert twilio.find_sent(message(body="Кешбэк 5% до 31.12!"), before) is None
     assert twilio.find_sent(message(sender="+15005550009"), before) is None
-    assert twilio.find_sent(message(), datetime.now(UTC) + timedelta(seconds=2)) is None
+    assert twilio.find_sent(message(), datetime.now(UTC) + timedelta(seconds=30)) is not None
+    assert twilio.find_sent(message(), datetime.now(UTC) + timedelta(seconds=62)) is None
     dated = [r[2] for r in api.requests if r[0] == "GET" and "DateSent>" in r[2]]
-    assert dated[0]["DateSent>"] == before.date().isoformat()
+    assert dated[0]["DateSent>"] == (before - timedelta(seconds=60)).date().isoformat()
 
 
 def test_twilio_find_sent_pages_through_next_page_uri(api: FakeTwilioApi,

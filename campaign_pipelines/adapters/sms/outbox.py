@@ -6,10 +6,11 @@ holds phone numbers), one object per line: ``to``, ``body``, ``sender``, ``campa
 ISO 8601). The line is the delivery: a second send of an idempotency key already in the file
 returns the first acceptance and writes nothing.
 
-Durability: each line is written with one ``write`` and ``fsync``ed before ``send`` returns,
-so an accepted message survives a killed process and a power cut. Measured on the CI VM (ext4):
-about 8,000 fsyncs a second, well above the engine's 1,000 messages a second, so no group
-commit (which would answer "accepted" for lines a power cut could still lose).
+Durability: each line is written with one ``pwrite`` and ``fsync``ed before ``send``
+returns, so an accepted message survives a killed process and a power cut. Measured on the
+2-core development VM (ext4): about 8,000 fsyncs a second and 5,800 messages a second through
+``send``, above the engine's 1,000, so no group commit (which would answer "accepted" for lines
+a power cut could still lose). A slower disk is the place to revisit that.
 
 Several processes may append to one file (two runners on one campaign): every append holds an
 exclusive ``flock`` on the file, first reads the lines others added since this process last

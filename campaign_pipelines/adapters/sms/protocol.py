@@ -54,7 +54,16 @@ class SmsRefused(Exception):
 
 
 class SmsProviderDown(Exception):
-    """The provider could not take messages now, after its own retries; try the run later."""
+    """The provider could not take messages now, after its own retries; try the run later.
+
+    ``maybe_taken``: the last attempt's answer was lost (a timeout, a dropped connection, a
+    5xx) and the provider could not be asked whether it kept the message, so before this
+    message is sent again it must be looked up with ``find_sent``.
+    """
+
+    def __init__(self, message: str, *, maybe_taken: bool = False):
+        super().__init__(message)
+        self.maybe_taken = maybe_taken
 
 
 class SmsProvider(Protocol):

@@ -7,13 +7,13 @@ error is JSON ``{code, message, more_info, status}``.
 
 Twilio has no idempotency key, so this is the one retry layer for an SMS send (README,
 "Retries"; the caller must not retry ``SmsProviderDown`` on top of it), shaped as the e-mail
-one (``SendRetry``, stamina, no jitter): 429 and 503 (nothing was taken) and refused
-connections are tried again at once after the wait; a timeout after the request went out, a
-dropped answer or another 5xx may have been taken, so the next attempt first asks
-``find_sent`` (since the first attempt, less ``CLOCK_SKEW``) and sends only when Twilio has
-no such message. ``Retry-After`` is waited when given, up to ``retry_after_cap_s``; longer is
-``SmsProviderDown`` at once. After the last attempt: ``SmsProviderDown``; it may then have been
-taken, which the runner's reconciliation (``find_sent`` before a resend) settles.
+one (``SendRetry``: stamina, 4 attempts, waits 1, 2, 4 s, no jitter). A 429, a 503 or a
+refused connection took nothing: the next attempt posts again. A timeout after the request
+went out, a dropped answer or another 5xx may have been taken: the next attempt first looks
+for it (``find_sent`` since the first attempt) and posts only when Twilio has none.
+``Retry-After`` is waited when given, up to ``retry_after_cap_s`` (longer: ``SmsProviderDown``
+at once). After the last attempt: ``SmsProviderDown``, with ``maybe_taken`` set when Twilio
+may hold the message, so the caller looks it up (``find_sent``) before ever sending it again.
 
 Final answers:
 
@@ -31,11 +31,13 @@ whole phone number (``masked``).
 ``find_sent``: ``GET .../Messages.json?To=..&From=..&DateSent>=YYYY-MM-DD`` (``From`` left out
 for a messaging service, whose messages are then matched on ``messaging_service_sid``), every
 page through ``next_page_uri``, matching the exact body and ``date_created`` at or after
-``since`` (Twilio's dates are whole seconds: ``since`` is rounded down). Twilio sets
-``date_sent`` only when a message leaves its queue, so a message it still holds is not in a
-``DateSent`` list: when that finds nothing, the same list without the date is read for messages
-with no ``date_sent``, up to ``UNSENT_SCAN_PAGES`` pages (beyond: ``SmsProviderDown``, rather
-than a guess that could send twice).
+``since`` less ``CLOCK_SKEW`` (60 s: this host's clock and Twilio's may differ, and an identical
+message to the same number a minute earlier is a duplicate anyway; Twilio's dates are whole
+seconds). Twilio sets ``date_sent`` only when a message
+leaves its queue, so a message it still holds is not in a ``DateSent`` list: when that finds
+nothing, the same list without the date is read for messages with no ``date_sent``, up to
+``UNSENT_SCAN_PAGES`` pages (beyond: ``SmsProviderDown``, rather than a guess that could send
+twice).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ class TwilioProvider(KeptClient):
         form["MessagingServiceSid" if _is_service(message.sender) else "From"] = message.sender
         if message.status_callback:
             form["StatusCallback"] = message.status_callback
-        first_tried = datetime.now(UTC) - CLOCK_SKEW
+        first_tried = datetime.now(UTC)
         maybe_taken = False
 
         def attempt() -> SmsAccepted:
@@ -136,8 +138,8 @@ class TwilioProvider(KeptClient):
         except ServiceUnavailable as error:
             taken = " Twilio may have taken it: look it up (find_sent) before sending again" \
                 if maybe_taken else ""
-            raise SmsProviderDown(
-                f"{error} (after {self.retry.attempts} attempts).{taken}") from None
+            raise SmsProviderDown(f"{error} (after {self.retry.attempts} attempts).{taken}",
+                                  maybe_taken=maybe_taken) from None
 
     def _post(self, form: dict[str, str], where: str) -> SmsAccepted:
         try:
@@ -185,7 +187,7 @@ class TwilioProvider(KeptClient):
     def _find(self, message: SmsMessage, since: datetime, where: str) -> SmsAccepted | None:
         if since.tzinfo is None:
             raise ValueError("find_sent needs a timezone-aware since")
-        since = since.astimezone(UTC).replace(microsecond=0)
+        since = since.astimezone(UTC).replace(microsecond=0) - CLOCK_SKEW
         query = {"To": message.to, "PageSize": str(PAGE_SIZE)}
         if not _is_service(message.sender):
             query["From"] = message.sender
