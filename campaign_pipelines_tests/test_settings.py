@@ -123,6 +123,10 @@ def test_values_are_read_case_blind_and_an_empty_value_means_the_default(monkeyp
         ("CAMPAIGN_WAREHOUSE", "mysql", "'duckdb' or 'oracle'"),
         ("CAMPAIGN_JOURNEY_CONFIG", "ftp", "'file' or 'http'"),
         ("CAMPAIGN_RESEND_BASE_URL", "api.resend.com", "http\\(s\\) URL"),
+        ("CAMPAIGN_SMS_PROVIDER", "smsc", "'outbox' or 'twilio'"),
+        ("CAMPAIGN_SMS_WINDOW", "9-21", "HH:MM-HH:MM"),
+        ("CAMPAIGN_SMS_WINDOW_ZONE", "Almaty", "IANA time zone"),
+        ("CAMPAIGN_SMS_MAX_SEGMENTS", "12", "from 1 to 10"),
     ],
 )
 def test_a_value_the_project_cannot_use_is_named_with_what_it_takes(
@@ -182,3 +186,19 @@ def test_without_dagster_home_a_command_keeps_the_projects_instance_in_the_data_
     assert location.instance.root_directory == str(home)
     assert location.instance.run_retries_enabled
     assert location.instance.run_monitoring_enabled
+
+
+def test_the_sms_resource_takes_the_provider_and_hours_the_settings_choose(monkeypatch, tmp_path):
+    from campaign_pipelines.adapters.sms.outbox import SmsOutbox
+
+    monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CAMPAIGN_SMS_WINDOW", "10:00-20:00")
+    sms = build_resources()["sms"]
+    assert isinstance(sms.provider(), SmsOutbox)
+    assert sms.status_callback() is None  # the outbox sends no receipts
+    assert str(sms.quiet_hours().opens) == "10:00:00"
+    monkeypatch.setenv("CAMPAIGN_SMS_PROVIDER", "Twilio")
+    monkeypatch.setenv("CAMPAIGN_PUBLIC_URL", "https://hooks.bank.kz/")
+    twilio = build_resources()["sms"]
+    assert twilio.kind == "twilio"
+    assert twilio.status_callback() == "https://hooks.bank.kz/webhooks/sms/status"

@@ -5,7 +5,8 @@ load them in their own process), never at import. Oracle credentials and the jou
 service's URL and token reach their resources only through ``dg.EnvVar``; so do
 ``RESEND_API_KEY``, ``SMTP_USERNAME``/``SMTP_PASSWORD``, ``UNSUBSCRIBE_SECRET``,
 ``ALERT_WEBHOOK_URL`` (its path holds the webhook's token), ``NOTION_TOKEN`` and
-``NOTION_EMAIL_SEQUENCE_DB_ID``, each only when it is set.
+``NOTION_EMAIL_SEQUENCE_DB_ID``, each only when it is set; ``TWILIO_ACCOUNT_SID`` and
+``TWILIO_AUTH_TOKEN`` when the SMS provider is Twilio (defs/sms/resources.py).
 """
 
 from abc import abstractmethod
@@ -30,6 +31,7 @@ from campaign_pipelines.adapters.reference_config import (
 )
 from campaign_pipelines.adapters.sequence_sender import Sender
 from campaign_pipelines.adapters.sequence_store import SequenceStore
+from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
@@ -43,6 +45,7 @@ from campaign_pipelines.core.streaks.config import JourneyConfig
 from campaign_pipelines.core.streaks.lint import require_valid
 from campaign_pipelines.defs.io_manager import ParquetIOManager
 from campaign_pipelines.defs.settings import Settings, read_settings
+from campaign_pipelines.defs.sms.resources import sms_resource
 
 
 class CampaignDataResource(dg.ConfigurableResource):
@@ -172,6 +175,10 @@ def streak_store(warehouse: WarehouseResource) -> StreakStore:
     return StreakStore(_embedded(warehouse, "streak"))
 
 
+def sms_store(warehouse: WarehouseResource) -> SmsStore:
+    return SmsStore(_embedded(warehouse, "SMS"))
+
+
 def journey_config_resource(settings: Settings) -> JourneyConfigResource:
     backend = settings.journey_backend
     if settings.journey_config == "http":
@@ -299,6 +306,7 @@ def build_resources(
         "io_manager": ParquetIOManager(base_dir=str(settings.data_dir / "assets")),
         "journey_config": journey_config_resource(settings),
         **email_resources(settings),
+        "sms": sms_resource(settings),
     }
 
 

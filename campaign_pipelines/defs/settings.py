@@ -21,6 +21,12 @@ they reach their resources only through ``dg.EnvVar`` (defs/resources.py).
 | ``CAMPAIGN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | the ingress as recipients reach it |
 | ``CAMPAIGN_SMTP_HOST`` / ``_PORT`` | ``localhost`` / 587 | the SMTP server (STARTTLS) |
 | ``CAMPAIGN_RESEND_BASE_URL`` | ``https://api.resend.com`` | the Resend API (or a proxy) |
+| ``CAMPAIGN_SMS_PROVIDER`` | ``outbox`` | ``outbox`` (JSON lines) or ``twilio`` |
+| ``CAMPAIGN_TWILIO_BASE_URL`` | ``https://api.twilio.com`` | the Twilio API (or a proxy) |
+| ``CAMPAIGN_SMS_WINDOW`` / ``_ZONE`` | ``09:00-21:00`` / ``Asia/Almaty`` | sending hours |
+| ``CAMPAIGN_SMS_MAX_SEGMENTS`` | 3 | longest message, in SMS segments |
+| ``CAMPAIGN_SMS_STOP_HINT`` | ``Отказ: STOP`` | the opt-out text templates show |
+| ``CAMPAIGN_SMS_KPI_SYNC`` (``SMS_KPI_SYNC``) | ``warehouse`` | also ``airtable``, ``none`` |
 
 The three e-mail settings also answer to their bare names (``EMAIL_PROVIDER``,
 ``SEQUENCE_TIMING``, ``EMAIL_FROM``), the legacy service's.
@@ -31,10 +37,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
+from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.setting_values import (
     EMAIL_PROVIDER,
     SEQUENCE_TIMING,
@@ -73,10 +80,33 @@ class Settings(BaseSettings):
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, gt=0, lt=65536)
     resend_base_url: str = Field(default="https://api.resend.com", pattern=r"^https?://\S+$")
+    sms_provider: Literal["outbox", "twilio"] = "outbox"
+    twilio_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://\S+$")
+    sms_window: str = "09:00-21:00"
+    sms_window_zone: str = "Asia/Almaty"
+    sms_max_segments: int = Field(default=3, ge=1, le=10)
+    sms_stop_hint: str = Field(default="Отказ: STOP", max_length=40)
+    sms_kpi_sync: Literal["warehouse", "airtable", "none"] = Field(
+        default="warehouse",
+        validation_alias=AliasChoices("CAMPAIGN_SMS_KPI_SYNC", "SMS_KPI_SYNC"))
 
     _lower = field_validator("warehouse", "journey_config", "email_provider", "sequence_timing",
-                             mode="before")(lowered)
+                             "sms_provider", "sms_kpi_sync", mode="before")(lowered)
     _absolute = field_validator("data_dir", mode="after")(resolved)
+
+    @field_validator("sms_window", "sms_window_zone", mode="after")
+    @classmethod
+    def _usable_window(cls, value: str, info: ValidationInfo) -> str:
+        from campaign_pipelines.core.sms.quiet_hours import DEFAULT_WINDOW, quiet_hours
+
+        try:
+            if info.field_name == "sms_window":
+                quiet_hours(window=value)
+            else:
+                quiet_hours(DEFAULT_WINDOW, zone=value)
+        except ProblemsError as error:
+            raise ValueError(error.problems[0]["problem"]) from None
+        return value
 
     @property
     def database(self) -> Path:
@@ -99,6 +129,13 @@ _HINTS = {
     "journey_config": "use 'file' or 'http'",
     "email_provider": "use 'outbox', 'resend' or 'smtp'",
     "resend_base_url": "use the API's http(s) URL, e.g. https://api.resend.com",
+    "sms_provider": "use 'outbox' or 'twilio'",
+    "sms_window": "write the sending hours as HH:MM-HH:MM, e.g. 09:00-21:00",
+    "sms_window_zone": "use an IANA time zone name, e.g. Asia/Almaty",
+    "twilio_base_url": "use the API's http(s) URL, e.g. https://api.twilio.com",
+    "sms_max_segments": "use a whole number from 1 to 10",
+    "sms_stop_hint": "use at most 40 characters, e.g. 'Отказ: STOP'",
+    "sms_kpi_sync": "use 'warehouse', 'airtable' or 'none'",
     "sequence_timing": "use 'testing' (offsets in minutes) or 'production' (hours)",
 }
 
