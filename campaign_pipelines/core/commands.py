@@ -1,6 +1,6 @@
 """Commands: what an operator asks of a live campaign through ``landing/commands`` (the
-ingress's ``DELETE /campaigns/{code}`` writes them; the SMS domain adds ``sms_pause``,
-``sms_resume`` and ``sms_cancel``).
+ingress's ``DELETE /campaigns/{code}`` and ``POST /sms/campaigns/{name}/pause|resume|cancel``
+write them).
 
 A command file is one JSON object whose ``command`` field says which model reads the rest
 (a discriminated union, ``Command``): adding a command is one model here and one entry in the
@@ -13,6 +13,10 @@ apply step's table (``defs/commands/jobs.py``), never a string compared elsewher
 - ``campaign_code`` is what the ingress accepts in the URL (``CAMPAIGN_REF``: letters, digits,
   ``_`` and ``-``, 1 to 64): a CAMPAIGNCODE, an XLS_OW_ID or the campaign key
   (``core/registry.registry_code`` finds the campaign by any of the three).
+- The SMS commands (``sms_pause``, ``sms_resume``, ``sms_cancel``) name the campaign by its
+  ``campaign`` name, under the campaign file's rule (``core/sms/campaign.NAME``, matched whole:
+  a final newline is refused), and carry the lifecycle command they ask for
+  (``core/sms/lifecycle.Command``), which the store applies with the lifecycle's rules.
 - ``requested_at`` is an aware time (an offset or ``Z``), for the record: commands are applied
   in the order their files arrived (``defs/commands/``), whatever time they say.
 - No problem quotes the refused value (a code field may hold digits that look like an IIN).
@@ -21,7 +25,7 @@ apply step's table (``defs/commands/jobs.py``), never a string compared elsewher
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -37,6 +41,8 @@ from pydantic_core import PydanticCustomError
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.request_text import load_request_text
 from campaign_pipelines.core.requests import describe_validation_error
+from campaign_pipelines.core.sms.campaign import NAME as SMS_NAME
+from campaign_pipelines.core.sms.lifecycle import Command as Lifecycle
 
 # The same rule as the ingress's DELETE /campaigns/{code} (a test holds the two equal).
 CAMPAIGN_REF = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -71,9 +77,49 @@ class DeleteCommand(_Command):
     campaign_code: CampaignRef
 
 
-# One member today; the SMS domain adds its models to this union and to COMMAND_MODELS.
-Command = Annotated[DeleteCommand, Field(discriminator="command")]
-COMMAND_MODELS: tuple[type[_Command], ...] = (DeleteCommand,)
+def _sms_name(value: str) -> str:
+    if not SMS_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "sms_campaign_name", "is not an SMS campaign name (1 to 64 lower-case letters, "
+            "digits, - and _, starting with a letter or digit)",
+            {"fix": "give the name the campaign file has, e.g. dec-cashback"})
+    return value
+
+
+SmsCampaignName = Annotated[str, AfterValidator(_sms_name)]
+
+
+class _SmsCommand(_Command):
+    campaign: SmsCampaignName
+    lifecycle: ClassVar[Lifecycle]  # the lifecycle command the store applies
+
+
+class SmsPauseCommand(_SmsCommand):
+    """Pause an Active SMS campaign: its running send stops within 10 messages."""
+
+    command: Literal["sms_pause"]
+    lifecycle = Lifecycle.PAUSE
+
+
+class SmsResumeCommand(_SmsCommand):
+    """Resume a Paused SMS campaign: the runner's next tick sends the rest."""
+
+    command: Literal["sms_resume"]
+    lifecycle = Lifecycle.RESUME
+
+
+class SmsCancelCommand(_SmsCommand):
+    """Cancel a Scheduled, Active or Paused SMS campaign: nothing more is sent, ever."""
+
+    command: Literal["sms_cancel"]
+    lifecycle = Lifecycle.CANCEL
+
+
+SmsCommand = SmsPauseCommand | SmsResumeCommand | SmsCancelCommand
+SMS_COMMAND_MODELS: tuple[type[_SmsCommand], ...] = (
+    SmsPauseCommand, SmsResumeCommand, SmsCancelCommand)
+Command = Annotated[DeleteCommand | SmsCommand, Field(discriminator="command")]
+COMMAND_MODELS: tuple[type[_Command], ...] = (DeleteCommand, *SMS_COMMAND_MODELS)
 COMMAND_NAMES: tuple[str, ...] = tuple(
     name for model in COMMAND_MODELS for name in get_args(model.model_fields["command"].annotation))
 _COMMAND: TypeAdapter[Command] = TypeAdapter(Command)

@@ -2,9 +2,10 @@
 
 Run it with ``campaigns serve`` (``serve.py``). Each worker process builds its own app through
 ``create_app`` (settings read then, never at import) with its own journals (``journal.py``):
-``landing/signups`` and ``landing/unsubscribes``. The app never opens the warehouse for writing
-(the campaign reads open it read-only, per request: campaigns_api.py) and never imports
-Dagster: a webhook's latency depends on the landing folder's disk only.
+``landing/signups``, ``landing/unsubscribes`` and ``landing/sms_events`` (``sms.py``). The app
+never opens the warehouse for writing (the campaign reads open it read-only, per request:
+campaigns_api.py) and never imports Dagster: a webhook's latency depends on the landing
+folder's disk only.
 
 Every answer other than success is JSON ``{"status": "rejected", "message", "problems":
 [{field, problem, fix}]}``; a signup is answered ``202 {"status": "accepted", "signup_id"}``
@@ -41,6 +42,8 @@ from campaign_pipelines.ingress.body import Refusal, validated
 from campaign_pipelines.ingress.campaigns_api import router as campaigns_router
 from campaign_pipelines.ingress.journal import Journal, JournalError
 from campaign_pipelines.ingress.settings import IngressSettings, read_ingress_settings
+from campaign_pipelines.ingress.sms import router as sms_router
+from campaign_pipelines.ingress.sms import sms_events_journal
 from campaign_pipelines.ingress.unsubscribe import router as unsubscribe_router
 
 log = logging.getLogger("campaign_pipelines.ingress")
@@ -62,10 +65,12 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         signups=Journal(settings.landing / "signups", "signups", **journal_options),
         unsubscribes=Journal(settings.landing / "unsubscribes", "unsubscribes", **journal_options),
     )
+    sms_events = sms_events_journal(settings.landing, **journal_options)
+    journals = (ingress.signups, ingress.unsubscribes, sms_events)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for journal in (ingress.signups, ingress.unsubscribes):
+        for journal in journals:
             for path in await journal.start():
                 log.warning("completed the journal of a stopped worker: %s", path.name)
         # Everything loaded so far lives as long as the worker: out of the collector's sight,
@@ -75,11 +80,12 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for journal in (ingress.signups, ingress.unsubscribes):
+            for journal in journals:
                 await journal.close()
 
     app = FastAPI(title="campaign_pipelines ingress", lifespan=lifespan)
     app.state.ingress = ingress
+    app.state.sms_events = sms_events
     app.add_middleware(AccessLog)
     app.add_api_route("/webhooks/signups", post_signup, methods=["POST"], status_code=202)
     app.add_api_route("/webhook/christmas-signup", post_signup, methods=["POST"], status_code=202,
@@ -87,6 +93,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.add_api_route("/health", health, methods=["GET"])
     app.include_router(unsubscribe_router)
     app.include_router(campaigns_router)
+    app.include_router(sms_router)
     return app
 
 
@@ -123,6 +130,7 @@ async def health(request: Request) -> Response:
         "authentication": {
             "bearer": settings.ingress_token is not None,
             "hmac_signature": settings.ingress_hmac_secret is not None,
+            "twilio_signature": settings.twilio_auth_token is not None,
         },
         "unsubscribe": settings.unsubscribe_secret is not None,
     }

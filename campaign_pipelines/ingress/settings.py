@@ -6,6 +6,8 @@
 | ``INGRESS_TOKEN`` | unset | bearer token a caller may send (``Authorization: Bearer …``) |
 | ``INGRESS_HMAC_SECRET`` | unset | key of the ``X-Signature`` HMAC-SHA256 a caller may send |
 | ``UNSUBSCRIBE_SECRET`` | unset | key of the unsubscribe tokens; unset: unsubscribe answers 503 |
+| ``TWILIO_AUTH_TOKEN`` | unset | set: the SMS webhooks need ``X-Twilio-Signature`` (sms.py) |
+| ``CAMPAIGN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | the ingress as Twilio calls it (sms.py) |
 | ``CAMPAIGN_SEQUENCE_TIMING`` | ``production`` | shown on /health (also ``SEQUENCE_TIMING``) |
 | ``CAMPAIGN_EMAIL_PROVIDER`` (or ``EMAIL_PROVIDER``) | ``outbox`` | shown on /health |
 | ``ALERT_WEBHOOK_URL``, ``NOTION_TOKEN`` | unset | shown on /health as set or not |
@@ -50,6 +52,11 @@ class IngressSettings(BaseSettings):
     ingress_token: SecretStr | None = None
     ingress_hmac_secret: SecretStr | None = None
     unsubscribe_secret: SecretStr | None = None
+    twilio_auth_token: SecretStr | None = None
+    # The URL the SMS webhooks' signatures cover: scheme, host, port and any path prefix a
+    # proxy strips, as the outside world calls the ingress.
+    public_url: str = Field(default="http://127.0.0.1:8000",
+                            validation_alias="CAMPAIGN_PUBLIC_URL", pattern=r"^https?://[^\s?#]+$")
     sequence_timing: SequenceTiming = SEQUENCE_TIMING
     email_provider: EmailProviderName = EMAIL_PROVIDER
     alert_webhook_url: SecretStr | None = None  # a Discord webhook URL holds its own token

@@ -11,12 +11,17 @@ from campaign_pipelines.core.commands import (
     CAMPAIGN_REF,
     COMMAND_NAMES,
     MAX_COMMAND_BYTES,
+    SMS_COMMAND_MODELS,
     DeleteCommand,
+    SmsCancelCommand,
+    SmsPauseCommand,
+    SmsResumeCommand,
     parse_command,
 )
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.registry import registry_code
+from campaign_pipelines.core.sms.lifecycle import PEOPLE_COMMANDS
 from campaign_pipelines.ingress import campaigns_api
 
 GOOD = {"command": "delete", "campaign_code": "C000000123",
@@ -38,14 +43,15 @@ def test_the_ingress_delete_body_is_a_delete_command():
 
 def test_the_code_rule_is_the_ingress_rule():
     assert CAMPAIGN_REF.pattern == campaigns_api._CODE.pattern
-    assert COMMAND_NAMES == ("delete",)
+    assert COMMAND_NAMES == ("delete", "sms_pause", "sms_resume", "sms_cancel")
 
 
 @pytest.mark.parametrize(("data", "field", "fix"), [
     (orjson.dumps({**GOOD, "reason": "x"}), "reason", "remove this field"),
     (orjson.dumps({k: v for k, v in GOOD.items() if k != "campaign_code"}), "campaign_code",
      "add this field"),
-    (orjson.dumps({**GOOD, "command": "sms_pause"}), "command", "use one of: delete"),
+    (orjson.dumps({**GOOD, "command": "sms_stop"}), "command",
+     "use one of: delete, sms_pause, sms_resume, sms_cancel"),
     (orjson.dumps({k: v for k, v in GOOD.items() if k != "command"}), "command", "add"),
     (orjson.dumps({**GOOD, "requested_at": "2026-11-30T01:20:05"}), "requested_at", "offset"),
     (orjson.dumps({**GOOD, "requested_at": "yesterday"}), "requested_at", "offset"),
@@ -94,3 +100,41 @@ def test_reports_show_codes_whole_and_anything_else_masked():
     assert "850315300100" not in masked("850315300100")
     named = "delete-C000000001-20261130T033210127716Z.json"  # the ingress's file name
     assert masked(named) == named
+
+
+SMS = {"command": "sms_pause", "campaign": "dec-cashback",
+       "requested_at": "2026-11-30T01:20:05.123456+00:00"}
+
+
+@pytest.mark.parametrize(("name", "model", "lifecycle"), [
+    ("sms_pause", SmsPauseCommand, "pause"),
+    ("sms_resume", SmsResumeCommand, "resume"),
+    ("sms_cancel", SmsCancelCommand, "cancel"),
+])
+def test_the_sms_commands_name_a_campaign_and_the_lifecycle_command(name, model, lifecycle):
+    command = parse_command(orjson.dumps({**SMS, "command": name}))
+    assert isinstance(command, model)
+    assert (command.command, command.campaign, command.lifecycle) == (
+        name, "dec-cashback", lifecycle)
+    assert command.requested_at == datetime(2026, 11, 30, 1, 20, 5, 123456, tzinfo=UTC)
+
+
+def test_the_sms_commands_are_the_lifecycle_s_people_commands():
+    assert tuple(model.lifecycle for model in SMS_COMMAND_MODELS) == PEOPLE_COMMANDS
+    assert {f"sms_{command.value}" for command in PEOPLE_COMMANDS} <= set(COMMAND_NAMES)
+
+
+@pytest.mark.parametrize(("data", "field", "fix"), [
+    (orjson.dumps({**SMS, "campaign": "Dec-Cashback"}), "campaign", "dec-cashback"),
+    (orjson.dumps({**SMS, "campaign": "dec-cashback\n"}), "campaign", "dec-cashback"),
+    (orjson.dumps({**SMS, "campaign": "-dec"}), "campaign", "dec-cashback"),
+    (orjson.dumps({**SMS, "campaign": "d" * 65}), "campaign", "dec-cashback"),
+    (orjson.dumps({**SMS, "campaign": 7}), "campaign", "correct the value"),
+    (orjson.dumps({k: v for k, v in SMS.items() if k != "campaign"}), "campaign", "add"),
+    (orjson.dumps({**SMS, "campaign_code": "C000000123"}), "campaign_code", "remove"),
+    (orjson.dumps({**SMS, "requested_at": "2026-11-30T01:20:05"}), "requested_at", "offset"),
+])
+def test_a_bad_sms_command_is_refused_naming_the_field(data, field, fix):
+    problems = problems_of(data)
+    assert problems[0]["field"] == field, problems
+    assert fix in problems[0]["fix"]

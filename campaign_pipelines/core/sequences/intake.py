@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import polars as pl
-from pydantic import BaseModel, ValidationError
 
+from campaign_pipelines.core.lines import model_lines
 from campaign_pipelines.core.sequences.plan import SIGNUP_SCHEMA
 from campaign_pipelines.core.sequences.signups import SignupRecord, address_key
 from campaign_pipelines.core.sequences.unsubscribe import UnsubscribeLine
 
-MAX_LINES = 100_000
-M = TypeVar("M", bound=BaseModel)
-
 
 def parse_lines(data: bytes, known_sequences: set[str]) -> tuple[list[SignupRecord], list[dict]]:
-    numbered, problems = _lines_of(data, SignupRecord, "one SignupRecord JSON object per line "
-                                   "(core/sequences/signups.py)")
+    numbered, problems = model_lines(data, SignupRecord, "one SignupRecord JSON object per line "
+                                     "(core/sequences/signups.py)")
     records = []
     for number, record in numbered:
         if record.signup.sequence not in known_sequences:
@@ -32,27 +28,6 @@ def parse_lines(data: bytes, known_sequences: set[str]) -> tuple[list[SignupReco
                              "(campaign_pipelines/config/sequences/)"})
             continue
         records.append(record)
-    return records, problems
-
-
-def _lines_of(data: bytes, model: type[M], fix: str) -> tuple[list[tuple[int, M]], list[dict]]:
-    """Each non-blank line of ``data`` as a ``model`` with its line number, and a problem per
-    line that is not one; a document over MAX_LINES is one problem, nothing read."""
-    lines = data.split(b"\n")
-    if len(lines) > MAX_LINES:
-        return [], [{"field": "<document>", "problem": f"more than {MAX_LINES} lines",
-                     "fix": "split the file"}]
-    records, problems = [], []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((number, model.model_validate_json(line)))
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "<line>"
-            problems.append({"field": f"line {number}: {where}", "problem": first["msg"],
-                             "fix": fix})
     return records, problems
 
 
@@ -77,8 +52,8 @@ UNSUBSCRIBE_SCHEMA = pl.Schema({"address_key": pl.String, "reason": pl.String,
 def parse_unsubscribes(data: bytes) -> tuple[pl.DataFrame, list[dict]]:
     """Lines of ``landing/unsubscribes`` (UnsubscribeLine) as rows, and a problem per line that
     is not one."""
-    numbered, problems = _lines_of(data, UnsubscribeLine, "one UnsubscribeLine JSON object per "
-                                   "line (core/sequences/unsubscribe.py)")
+    numbered, problems = model_lines(data, UnsubscribeLine, "one UnsubscribeLine JSON object "
+                                     "per line (core/sequences/unsubscribe.py)")
     rows = [{"address_key": address_key(u.address_key), "reason": "unsubscribed",
              "source": u.source, "received_at": u.received_at} for _, u in numbered]
     return pl.DataFrame(rows, schema=UNSUBSCRIBE_SCHEMA), problems
