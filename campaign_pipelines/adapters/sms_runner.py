@@ -64,7 +64,6 @@ from campaign_pipelines.adapters.sms_store import (
     LEASE,
     RESULT_SCHEMA,
     SmsStore,
-    Step,
     no_results,
 )
 from campaign_pipelines.core.masking import masked
@@ -164,6 +163,7 @@ class _Run:
     status_callback: str | None
     log: Callable[[str], None]
     claimer: str = field(default_factory=claimer_id)
+    stamp: str | None = None  # the suppressions stamp when the group was claimed
 
     def message(self, row: dict) -> SmsMessage:
         text = render_message(self.campaign["template"], first_name=row["first_name"],
@@ -191,7 +191,7 @@ def run_campaign(store: SmsStore, provider: SmsProvider, campaign_name: str, *,
                  now: datetime, limit: int | None = None, dry_run: bool = False,
                  quiet_hours: QuietHours | None, throttle: TokenBucket | None = None,
                  status_check_every: int = STATUS_CHECK_EVERY,
-                 progress_every: int = PROGRESS_EVERY, stop_hint: str = "",
+                 progress_every: int = PROGRESS_EVERY, stop_hint: str,
                  max_segments: int = DEFAULT_MAX_SEGMENTS, status_callback: str | None = None,
                  log: Callable[[str], None] = print,
                  clock: Callable[[], datetime] | None = None,
@@ -233,56 +233,78 @@ def run_campaign(store: SmsStore, provider: SmsProvider, campaign_name: str, *,
 
 def _send_groups(run: _Run, limit: int | None, check_every: int, progress_every: int
                  ) -> pl.DataFrame:
-    """Groups until a stop; the last group's outcomes, for ``finish`` to record."""
-    results, written = no_results(), 0
-    name, report = run.campaign["name"], run.report
+    """Groups of ``progress_every`` until a stop; the last group's outcomes, for ``finish``
+    to record."""
+    results, name, report = no_results(), run.campaign["name"], run.report
     while True:
-        room = check_every if limit is None else min(check_every, limit - report.attempted)
-        # A group ends at the next progress checkpoint, where the counters are written.
-        size = min(room, progress_every - report.processed % progress_every)
-        progress = report.processed // progress_every > written // progress_every
-        step = run.store.step(name, results, claimer=run.claimer, claim=max(size, 0),
-                              now=run.clock(), write_counters=progress)
-        written = report.processed if progress else written
+        room = progress_every if limit is None else min(progress_every,
+                                                        limit - report.attempted)
+        run.stamp = run.store.suppressions_stamp()  # a change after this is seen mid-group
+        step = run.store.step(name, results, claimer=run.claimer, claim=max(room, 0),
+                              now=run.clock(), write_counters=results.height > 0)
         results = no_results()
         report.suppressed += step.suppressed
-        if (stop := _stop_before_group(step, room, run.clock())) is not None:
+        if (stop := _stop_before_group(step.status, step.end_at, run.clock())) is not None:
             report.stopped_because = stop
+            return results
+        if room <= 0:
+            report.stopped_because = Stop.LIMIT
             return results
         if step.rows.height == 0:
             if step.suppressed:
                 continue
             report.stopped_because = Stop.OTHERS_SENDING  # finish completes it when all final
             return results
-        results = _send_group(run, step.rows)
+        results = _send_group(run, step.rows, check_every)
         if report.stopped_because is not None:
             return results
 
 
-def _stop_before_group(step: Step, room: int, now: datetime) -> Stop | None:
-    if step.status == Status.PAUSED:
+def _stop_before_group(status: Status, end_at: datetime | None, now: datetime
+                       ) -> Stop | None:
+    if status == Status.PAUSED:
         return Stop.PAUSED
-    if step.status == Status.CANCELLED:
+    if status == Status.CANCELLED:
         return Stop.CANCELLED
-    if step.status == Status.COMPLETED:
-        return Stop.ENDED if step.end_at is not None and step.end_at <= now else Stop.COMPLETED
-    if step.status == Status.SCHEDULED:
+    if status == Status.COMPLETED:
+        return Stop.ENDED if end_at is not None and end_at <= now else Stop.COMPLETED
+    if status == Status.SCHEDULED:
         return Stop.NOT_ACTIVE
-    if lifecycle.has_ended(step.end_at, now):
+    if lifecycle.has_ended(end_at, now):
         return Stop.ENDED
-    if room <= 0:
-        return Stop.LIMIT
     return None
 
 
-def _send_group(run: _Run, rows: pl.DataFrame) -> pl.DataFrame:
+def _check(run: _Run, rest: list[dict], blocked: dict[str, str]) -> Stop | None:
+    """Between claims: the status marker, and the suppressions when their stamp moved."""
+    status = run.store.status_marker(run.campaign["name"])
+    if status is not None and (stop := _stop_before_group(status, None, run.clock())):
+        return stop
+    stamp = run.store.suppressions_stamp()
+    if stamp != run.stamp:
+        run.stamp = stamp
+        blocked.update(run.store.suppressed_among([row["phone_e164"] for row in rest]))
+    return None
+
+
+def _send_group(run: _Run, rows: pl.DataFrame, check_every: int) -> pl.DataFrame:
     outcomes: list[dict] = []
     claimed = rows.to_dicts()
     report = run.report
+    blocked: dict[str, str] = {}
     for index, row in enumerate(claimed):
         outcome = {"idempotency_key": row["idempotency_key"], "phone_e164": row["phone_e164"],
                    "state": "queued", "provider_message_id": None, "last_error": None,
                    "sent_at": None, "suppress_reason": None}
+        if index and index % check_every == 0 and (
+                stop := _check(run, claimed[index:], blocked)) is not None:
+            report.stopped_because = stop
+            return _frame(outcomes + _released(claimed[index:], None))
+        if row["phone_e164"] in blocked:
+            outcomes.append(outcome | {"state": "suppressed", "last_error":
+                                       f"the number is suppressed ({blocked[row['phone_e164']]})"})
+            report.suppressed += 1
+            continue
         opening = run.closed_until(row["phone_e164"], run.clock())
         if opening is not None:
             report.stopped_because, report.next_opening = Stop.QUIET_HOURS, opening

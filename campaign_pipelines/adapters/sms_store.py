@@ -24,15 +24,19 @@ receipt is applied then.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from campaign_pipelines.adapters import sms_store_sql as sql
+from campaign_pipelines.adapters.atomic_write import write_bytes_atomic
 from campaign_pipelines.adapters.sms_store_events import decide_inbound, decide_receipts
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, transaction
 from campaign_pipelines.core.problems import ProblemsError
@@ -82,11 +86,55 @@ def no_results() -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class SmsStore:
+    """``markers``: the folder of the status and suppression markers (default
+    ``sms_markers`` beside the warehouse file)."""
+
     warehouse: DuckDBWarehouse
+    markers: Path | None = None
+
+    @property
+    def marker_folder(self) -> Path:
+        return self.markers or self.warehouse.path.parent / "sms_markers"
 
     def ensure_tables(self) -> None:
         with self._connect():
             pass
+
+    # -- markers: what the runner reads between claims without opening the warehouse -------
+    def status_marker(self, name: str) -> Status | None:
+        """The campaign's status as last written beside the warehouse (None: no marker)."""
+        try:
+            return Status((self.marker_folder / f"{name}.status").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def suppressions_stamp(self) -> str | None:
+        """Changes whenever a number is suppressed or a suppression lifted."""
+        try:
+            return (self.marker_folder / "suppressions.stamp").read_text()
+        except FileNotFoundError:
+            return None
+
+    def suppressed_among(self, phones: list[str]) -> dict[str, str]:
+        """Of ``phones``, those suppressed now, with their reason."""
+        rows = pl.DataFrame({"phone_e164": phones}, schema={"phone_e164": pl.String})
+        with self._connect() as connection:
+            found = _frame_with(connection, rows, sql.SUPPRESSED_AMONG,
+                                schema={"phone_e164": pl.String, "reason": pl.String})
+        return dict(found.iter_rows())
+
+    def _mark_status(self, name: str, status: Status) -> None:
+        # Written while the connection (so the file lock) is held: markers of two processes
+        # land in their commits' order.
+        if self.status_marker(name) != status:
+            self.marker_folder.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(self.marker_folder / f"{name}.status", status.value.encode(),
+                               mode=0o644)
+
+    def _stamp_suppressions(self) -> None:
+        self.marker_folder.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.marker_folder / "suppressions.stamp",
+                           uuid.uuid4().hex.encode(), mode=0o644)
 
     # -- campaigns -------------------------------------------------------------------------
     def put_campaign(self, parsed: CampaignFile, now: datetime) -> str:
@@ -135,29 +183,34 @@ class SmsStore:
         """(before, after); TransitionError when the status does not allow the command.
         ``end`` also expires the campaign's queued rows, in the same transaction."""
         command = Command(command)
-        with self._connect() as connection, transaction(connection):
-            before, *_ = _status(connection, name)
-            after = lifecycle.transition(before, command, name)
-            if after != before:
-                connection.execute(sql.SET_STATUS, {"status": after.value, "now": now,
-                                                    "name": name, "stamp": _STAMPS.get(command)})
-            if command == Command.END:
-                connection.execute(sql.EXPIRE, {"name": name, "now": now})
+        with self._connect() as connection:
+            with transaction(connection):
+                before, *_ = _status(connection, name)
+                after = lifecycle.transition(before, command, name)
+                if after != before:
+                    connection.execute(sql.SET_STATUS, {
+                        "status": after.value, "now": now, "name": name,
+                        "stamp": _STAMPS.get(command)})
+                if command == Command.END:
+                    connection.execute(sql.EXPIRE, {"name": name, "now": now})
+            self._mark_status(name, after)
         return before, after
 
     def start(self, name: str, prospects: pl.DataFrame, now: datetime, *, invalid: int = 0,
               duplicate: int = 0) -> Queued:
         """Scheduled → Active and every prospect (phone_e164, first_name, idempotency_key)
         queued once, in one transaction; the invalid and duplicate numbers counted."""
-        with self._connect() as connection, transaction(connection):
-            before, *_ = _status(connection, name)
-            lifecycle.transition(before, Command.START, name)
-            connection.execute(sql.SET_STATUS, {"status": Status.ACTIVE.value, "now": now,
-                                                "name": name, "stamp": "activated_at"})
-            connection.execute(sql.SET_NUMBER_COUNTS,
-                               {"name": name, "invalid": invalid, "duplicate": duplicate})
-            queued = _queue(connection, name, prospects, now)
-            _write_counters(connection, name, None)
+        with self._connect() as connection:
+            with transaction(connection):
+                before, *_ = _status(connection, name)
+                lifecycle.transition(before, Command.START, name)
+                connection.execute(sql.SET_STATUS, {"status": Status.ACTIVE.value, "now": now,
+                                                    "name": name, "stamp": "activated_at"})
+                connection.execute(sql.SET_NUMBER_COUNTS,
+                                   {"name": name, "invalid": invalid, "duplicate": duplicate})
+                queued = _queue(connection, name, prospects, now)
+                _write_counters(connection, name, None)
+            self._mark_status(name, Status.ACTIVE)
         return queued
 
     def queue(self, name: str, prospects: pl.DataFrame, now: datetime) -> Queued:
@@ -171,14 +224,19 @@ class SmsStore:
              now: datetime, write_counters: bool = False) -> Step:
         """Records ``results`` (RESULT_SCHEMA), then claims up to ``claim`` queued rows for
         ``claimer`` if the campaign is Active and has not ended: one transaction."""
-        with self._connect() as connection, transaction(connection):
-            _record(connection, results, claimer, now)
-            status, end_at, _ = _status(connection, name)
-            rows, suppressed = pl.DataFrame(), 0
-            if claim > 0 and lifecycle.may_send(status) and not lifecycle.has_ended(end_at, now):
-                rows, suppressed = _claim(connection, name, claimer, claim, now)
-            if write_counters:
-                _write_counters(connection, name, None)
+        with self._connect() as connection:
+            with transaction(connection):
+                opted_out = _record(connection, results, claimer, now)
+                status, end_at, _ = _status(connection, name)
+                rows, suppressed = pl.DataFrame(), 0
+                if claim > 0 and lifecycle.may_send(status) and not lifecycle.has_ended(
+                        end_at, now):
+                    rows, suppressed = _claim(connection, name, claimer, claim, now)
+                if write_counters:
+                    _write_counters(connection, name, None)
+            self._mark_status(name, status)  # heals a marker a failed write left stale
+            if opted_out:
+                self._stamp_suppressions()
         return Step(status, end_at, rows, suppressed)
 
     def finish(self, name: str, results: pl.DataFrame, *, claimer: str, now: datetime
@@ -186,21 +244,25 @@ class SmsStore:
         """The run's last record, then the runner's lifecycle step (core runner_command:
         end a campaign whose end_at passed, complete an Active one whose rows are all
         final), the counters, last_run_at and last_run_result: one transaction."""
-        with self._connect() as connection, transaction(connection):
-            _record(connection, results, claimer, now)
-            status, end_at, start_at = _status(connection, name)
-            states = _states(connection, name)
-            command = lifecycle.runner_command(
-                status, start_at, end_at, now,
-                all_rows_final=not (states.get("queued", 0) or states.get("sending", 0)))
-            if command in (Command.END, Command.COMPLETE):
-                status = lifecycle.transition(status, command, name)
-                connection.execute(sql.SET_STATUS, {"status": status.value, "now": now,
-                                                    "name": name, "stamp": "completed_at"})
-                if command == Command.END:
-                    connection.execute(sql.EXPIRE, {"name": name, "now": now})
-                    states = _states(connection, name)
-            written = _write_counters(connection, name, now, states)
+        with self._connect() as connection:
+            with transaction(connection):
+                opted_out = _record(connection, results, claimer, now)
+                status, end_at, start_at = _status(connection, name)
+                states = _states(connection, name)
+                command = lifecycle.runner_command(
+                    status, start_at, end_at, now,
+                    all_rows_final=not (states.get("queued", 0) or states.get("sending", 0)))
+                if command in (Command.END, Command.COMPLETE):
+                    status = lifecycle.transition(status, command, name)
+                    connection.execute(sql.SET_STATUS, {"status": status.value, "now": now,
+                                                        "name": name, "stamp": "completed_at"})
+                    if command == Command.END:
+                        connection.execute(sql.EXPIRE, {"name": name, "now": now})
+                        states = _states(connection, name)
+                written = _write_counters(connection, name, now, states)
+            self._mark_status(name, status)
+            if opted_out:
+                self._stamp_suppressions()
         return Finish(status, states, written)
 
     def claims(self, name: str) -> pl.DataFrame:
@@ -257,18 +319,24 @@ class SmsStore:
         rows = pl.DataFrame({"phone_e164": phones, "reason": reason, "source": source},
                             schema={"phone_e164": pl.String, "reason": pl.String,
                                     "source": pl.String})
-        with self._connect() as connection, transaction(connection):
-            return _changed(connection, sql.SUPPRESSIONS,
-                            lambda: _with_rows(connection, rows, sql.SUPPRESS, {"now": now}))
+        with self._connect() as connection:
+            with transaction(connection):
+                added = _changed(connection, sql.SUPPRESSIONS, lambda: _with_rows(
+                    connection, rows, sql.SUPPRESS, {"now": now}))
+            self._stamp_suppressions()
+        return added
 
     def unsuppress(self, phones: list[str],
                    reasons: tuple[str, ...] = SUPPRESSION_REASONS) -> int:
         """Removes the numbers' suppressions of those ``reasons`` (a START reply lifts
         ``stop_reply`` and ``provider_21610``, never ``manual``). How many were removed."""
         rows = pl.DataFrame({"phone_e164": phones}, schema={"phone_e164": pl.String})
-        with self._connect() as connection, transaction(connection):
-            return _changed(connection, sql.SUPPRESSIONS, lambda: _with_rows(
-                connection, rows, sql.UNSUPPRESS, {"reasons": list(reasons)}))
+        with self._connect() as connection:
+            with transaction(connection):
+                removed = _changed(connection, sql.SUPPRESSIONS, lambda: _with_rows(
+                    connection, rows, sql.UNSUPPRESS, {"reasons": list(reasons)}))
+            self._stamp_suppressions()
+        return removed
 
     def suppression(self, phone: str) -> dict[str, Any] | None:
         with self._connect() as connection:
@@ -282,12 +350,15 @@ class SmsStore:
         campaigns touched are rewritten. Outcome counts, the duplicates, and the unknown
         message ids (kept, to be applied when their message is recorded)."""
         events = events.select(EVENT_SCHEMA.names()).cast(EVENT_SCHEMA)
-        with self._connect() as connection, transaction(connection):
-            new = _frame_with(connection, events, sql.NEW_EVENTS).cast(EVENT_SCHEMA)
-            decided = _decide_events(connection, new, now)
-            _with_rows(connection, decided, sql.INSERT_EVENTS, {"now": now})
-            for name in decided.get_column("campaign").drop_nulls().unique().to_list():
-                _write_counters(connection, name, None)
+        with self._connect() as connection:
+            with transaction(connection):
+                new = _frame_with(connection, events, sql.NEW_EVENTS).cast(EVENT_SCHEMA)
+                decided = _decide_events(connection, new, now)
+                _with_rows(connection, decided, sql.INSERT_EVENTS, {"now": now})
+                for name in decided.get_column("campaign").drop_nulls().unique().to_list():
+                    _write_counters(connection, name, None)
+            if decided.filter(pl.col("outcome").is_in(["opt_out", "opt_in"])).height:
+                self._stamp_suppressions()
         outcomes = decided.get_column("outcome").value_counts()
         return {"received": events.height, "duplicates": events.height - new.height,
                 "outcomes": dict(outcomes.iter_rows()),
@@ -298,16 +369,22 @@ class SmsStore:
         return _Prepared(self.warehouse)
 
 
+_READY: set[tuple[str, int]] = set()  # (file, inode) whose tables this process has made
+
+
 class _Prepared:
     """A connection with the tables there and the session in UTC."""
 
     def __init__(self, warehouse: DuckDBWarehouse):
-        self._context = warehouse.connect()
+        self._context, self._path = warehouse.connect(), str(warehouse.path)
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
         connection = self._context.__enter__()
         connection.execute("SET TimeZone = 'UTC'")
-        connection.execute(sql.DDL)
+        file = os.stat(self._path)
+        if (self._path, file.st_ino) not in _READY:  # the DDL costs ~2 ms a connection
+            connection.execute(sql.DDL)
+            _READY.add((self._path, file.st_ino))
         return connection
 
     def __exit__(self, *exc: Any) -> None:
@@ -346,9 +423,10 @@ def _claim(connection: duckdb.DuckDBPyConnection, name: str, claimer: str, n: in
 
 
 def _record(connection: duckdb.DuckDBPyConnection, results: pl.DataFrame, claimer: str,
-            now: datetime) -> None:
+            now: datetime) -> bool:
+    """Records ``results``; True when a provider's opt-out suppressed a number."""
     if results.height == 0:
-        return
+        return False
     results = results.select(RESULT_SCHEMA.names()).cast(RESULT_SCHEMA)
     _with_rows(connection, results.drop("suppress_reason"), sql.RECORD,
                {"now": now, "claimer": claimer})
@@ -362,6 +440,7 @@ def _record(connection: duckdb.DuckDBPyConnection, results: pl.DataFrame, claime
         if waiting.height:
             decided = _decide_events(connection, waiting.cast(EVENT_SCHEMA), now)
             _with_rows(connection, decided, sql.MARK_APPLIED)
+    return opted_out.height > 0
 
 
 def _decide_events(connection: duckdb.DuckDBPyConnection, events: pl.DataFrame,

@@ -117,6 +117,10 @@ UNSUPPRESS = f"""
 DELETE FROM {SUPPRESSIONS} WHERE phone_e164 IN (SELECT phone_e164 FROM _rows)
   AND list_contains($reasons, reason)
 """  # noqa: S608
+SUPPRESSED_AMONG = f"""
+SELECT s.phone_e164, s.reason FROM {SUPPRESSIONS} s
+WHERE s.phone_e164 IN (SELECT phone_e164 FROM _rows)
+"""  # noqa: S608
 SUPPRESSION = f"SELECT * FROM {SUPPRESSIONS} WHERE phone_e164 = $phone"  # noqa: S608
 
 SENDING = f"""
