@@ -13,7 +13,8 @@ from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.core.commands import COMMAND_NAMES, parse_command
 from campaign_pipelines.core.sms.campaign import parse_campaign
-from campaign_pipelines.defs.commands.jobs import HANDLERS, Resources
+from campaign_pipelines.defs.commands.answers import Resources
+from campaign_pipelines.defs.commands.jobs import HANDLERS
 from campaign_pipelines.defs.commands.sms_handlers import SMS_HANDLERS, apply_sms_command
 from campaign_pipelines.defs.resources import CampaignDataResource, DuckDBWarehouseResource
 from campaign_pipelines_tests.defs.test_commands import apply, land, tick

@@ -3,8 +3,8 @@
 One step, ``apply_commands``, reads each admitted file (one gone was taken by an earlier
 attempt; one whose bytes changed is a new arrival and left for the sensor), parses it
 (``core/commands.py``) and hands it to the handler ``HANDLERS`` names for its ``command``:
-the one dispatch of the project's commands (the SMS domain adds ``sms_pause``, ``sms_resume``
-and ``sms_cancel`` here, beside their models). After each command its file is answered at once:
+the one dispatch of the project's commands (``sms_pause``, ``sms_resume`` and ``sms_cancel``
+in sms_handlers.py). After each command its file is answered at once:
 - applied: taken into ``archive/`` (``LandingZone.take``, as every run takes its file);
 - refused by its handler (a delete of a campaign nobody knows): moved to ``rejected/`` with its
   ``.error.json`` naming the field, the problem and the fix; the run goes on with the next.
@@ -22,16 +22,16 @@ be digits.
 """
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
 from campaign_pipelines.adapters.campaign_deletion import delete_campaign
-from campaign_pipelines.core.commands import Command, DeleteCommand, parse_command
+from campaign_pipelines.core.commands import DeleteCommand, parse_command
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
+from campaign_pipelines.defs.commands.answers import Applied, Handler, Resources
+from campaign_pipelines.defs.commands.sms_handlers import SMS_HANDLERS
 from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
@@ -49,27 +49,6 @@ class CommandFiles(dg.Config):
     files: list[CommandFile] = []  # in arrival order, the order they are applied in
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What handlers may use; a new command's resource is added here."""
-
-    warehouse: WarehouseResource
-    campaign_data: CampaignDataResource
-
-
-@dataclass(frozen=True)
-class Applied:
-    """A command's answer: ``problems`` empty when applied, else why it was refused."""
-
-    outcome: str
-    # Fit for logs and metadata as they are: a campaign through masked() (a CAMPAIGNCODE or
-    # XLS_OW_ID stays whole), never a value of a refused field.
-    campaign: str
-    message: str
-    problems: list[dict] = field(default_factory=list)
-    details: dict = field(default_factory=dict)
-
-
 def apply_delete(command: DeleteCommand, resources: Resources) -> Applied:
     """``campaigns delete CODE``'s own function (adapters/campaign_deletion.py)."""
     deletion = warehouse_work("campaign_ops.campaign_registry", lambda: delete_campaign(
@@ -84,9 +63,8 @@ def apply_delete(command: DeleteCommand, resources: Resources) -> Applied:
                    details={"rows_removed": deletion.rows_removed})
 
 
-Handler = Callable[[Command, Resources], Applied]
 # Every name of core/commands.COMMAND_NAMES has its handler (a test holds the two equal).
-HANDLERS: dict[str, Handler] = {"delete": apply_delete}
+HANDLERS: dict[str, Handler] = {"delete": apply_delete, **SMS_HANDLERS}
 
 
 @dg.op(name=OP_NAME, pool="warehouse", retry_policy=WAREHOUSE_RETRY, out=dg.Out(dg.Nothing))

@@ -4,7 +4,7 @@
 core/sms/lifecycle.py's rules), so a running send sees a pause or cancel at its next status
 check, within 10 messages.
 
-Answers (jobs.py's ``Applied``):
+Answers (answers.py's ``Applied``):
 - the status changed: ``paused``, ``resumed`` or ``cancelled``, the message saying from what;
 - the campaign already has the status asked for (a command delivered twice): ``already_paused``,
   ``already_active``, ``already_cancelled``, no error (the lifecycle makes these no-ops);
@@ -18,7 +18,7 @@ Answers (jobs.py's ``Applied``):
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, get_args
+from typing import get_args
 
 from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
@@ -26,19 +26,14 @@ from campaign_pipelines.core.commands import SMS_COMMAND_MODELS, SmsCommand
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.lifecycle import Command, Status, TransitionError
+from campaign_pipelines.defs.commands.answers import Applied, Resources
 from campaign_pipelines.defs.failures import warehouse_work
-
-if TYPE_CHECKING:
-    from campaign_pipelines.defs.commands.jobs import Applied, Resources
 
 _DONE = {Command.PAUSE: "paused", Command.RESUME: "resumed", Command.CANCEL: "cancelled"}
 
 
 def apply_sms_command(command: SmsCommand, resources: Resources) -> Applied:
     """The command's lifecycle transition through the SMS store (module docstring)."""
-    # jobs.py imports this module for its HANDLERS table: its Applied is read at call time.
-    from campaign_pipelines.defs.commands.jobs import Applied
-
     campaign = masked(command.campaign)
     warehouse = resources.warehouse.adapter()
     if not isinstance(warehouse, DuckDBWarehouse):
