@@ -59,7 +59,7 @@ async def read_capped(request: Request, limit: int) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> Refusal:
-    fix = "send one signup per request; put long assessment texts elsewhere"
+    fix = "send one record per request (one signup, one event); put long texts elsewhere"
     return Refusal(413, "<body>", f"the body is {size}+ bytes, more than the {limit} allowed", fix)
 
 

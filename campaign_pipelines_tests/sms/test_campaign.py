@@ -159,7 +159,8 @@ def test_senders_that_providers_refuse(sender):
     assert fields(GOOD.replace("MyBank", f'"{sender}"')) == ["sender"]
 
 
-@pytest.mark.parametrize("name", ["Dec", "-dec", "a" * 65, "dec cashback", "dec/../x"])
+@pytest.mark.parametrize("name", ["Dec", "-dec", "a" * 65, "dec cashback", "dec/../x",
+                                  "dec\\n"])
 def test_names_are_lower_case_identifiers_of_at_most_64_characters(name):
     assert fields(GOOD.replace("dec-cashback", f'"{name}"')) == ["name"]
 

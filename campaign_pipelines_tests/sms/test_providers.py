@@ -313,6 +313,7 @@ def test_signature_matches_twilios_documented_example():
                                "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
     assert not valid_signature("other", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
     assert not valid_signature("12345", url, params, None)
+    assert not valid_signature("12345", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=é")  # no 500
     with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2"
     assert valid_signature("12345", with_port, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
 

@@ -36,8 +36,8 @@ def twilio_signature(auth_token: str, url: str, params: Params = ()) -> str:
 
 def valid_signature(auth_token: str, url: str, params: Params, signature: str | None) -> bool:
     """Whether ``signature`` (the header's value) is Twilio's for this request."""
-    if not signature or not auth_token:
-        return False
+    if not signature or not auth_token or not signature.isascii():
+        return False  # compare_digest takes no other text
     pairs = list(params.items() if isinstance(params, Mapping) else params)
     return any(hmac.compare_digest(twilio_signature(auth_token, form, pairs), signature)
                for form in _url_forms(url))

@@ -79,7 +79,7 @@ def _text(value: Any) -> Any:
 
 def _matching(pattern: re.Pattern, what: str, fix: str) -> BeforeValidator:
     def check(value: Any) -> Any:
-        if not pattern.match(_text(value)):
+        if not pattern.fullmatch(_text(value)):  # match's $ lets a final newline in
             raise _refusal(f"is not {what}", fix)
         return value
     return BeforeValidator(check)
