@@ -1,0 +1,95 @@
+"""Exactly once across processes: a runner SIGKILLed between the provider's acceptance and
+the ledger's record, and two runners started at once on one campaign."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from campaign_pipelines.adapters.sms_runner import run_campaign
+from campaign_pipelines_tests.sms.adapters.fakes import (
+    STOP_HINT,
+    T0,
+    FileProvider,
+    create,
+    phone,
+    start,
+    store_at,
+)
+
+NAME = "dec-cashback"
+ROOT = Path(__file__).resolve().parents[3]
+_RUNNER = """
+import sys
+from pathlib import Path
+from campaign_pipelines.adapters.sms_runner import run_campaign
+from campaign_pipelines.adapters.sms_store import SmsStore
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines_tests.sms.adapters.fakes import STOP_HINT, T0, FileProvider
+kill_at = int(sys.argv[3]) or None
+if len(sys.argv) > 4:  # a barrier: start when both runners are ready
+    import os, time
+    barrier = Path(sys.argv[4])
+    (barrier / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+report = run_campaign(SmsStore(DuckDBWarehouse(Path(sys.argv[1]))),
+                      FileProvider(Path(sys.argv[2]), kill_at=kill_at), "dec-cashback",
+                      now=T0, quiet_hours=None, stop_hint=STOP_HINT, log=lambda _: None)
+print(report.sent, report.reconciled_sent, report.reconciled_requeued)
+"""
+
+
+def _runner(database: Path, outbox: Path, kill_at: int = 0, *barrier: Path
+            ) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _RUNNER, str(database), str(outbox),
+                             str(kill_at), *map(str, barrier)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _recipients(outbox: Path) -> Counter:
+    return Counter(line["to"] for line in FileProvider(outbox).lines())
+
+
+def test_sigkill_after_acceptance_then_rerun_sends_everyone_exactly_once(
+        tmp_path: Path) -> None:
+    database, outbox = tmp_path / "w.duckdb", tmp_path / "outbox.jsonl"
+    store = store_at(database)
+    create(store, NAME)
+    start(store, NAME, 100)
+    killed = _runner(database, outbox, kill_at=37)
+    killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert sum(_recipients(outbox).values()) == 37
+    states = store.states(NAME)
+    assert states["sent"] == 25 and states["sending"] == 25  # the killed group: 12 accepted
+    report = run_campaign(store, FileProvider(outbox), NAME, now=T0, quiet_hours=None,
+                          stop_hint=STOP_HINT, log=lambda _: None)
+    assert (report.reconciled_sent, report.reconciled_requeued) == (12, 13)
+    assert report.sent == 63 and report.status == "Completed"
+    recipients = _recipients(outbox)
+    assert sorted(recipients) == sorted(phone(n) for n in range(100))
+    assert set(recipients.values()) == {1}
+    ledger = store.ledger(NAME)
+    assert set(ledger["state"]) == {"sent"} and ledger["provider_message_id"].null_count() == 0
+
+
+def test_two_runners_at_once_send_each_message_once(tmp_path: Path) -> None:
+    database, outbox = tmp_path / "w.duckdb", tmp_path / "outbox.jsonl"
+    store = store_at(database)
+    create(store, NAME)
+    start(store, NAME, 600)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    runners = [_runner(database, outbox, 0, barrier), _runner(database, outbox, 0, barrier)]
+    outputs = [runner.communicate(timeout=300)[0] for runner in runners]
+    assert [runner.returncode for runner in runners] == [0, 0], outputs
+    sent = [int(output.split()[0]) for output in outputs]
+    assert sum(sent) == 600 and min(sent) > 0, sent  # both sent, neither twice
+    recipients = _recipients(outbox)
+    assert len(recipients) == 600 and set(recipients.values()) == {1}
+    assert store.states(NAME) == {"sent": 600} and store.status(NAME) == "Completed"
