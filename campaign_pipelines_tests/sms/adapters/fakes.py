@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,12 +93,14 @@ class MemoryProvider:
 
 class FileProvider:
     """Accepts by appending a line to ``path``; ``kill_at``: SIGKILLs its own process right
-    after the Nth line is written and fsynced, before ``send`` returns."""
+    after the Nth line is written and fsynced, before ``send`` returns; ``delay_s``: waits
+    that long before each acceptance."""
 
     name = "file"
 
-    def __init__(self, path: Path, kill_at: int | None = None):
+    def __init__(self, path: Path, kill_at: int | None = None, delay_s: float = 0.0):
         self.path, self.kill_at, self.accepted_here = Path(path), kill_at, 0
+        self.delay_s = delay_s  # a provider's round trip
 
     def lines(self) -> list[dict]:
         if not self.path.exists():
@@ -105,6 +108,7 @@ class FileProvider:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
 
     def send(self, message: SmsMessage) -> SmsAccepted:
+        time.sleep(self.delay_s)
         with open(self.path, "a+") as file:
             fcntl.flock(file, fcntl.LOCK_EX)
             file.seek(0)

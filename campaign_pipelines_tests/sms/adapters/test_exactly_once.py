@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -30,24 +31,25 @@ from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines_tests.sms.adapters.fakes import STOP_HINT, T0, FileProvider
 kill_at = int(sys.argv[3]) or None
-if len(sys.argv) > 4:  # a barrier: start when both runners are ready
+delay_s = float(sys.argv[4])
+if len(sys.argv) > 5:  # a barrier: start when both runners are ready
     import os, time
-    barrier = Path(sys.argv[4])
+    barrier = Path(sys.argv[5])
     (barrier / str(os.getpid())).touch()
     deadline = time.monotonic() + 60
     while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-report = run_campaign(SmsStore(DuckDBWarehouse(Path(sys.argv[1]))),
-                      FileProvider(Path(sys.argv[2]), kill_at=kill_at), "dec-cashback",
+provider = FileProvider(Path(sys.argv[2]), kill_at=kill_at, delay_s=delay_s)
+report = run_campaign(SmsStore(DuckDBWarehouse(Path(sys.argv[1]))), provider, "dec-cashback",
                       now=T0, quiet_hours=None, stop_hint=STOP_HINT, log=lambda _: None)
 print(report.sent, report.reconciled_sent, report.reconciled_requeued)
 """
 
 
-def _runner(database: Path, outbox: Path, kill_at: int = 0, *barrier: Path
-            ) -> subprocess.Popen:
+def _runner(database: Path, outbox: Path, kill_at: int = 0, delay_s: float = 0.0,
+            *barrier: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", _RUNNER, str(database), str(outbox),
-                             str(kill_at), *map(str, barrier)], cwd=ROOT,
+                             str(kill_at), str(delay_s), *map(str, barrier)], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
 
 
@@ -85,7 +87,9 @@ def test_two_runners_at_once_send_each_message_once(tmp_path: Path) -> None:
     start(store, NAME, 600)
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    runners = [_runner(database, outbox, 0, barrier), _runner(database, outbox, 0, barrier)]
+    # 2 ms a message, a fast provider's round trip: each runner leaves the file free while
+    # it sends, so both get groups to claim.
+    runners = [_runner(database, outbox, 0, 0.002, barrier) for _ in range(2)]
     outputs = [runner.communicate(timeout=300)[0] for runner in runners]
     assert [runner.returncode for runner in runners] == [0, 0], outputs
     sent = [int(output.split()[0]) for output in outputs]
@@ -93,3 +97,23 @@ def test_two_runners_at_once_send_each_message_once(tmp_path: Path) -> None:
     recipients = _recipients(outbox)
     assert len(recipients) == 600 and set(recipients.values()) == {1}
     assert store.states(NAME) == {"sent": 600} and store.status(NAME) == "Completed"
+
+
+def test_a_pause_from_another_process_stops_a_fast_runner_within_10_sends(
+        tmp_path: Path) -> None:
+    database, outbox = tmp_path / "w.duckdb", tmp_path / "outbox.jsonl"
+    store = store_at(database)
+    create(store, NAME)
+    start(store, NAME, 3000)
+    runner = _runner(database, outbox)  # no delay: it reopens the file every few ms
+    deadline = time.monotonic() + 60
+    while sum(_recipients(outbox).values()) < 200 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    seen = sum(_recipients(outbox).values())
+    assert store.apply_command(NAME, "pause", T0) == ("Active", "Paused")
+    runner.communicate(timeout=60)
+    after = sum(_recipients(outbox).values()) - seen
+    # 10 at most once the runner sees the request, plus what it sent while this process
+    # counted the file and wrote the request (a few at 1,000/s).
+    assert after <= 10 + 5, after
+    assert store.status(NAME) == "Paused" and store.states(NAME)["queued"] >= 2500
