@@ -57,8 +57,8 @@ __all__ = [
     "LandingZone", "file_fingerprint", "write_file_atomic",
 ]
 
-KINDS = frozenset({"uploads", "campaigns", "signups", "unsubscribes", "sms_events", "commands",
-                   "assignments"})
+KINDS = frozenset({"uploads", "campaigns", "signups", "unsubscribes", "sms", "sms_events",
+                   "commands", "assignments"})
 ERROR_SUFFIX = ".error.json"
 # Written files (landed files, .error.json reports) are readable by the owner's group, the
 # operators who inspect rejected/ (mkstemp alone makes 0600); nobody else may read customer
