@@ -16,6 +16,8 @@ from pathlib import Path
 
 from campaign_pipelines.cli_commands import apply_pending
 from campaign_pipelines.cli_sequences import add_sequence_commands, admit_pending
+from campaign_pipelines.cli_sms import add_sms_commands
+from campaign_pipelines.cli_sms import admit_pending as admit_sms_pending
 from campaign_pipelines.cli_streaks import add_streak_commands
 from campaign_pipelines.core.requests import RequestError
 
@@ -117,7 +119,8 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_run_pending(args: argparse.Namespace) -> int:
     """What the sensors do, here and now: every file in landing/campaigns, then
-    landing/commands, then landing/signups and landing/unsubscribes gets an answer."""
+    landing/commands, then landing/signups and landing/unsubscribes, then landing/sms and
+    landing/sms_events gets an answer."""
     from campaign_pipelines.service import pending_requests
 
     location = _location()
@@ -145,7 +148,8 @@ def cmd_run_pending(args: argparse.Namespace) -> int:
         print(format_funnel(arrival.name, body))
         worst = max(worst, code)
     worst = max(worst, apply_pending(location, args.dry_run))  # landing/commands
-    return max(worst, admit_pending(location, args.dry_run))  # landing/signups, unsubscribes
+    worst = max(worst, admit_pending(location, args.dry_run))  # landing/signups, unsubscribes
+    return max(worst, admit_sms_pending(location, args.dry_run))  # landing/sms, sms_events
 
 
 def cmd_next_code(args: argparse.Namespace) -> int:
@@ -265,7 +269,8 @@ def parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(run=cmd_create)
     pending = sub.add_parser(
-        "run-pending", help="process every pending request, command, signup and unsubscribe"
+        "run-pending",
+        help="process every pending request, command, signup, unsubscribe and SMS file",
     )
     pending.add_argument("--dry-run", action="store_true", help="build the audiences only")
     pending.set_defaults(run=cmd_run_pending)
@@ -286,6 +291,7 @@ def parser() -> argparse.ArgumentParser:
     delete.set_defaults(run=cmd_delete)
     add_streak_commands(sub)
     add_sequence_commands(sub)
+    add_sms_commands(sub)
     serve = sub.add_parser("serve", help="the HTTP ingress: webhooks into landing files")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

@@ -1,0 +1,221 @@
+"""The SMS runner: ``sms/sends`` starts what is due and sends what is queued;
+``sms/campaign_metrics`` reports every campaign's counters.
+
+``sms/sends`` is one step: adapters/sms_runner.start_due_campaigns (end what has ended,
+start what is due with its prospects queued, complete what is done), then run_campaign for
+each Active campaign, with the provider, sending hours, STOP hint, segment limit and receipt
+URL of the ``sms`` resource. Its metadata says, per campaign, what was sent, failed,
+suppressed and left queued, and why the run stopped.
+
+Prospects are resolved (adapters/sms_prospects.py) before anything starts, one campaign at a
+time: a campaign whose prospects cannot be had (an upload with no phone column, a campaign
+code with no target rows) stays Scheduled and is left out, the others start and send, and
+then the step fails naming it and the fix. It fails so every minute until the list is fixed
+(the next run starts it) or the campaign is cancelled (``campaigns sms cancel NAME``): a
+campaign that cannot start must be seen, not wait in silence.
+
+Pool: the step does NOT take the ``warehouse`` pool, for the e-mail sender's reason (README
+"Warehouses"): a run sends for minutes (throttled, or until the sending window closes) and
+holds no connection while it does; it writes one short transaction per group of 10 messages
+(adapters/sms_store.py), which meets a deploy only at the DuckDB file lock, waited for like
+any other. Holding the pool's one slot would stop every deploy for the length of a campaign.
+Two runner runs never overlap from the schedule (schedules.py); if they do (a CLI run beside
+it), the store's claims keep each message to one runner.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from campaign_pipelines.adapters.sms_prospects import ProspectSource, Resolved
+from campaign_pipelines.adapters.sms_runner import (
+    Prospects,
+    RunReport,
+    run_campaign,
+    start_due_campaigns,
+)
+from campaign_pipelines.adapters.sms_store import SmsStore
+from campaign_pipelines.core.problems import ProblemsError
+from campaign_pipelines.core.sms.lifecycle import Status
+from campaign_pipelines.defs.failures import fail, warehouse_work
+from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource, sms_store
+from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
+from campaign_pipelines.defs.sms.assets import CAMPAIGNS_KEY, EVENTS_KEY, GROUP
+from campaign_pipelines.defs.sms.resources import SmsResource
+
+SENDS_KEY = dg.AssetKey([GROUP, "sends"])
+METRICS_KEY = dg.AssetKey([GROUP, "campaign_metrics"])
+LEDGER = "campaign_ops.sms_ledger"
+METRICS_SHOWN = 50  # campaigns with their own metadata series, latest runs first
+NUMERIC = ("total_queued", "sent", "delivered", "failed", "suppressed", "replies", "opt_outs",
+           "delivery_rate", "opt_out_rate")
+
+
+class SmsRunConfig(dg.Config):
+    campaign: str = ""  # only this campaign (starts and sends); "": every one
+    dry_run: bool = False  # render and count; change nothing, send nothing
+    limit: int = 0  # at most this many messages in this run, in all; 0: no limit
+    now: str = ""  # ISO time to run as of (default: the run's start); runs the clock forward
+
+
+@dataclass(frozen=True)
+class _Some(SmsStore):
+    """The store as start_due_campaigns sees it: only the campaigns ``keep`` allows."""
+
+    keep: frozenset[str] | None = None
+    without: frozenset[str] = frozenset()
+
+    def campaigns(self) -> pl.DataFrame:
+        names = pl.col("name")
+        shown = super().campaigns().filter(~names.is_in(list(self.without)))
+        return shown if self.keep is None else shown.filter(names.is_in(list(self.keep)))
+
+
+def run_as_of(text: str) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        now = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(f"now={text!r} is not an ISO time: write it like 2026-12-01T09:07:00+05:00"
+                   ) from None
+    if now.tzinfo is None:
+        raise fail(f"now={text!r} has no UTC offset: write it like 2026-12-01T09:07:00+05:00")
+    return now
+
+
+def prospect_source(warehouse: WarehouseResource,
+                    campaign_data: CampaignDataResource) -> ProspectSource:
+    return ProspectSource(campaign_data.uploads_dir(), warehouse.adapter(),
+                          warehouse.reference_config())
+
+
+def _start(context, config: SmsRunConfig, store: SmsStore, source: ProspectSource,
+           now: datetime) -> tuple[dict[str, str], dict[str, Resolved], dict[str, list]]:
+    """Due campaigns started (or, dry, planned): commands, resolved prospects, refusals."""
+    keep = frozenset({config.campaign}) if config.campaign else None
+    planned = start_due_campaigns(_Some(store.warehouse, store.markers, keep=keep), now,
+                                  _unresolved, dry_run=True, log=context.log.info)
+    resolved: dict[str, Resolved] = {}
+    refused: dict[str, list] = {}
+    for name in (n for n, command in planned.items() if command == "start"):
+        try:
+            resolved[name] = source.resolve(store.campaign(name) or {})
+        except ProblemsError as error:
+            refused[name] = error.problems
+            context.log.error(f"sms {name} cannot start: {error}")
+
+    def prospects_for(campaign: dict) -> Prospects:
+        if campaign["name"] not in resolved:  # became due since the plan: resolve it now
+            resolved[campaign["name"]] = source.resolve(campaign)
+        return resolved[campaign["name"]].prospects
+
+    if config.dry_run:
+        return planned, resolved, refused
+    done = start_due_campaigns(
+        _Some(store.warehouse, store.markers, keep=keep, without=frozenset(refused)), now,
+        prospects_for, log=context.log.info)
+    return done, resolved, refused
+
+
+def _unresolved(campaign: dict) -> Prospects:
+    raise AssertionError("a dry run resolves no prospects")
+
+
+def _send(context, config: SmsRunConfig, store: SmsStore, sms: SmsResource,
+          now: datetime) -> list[RunReport]:
+    active = store.campaigns().filter(pl.col("status") == Status.ACTIVE.value)
+    if config.campaign:
+        active = active.filter(pl.col("name") == config.campaign)
+    provider, hours, reports = sms.provider(), sms.quiet_hours(), []
+    left = config.limit or None
+    try:
+        for name in active.get_column("name").to_list():
+            if left is not None and left <= 0:
+                break
+            report = run_campaign(
+                store, provider, name, now=now, limit=left, dry_run=config.dry_run,
+                quiet_hours=hours, stop_hint=sms.stop_hint, max_segments=sms.max_segments,
+                status_callback=sms.status_callback(), log=context.log.info)
+            reports.append(report)
+            if left is not None:
+                left -= report.attempted
+    finally:
+        getattr(provider, "close", lambda: None)()
+    return reports
+
+
+@dg.asset(key=SENDS_KEY, deps=[CAMPAIGNS_KEY], group_name=GROUP, kinds={"duckdb", "sms"},
+          retry_policy=WAREHOUSE_RETRY)
+def sends(context: dg.AssetExecutionContext, config: SmsRunConfig,
+          warehouse: WarehouseResource, campaign_data: CampaignDataResource,
+          sms: SmsResource) -> dg.MaterializeResult:
+    """Starts the due SMS campaigns (their prospects queued in campaign_ops.sms_ledger once)
+    and sends every Active one's queued messages (module docstring)."""
+    now = run_as_of(config.now)
+    store = sms_store(warehouse)
+    if config.campaign and warehouse_work(LEDGER, lambda: store.campaign(config.campaign)) is None:
+        raise fail(f"no SMS campaign {config.campaign!r}: check the name with "
+                   "`campaigns sms list`")
+    commands, resolved, refused = warehouse_work(LEDGER, lambda: _start(
+        context, config, store, prospect_source(warehouse, campaign_data), now))
+    reports = warehouse_work(LEDGER, lambda: _send(context, config, store, sms, now))
+    metadata = {
+        "now": now.isoformat(), "dry_run": config.dry_run, "provider": sms.kind,
+        "commands": dg.MetadataValue.json(commands),
+        "prospects": dg.MetadataValue.json({name: {"source": r.source, **r.counts,
+                                                   "problems": r.problems[:5]}
+                                            for name, r in resolved.items()}),
+        "campaigns": dg.MetadataValue.json([r.as_metadata() for r in reports]),
+        **{f"{field}": sum(getattr(r, field) for r in reports)
+           for field in ("sent", "failed", "suppressed", "left_queued", "would_send")},
+    }
+    if refused:
+        names = ", ".join(sorted(refused))
+        problems = [{**p, "campaign": name} for name, found in refused.items() for p in found]
+        raise dg.Failure(
+            description=f"SMS campaign(s) {names} cannot start and stay Scheduled: "
+            + "; ".join(f"{p['campaign']}: {p['problem']} (fix: {p['fix']})"
+                        for p in problems[:5]),
+            metadata={**metadata, "problems": dg.MetadataValue.json(problems[:20])},
+            allow_retries=False)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(key=METRICS_KEY, deps=[SENDS_KEY, EVENTS_KEY], group_name=GROUP, kinds={"duckdb"},
+          retry_policy=WAREHOUSE_RETRY)
+def campaign_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                     sms: SmsResource) -> dg.MaterializeResult:
+    """Every campaign's counters from campaign_ops.sms_campaigns (the runner writes them every
+    25 messages and at the end of a run; receipts and replies as they are applied) as numeric
+    metadata, ``<campaign>/<counter>``, so the UI plots each over time; and the KPI sync
+    (``SMS_KPI_SYNC``): ``warehouse`` is these counters in sms_campaigns, nothing more to
+    write; ``none`` turns the report off; ``airtable`` is not built in this version and says
+    so here and in the log, never pretending to have synced."""
+    found = warehouse_work("campaign_ops.sms_campaigns", sms_store(warehouse).campaigns)
+    shown = found.sort("last_run_at", descending=True, nulls_last=True).head(METRICS_SHOWN)
+    metadata: dict = {"campaigns": found.height, "dagster/row_count": found.height,
+                      "per_status": dg.MetadataValue.json(
+                          dict(found.group_by("status").len().sort("status").iter_rows()))}
+    for row in shown.iter_rows(named=True):
+        name = row["name"]
+        metadata |= {f"{name}/{counter}": row[counter] for counter in NUMERIC}
+        metadata[f"{name}/status"] = row["status"]
+        metadata[f"{name}/last_run_at"] = (row["last_run_at"].isoformat()
+                                           if row["last_run_at"] else "never")
+        metadata[f"{name}/last_run_result"] = row["last_run_result"] or ""
+    metadata["kpi_sync"] = _kpi_sync(context, sms.kpi_sync)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _kpi_sync(context, kind: str) -> str:
+    if kind == "warehouse":
+        return "warehouse: the counters are campaign_ops.sms_campaigns' columns"
+    if kind == "none":
+        return "none"
+    said = (f"{kind}: not built in this version, nothing was synced; the counters are in "
+            "campaign_ops.sms_campaigns (set SMS_KPI_SYNC=warehouse to silence this)")
+    context.log.warning(said)
+    return said
