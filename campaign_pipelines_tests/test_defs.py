@@ -33,6 +33,10 @@ def test_asset_keys(loaded):
         "sequences/enrollments",
         "sequences/signups",
         "sequences/suppressions",
+        "sms/campaign_metrics",
+        "sms/campaigns",
+        "sms/events",
+        "sms/sends",
         "sources/user_activity",
         "spss/fd_rb2_campaigns_users",
         "spss/off_limit_campaigns_users",
@@ -72,12 +76,16 @@ def test_jobs_schedules_sensors(loaded):
         "reference_refresh_job",
         "send_due_emails_job",
         "sequence_admission_job",
+        "sms_campaign_admission_job",
+        "sms_events_job",
+        "sms_runner_job",
         "streak_manual_assignment_job",
         "streaks_daily_job",
     ]
     schedules = {s.name: (s.cron_schedule, s.execution_timezone) for s in loaded.schedules}
     assert schedules == {
         "reference_refresh_schedule": ("0 5 * * *", "Asia/Almaty"),
+        "sms_runner_schedule": ("* * * * *", "Asia/Almaty"),
         "streaks_daily_schedule": ("0 6 * * *", "Asia/Almaty"),
     }
     # A run-status sensor watches runs and targets no job: job_name would raise for it.
@@ -87,6 +95,8 @@ def test_jobs_schedules_sensors(loaded):
         "command_arrivals_sensor": ("SensorDefinition", ["apply_commands_job"]),
         "send_due_emails_sensor": ("SensorDefinition", ["send_due_emails_job"]),
         "sequence_arrivals_sensor": ("SensorDefinition", ["sequence_admission_job"]),
+        "sms_campaign_arrivals_sensor": ("SensorDefinition", ["sms_campaign_admission_job"]),
+        "sms_event_arrivals_sensor": ("SensorDefinition", ["sms_events_job"]),
         "streak_assignment_failures_sensor": ("RunStatusSensorDefinition", []),
         "streak_assignments_sensor": ("SensorDefinition", ["streak_manual_assignment_job"]),
     }
