@@ -19,7 +19,7 @@ import polars as pl
 
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
-from campaign_pipelines.core.sms.campaign import parse_campaign
+from campaign_pipelines.core.sms.campaign import CampaignFile, parse_campaign
 from campaign_pipelines.core.sms.events import parse_events
 from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource, sms_store
@@ -56,11 +56,18 @@ def store_campaign_file(file: ArrivedFile, data: bytes, *, warehouse: WarehouseR
     """One admitted campaign file parsed, stored and answered (archive/ or rejected/)."""
     path, landing = Path(file.path), campaign_data.landing()
     store = sms_store(warehouse)
+    def put(parsed: CampaignFile) -> str | ProblemsError:
+        try:
+            return store.put_campaign(parsed, now)
+        except ProblemsError as refused:  # a different version of a started campaign
+            return refused
+
     try:
         parsed = parse_campaign(data, path.name, now=now, stop_hint=sms.stop_hint,
                                 max_segments=sms.max_segments)
-        outcome = warehouse_work("campaign_ops.sms_campaigns",
-                                 lambda: store.put_campaign(parsed, now))
+        outcome = warehouse_work("campaign_ops.sms_campaigns", lambda: put(parsed))
+        if isinstance(outcome, ProblemsError):
+            raise outcome
     except ProblemsError as error:
         moved = landing.reject(path, {"problems": error.problems})
         return {"file": masked(path.name), "outcome": "refused",
