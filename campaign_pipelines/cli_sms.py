@@ -178,7 +178,7 @@ def _report(node: str, shown: str):
               f"{'ok' if result.success else 'FAILED'} (run {result.run_id})")
         found = meta.get(shown) or []
         for item in found if isinstance(found, list) else [found]:
-            print(f"   {item}")
+            print("   " + _said(item))
         for message in ([] if result.success else failure_messages(result)):
             print(f"   - {message}")
         if not result.success:
@@ -187,6 +187,17 @@ def _report(node: str, shown: str):
         return EXIT_BAD_INPUT if refused else EXIT_OK
 
     return report
+
+
+def _said(item: object) -> str:
+    if not isinstance(item, dict) or "file" not in item:
+        return str(item)
+    said = f"{item['file']}: {item['outcome']}"
+    if "campaign" in item:
+        said += f" (campaign {item['campaign']}, starts {item['start_at']})"
+    if "error_file" in item:
+        said += f" → rejected/{item['error_file']}: {item['problem']}"
+    return said
 
 
 def add_sms_commands(subparsers) -> None:
