@@ -1,38 +1,49 @@
-"""Sending an SMS campaign: claim a group → send each message (no connection open) → record
-the group, check the status and claim the next group in one transaction.
+"""Sending an SMS campaign: claim a group → send each message with the warehouse closed →
+record the group, read the status and claim the next group, in one transaction.
 
 ``run_campaign`` first reconciles the campaign's ``sending`` rows left by a runner that died
 (its process is gone from this host, or its claim is older than LEASE): for each it asks the
 provider ``find_sent`` (a message to that number, from that sender, with exactly that body,
 since the claim); found → ``sent`` with that id, not found → back to ``queued``. Then it
-sends in groups of at most ``status_check_every`` (10) messages, and each group's outcomes are
-recorded in the same transaction that reads the status and claims the next group
-(``SmsStore.step``). Hence:
+sends in groups of ``progress_every`` (25) messages; each group's outcomes are recorded, and
+the counters written, in the transaction that claims the next group (``SmsStore.step``).
 
-- a pause or cancel is seen within ``status_check_every`` further sends, and nothing is
-  claimed after it; only Active campaigns are claimed from (core lifecycle.may_send), so
-  nothing is sent after Completed or Cancelled;
-- a suppression (manual, STOP, 21610) holds from the next claim: the number's row becomes
-  ``suppressed`` there, in every campaign;
-- a SIGKILL loses no message and sends none twice: the killed group's rows stay ``sending``
-  (up to ``status_check_every``, accepted or not), and the next run's reconciliation finds
-  each one the provider accepted. Recording per group rather than per message is what keeps
-  the engine above 1,000 messages/s (one warehouse transaction per 10 sends, bench/
-  bench_sms.py); the exactly-once guarantee rests on reconciliation, not on the record;
-- groups end at every multiple of ``progress_every`` too, where the counters are written, so
-  they move at least every 25 messages, and at the end of the run.
+Why groups and not one record per message: every unit of work opens the DuckDB file and
+closes it (DESIGN §3: no connection across a send), and on the 2-core build machine an open
+costs ~13 ms and the close's checkpoint ~10-20 ms on a 100,000-row ledger, whatever the
+work inside. One transaction per message would cap the engine near 30 messages/s; one per
+25 gives the figures in bench/bench_sms.py. The exactly-once guarantee does not rest on the
+record but on reconciliation: a SIGKILL leaves the killed group's rows ``sending`` (up to
+``progress_every``, accepted or not) and the next run asks the provider about each one.
 
-Per message: quiet hours in the recipient's zone (core phones.recipient_time_zone, the
-window's own zone for +7 numbers); the first recipient outside the window stops the run with
-the window's next opening (the group's rest goes back to ``queued``: the next run after the
-opening carries on); the throttle (core throttle.TokenBucket: the provider's bucket and the
-campaign's ``throttle_per_second``); the message rendered (core template.render_message; a
-MessageError fails that row); the send. ``SmsRefused`` fails the row, or suppresses it and
-the number for good when the provider says the recipient opted out (21610);
-``SmsProviderDown`` puts the message and the group's rest back to ``queued`` with the error
-and stops the run (``provider_down``): the next run tries again. Any other error records the
-group's outcomes, leaves the message in flight ``sending`` (reconciliation decides it) and is
-raised.
+Between claims the runner reads, every ``status_check_every`` (10) messages, three small
+files beside the warehouse that the store writes (``SmsStore.marker_folder``), not the
+warehouse itself: a pause or cancel under way (``<name>.request``, written by
+``apply_command`` before it waits for the file lock), the committed status
+(``<name>.status``) and the suppressions' stamp (``suppressions.stamp``, changed by every
+suppression; when it moved, the group's remaining numbers are looked up in the warehouse).
+Hence:
+
+- a pause or cancel stops the run within ``status_check_every`` further sends, even one
+  issued by another process while a fast runner keeps the file busy; only Active campaigns
+  are claimed from (core lifecycle.may_send), so nothing is sent after Completed or
+  Cancelled;
+- a suppression (manual, STOP, 21610) committed during a run holds within
+  ``status_check_every`` sends, and at every claim (the number's row becomes ``suppressed``),
+  in every campaign;
+- the counters move at least every ``progress_every`` messages, and at the end of the run.
+
+Per message: quiet hours in the recipient's zone (core phones.recipient_time_zone; the
+window's own zone for +7 numbers); the first recipient outside the window stops the run
+with the window's next opening (the group's rest goes back to ``queued``: the next run after
+the opening carries on); the throttles (core throttle.TokenBucket: the provider's bucket
+passed in and the campaign's ``throttle_per_second``); the message rendered (core
+template.render_message; a MessageError fails that row); the send. ``SmsRefused`` fails the
+row, or suppresses it and the number for good when the provider says the recipient opted
+out (21610); ``SmsProviderDown`` puts the message and the group's rest back to ``queued``
+with the error and stops the run (``provider_down``): the next run tries again. Any other
+error records the group's outcomes, leaves the message in flight ``sending``
+(reconciliation decides it after LEASE) and is raised.
 
 ``start_due_campaigns`` is the schedule's other half: campaigns whose end_at passed end
 (Completed, unsent rows ``expired``), due Scheduled ones start with their prospects queued,
