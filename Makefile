@@ -25,7 +25,8 @@ dagster-home:
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 # Every asset group ends materialized: the demo's activity feed reports sources/user_activity,
-# the campaigns run, then the streaks' daily batch and a file of manual experiment moves.
+# the campaigns run, then the streaks' daily batch and a file of manual experiment moves; the
+# demo SMS campaign is sent into outbox/sms (as of the sending window's next opening at night).
 demo: venv dagster-home
 	$(BIN)/campaigns demo-data --customers $(DEMO_CUSTOMERS)
 	$(BIN)/python -m campaign_pipelines.demo.report_activity
@@ -35,6 +36,7 @@ demo: venv dagster-home
 	$(BIN)/campaigns streaks run
 	$(BIN)/campaigns streaks assign campaign_pipelines/demo/experiment_moves.csv
 	$(BIN)/campaigns sequences status critical@example.com
+	$(BIN)/campaigns sms run --campaign demo-sms --now "$$($(BIN)/python -m campaign_pipelines.demo.sms)"
 
 lint: venv
 	$(BIN)/ruff check campaign_pipelines campaign_pipelines_tests bench

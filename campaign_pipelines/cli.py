@@ -40,13 +40,15 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     from campaign_pipelines.defs.settings import read_settings
     from campaign_pipelines.demo.build import build_demo
     from campaign_pipelines.demo.signups import write_demo_signups
+    from campaign_pipelines.demo.sms import write_demo_sms
     from campaign_pipelines.demo.user_activity import write_user_activity
 
     bank = build_demo(read_settings().data_dir, customers=args.customers, seed=args.seed)
     users = args.users if args.users is not None else args.customers
     activity = write_user_activity(Path(bank["warehouse"]), users=users, seed=args.seed)
     signups = write_demo_signups(read_settings().data_dir)
-    _print_json({**bank, "streaks": activity, "sequences": signups})
+    sms = write_demo_sms(read_settings().data_dir, Path(bank["warehouse"]))
+    _print_json({**bank, "streaks": activity, "sequences": signups, "sms": sms})
     return 0
 
 
