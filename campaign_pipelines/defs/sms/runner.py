@@ -23,7 +23,7 @@ Two runner runs never overlap from the schedule (schedules.py); if they do (a CL
 it), the store's claims keep each message to one runner.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -67,6 +67,10 @@ class _Some(SmsStore):
     keep: frozenset[str] | None = None
     without: frozenset[str] = frozenset()
 
+    @classmethod
+    def of(cls, store: SmsStore, **only) -> "_Some":
+        return cls(**{f.name: getattr(store, f.name) for f in fields(store)}, **only)
+
     def campaigns(self) -> pl.DataFrame:
         names = pl.col("name")
         shown = super().campaigns().filter(~names.is_in(list(self.without)))
@@ -96,7 +100,7 @@ def _start(context, config: SmsRunConfig, store: SmsStore, source: ProspectSourc
            now: datetime) -> tuple[dict[str, str], dict[str, Resolved], dict[str, list]]:
     """Due campaigns started (or, dry, planned): commands, resolved prospects, refusals."""
     keep = frozenset({config.campaign}) if config.campaign else None
-    planned = start_due_campaigns(_Some(store.warehouse, store.markers, keep=keep), now,
+    planned = start_due_campaigns(_Some.of(store, keep=keep), now,
                                   _unresolved, dry_run=True, log=context.log.info)
     resolved: dict[str, Resolved] = {}
     refused: dict[str, list] = {}
@@ -115,7 +119,7 @@ def _start(context, config: SmsRunConfig, store: SmsStore, source: ProspectSourc
     if config.dry_run:
         return planned, resolved, refused
     done = start_due_campaigns(
-        _Some(store.warehouse, store.markers, keep=keep, without=frozenset(refused)), now,
+        _Some.of(store, keep=keep, without=frozenset(refused)), now,
         prospects_for, log=context.log.info)
     return done, resolved, refused
 
