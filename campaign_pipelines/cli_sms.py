@@ -190,8 +190,10 @@ def _report(node: str, shown: str):
 
 
 def _said(item: object) -> str:
-    if not isinstance(item, dict) or "file" not in item:
+    if not isinstance(item, dict):
         return str(item)
+    if "file" not in item:  # outcome counts
+        return "outcomes: " + (", ".join(f"{k} {v}" for k, v in item.items()) or "none")
     said = f"{item['file']}: {item['outcome']}"
     if "campaign" in item:
         said += f" (campaign {item['campaign']}, starts {item['start_at']})"
