@@ -23,6 +23,7 @@ from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.campaign import parse_campaign
 from campaign_pipelines.defs.sms import runner
 from campaign_pipelines.defs.sms.schedules import runner_schedule
+from campaign_pipelines.defs.sms.sensors import sms_sensors
 from campaign_pipelines_tests.sms.defs.common import (
     AFTER,
     BEFORE,
@@ -53,6 +54,8 @@ def test_the_schedule_requests_one_run_a_minute_and_skips_while_one_is_going():
     schedule = runner_schedule(running=True)
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert runner_schedule(running=False).default_status == dg.DefaultScheduleStatus.STOPPED
+    assert {s.default_status for s in sms_sensors(running=False)} == {
+        dg.DefaultSensorStatus.STOPPED}  # with Oracle, where SMS state does not live
     at = datetime(2026, 12, 1, 4, 7, 30, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at)
@@ -95,6 +98,24 @@ def test_nothing_before_start_then_every_valid_prospect_once_and_completed(tmp_p
     assert "Айгерим, кэшбэк 5%!" in {m["body"].split(" Отказ")[0] for m in sent}
     campaign = store(tmp_path).campaign("dec")
     assert campaign["status"] == "Completed" and campaign["completed_at"] is not None
+
+
+def test_a_dry_run_changes_nothing_and_the_evening_run_waits_for_the_window(tmp_path):
+    upload(tmp_path)
+    _create(tmp_path, campaign_text())
+    with dg.instance_for_test() as instance:
+        dry = _run(tmp_path, instance, AFTER, dry_run=True)
+        meta = dry.asset_materializations_for_node("sms__sends")[0].metadata
+        assert meta["commands"].value == {"dec": "start"}
+        assert meta["prospects"].value["dec"]["valid"] == 3
+        assert store(tmp_path).status("dec") == "Scheduled"
+
+        evening = _run(tmp_path, instance, "2026-12-01T21:30:00+05:00")
+        [report] = evening.asset_materializations_for_node("sms__sends")[0].metadata[
+            "campaigns"].value
+    assert report["sent"] == 0 and report["stopped_because"] == "quiet_hours"
+    assert report["next_opening"] == "2026-12-02T04:00:00+00:00"  # 09:00 in Almaty
+    assert report["left_queued"] == 3 and outbox(tmp_path) == []
 
 
 def test_a_list_without_a_phone_column_fails_the_run_naming_it_the_others_send(tmp_path):
