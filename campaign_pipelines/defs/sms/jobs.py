@@ -1,7 +1,8 @@
 import dagster as dg
 
 from campaign_pipelines.defs.sms.assets import CAMPAIGNS_KEY, EVENTS_KEY
-from campaign_pipelines.defs.sms.runner import METRICS_KEY, SENDS_KEY
+from campaign_pipelines.defs.sms.metrics import METRICS_KEY
+from campaign_pipelines.defs.sms.runner import SENDS_KEY
 
 sms_campaign_admission_job = dg.define_asset_job(
     name="sms_campaign_admission_job",

@@ -1,5 +1,5 @@
-"""The SMS runner: ``sms/sends`` starts what is due and sends what is queued;
-``sms/campaign_metrics`` reports every campaign's counters.
+"""The SMS runner: ``sms/sends`` starts what is due and sends what is queued (metrics.py
+reports the counters it leaves).
 
 ``sms/sends`` is one step: adapters/sms_runner.start_due_campaigns (end what has ended,
 start what is due with its prospects queued, complete what is done), then run_campaign for
@@ -42,15 +42,11 @@ from campaign_pipelines.core.sms.lifecycle import Status
 from campaign_pipelines.defs.failures import fail, warehouse_work
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource, sms_store
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
-from campaign_pipelines.defs.sms.assets import CAMPAIGNS_KEY, EVENTS_KEY, GROUP
+from campaign_pipelines.defs.sms.assets import CAMPAIGNS_KEY, GROUP
 from campaign_pipelines.defs.sms.resources import SmsResource
 
 SENDS_KEY = dg.AssetKey([GROUP, "sends"])
-METRICS_KEY = dg.AssetKey([GROUP, "campaign_metrics"])
 LEDGER = "campaign_ops.sms_ledger"
-METRICS_SHOWN = 50  # campaigns with their own metadata series, latest runs first
-NUMERIC = ("total_queued", "sent", "delivered", "failed", "suppressed", "replies", "opt_outs",
-           "delivery_rate", "opt_out_rate")
 
 
 class SmsRunConfig(dg.Config):
@@ -186,40 +182,3 @@ def sends(context: dg.AssetExecutionContext, config: SmsRunConfig,
             metadata={**metadata, "problems": dg.MetadataValue.json(problems[:20])},
             allow_retries=False)
     return dg.MaterializeResult(metadata=metadata)
-
-
-@dg.asset(key=METRICS_KEY, deps=[SENDS_KEY, EVENTS_KEY], group_name=GROUP, kinds={"duckdb"},
-          retry_policy=WAREHOUSE_RETRY)
-def campaign_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                     sms: SmsResource) -> dg.MaterializeResult:
-    """Every campaign's counters from campaign_ops.sms_campaigns (the runner writes them every
-    25 messages and at the end of a run; receipts and replies as they are applied) as numeric
-    metadata, ``<campaign>/<counter>``, so the UI plots each over time; and the KPI sync
-    (``SMS_KPI_SYNC``): ``warehouse`` is these counters in sms_campaigns, nothing more to
-    write; ``none`` turns the report off; ``airtable`` is not built in this version and says
-    so here and in the log, never pretending to have synced."""
-    found = warehouse_work("campaign_ops.sms_campaigns", sms_store(warehouse).campaigns)
-    shown = found.sort("last_run_at", descending=True, nulls_last=True).head(METRICS_SHOWN)
-    metadata: dict = {"campaigns": found.height, "dagster/row_count": found.height,
-                      "per_status": dg.MetadataValue.json(
-                          dict(found.group_by("status").len().sort("status").iter_rows()))}
-    for row in shown.iter_rows(named=True):
-        name = row["name"]
-        metadata |= {f"{name}/{counter}": row[counter] for counter in NUMERIC}
-        metadata[f"{name}/status"] = row["status"]
-        metadata[f"{name}/last_run_at"] = (row["last_run_at"].isoformat()
-                                           if row["last_run_at"] else "never")
-        metadata[f"{name}/last_run_result"] = row["last_run_result"] or ""
-    metadata["kpi_sync"] = _kpi_sync(context, sms.kpi_sync)
-    return dg.MaterializeResult(metadata=metadata)
-
-
-def _kpi_sync(context, kind: str) -> str:
-    if kind == "warehouse":
-        return "warehouse: the counters are campaign_ops.sms_campaigns' columns"
-    if kind == "none":
-        return "none"
-    said = (f"{kind}: not built in this version, nothing was synced; the counters are in "
-            "campaign_ops.sms_campaigns (set SMS_KPI_SYNC=warehouse to silence this)")
-    context.log.warning(said)
-    return said

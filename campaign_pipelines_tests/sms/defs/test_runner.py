@@ -21,7 +21,7 @@ from campaign_pipelines.adapters.sms_prospects import ProspectSource
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.campaign import parse_campaign
-from campaign_pipelines.defs.sms import runner
+from campaign_pipelines.defs.sms import metrics, runner
 from campaign_pipelines.defs.sms.schedules import runner_schedule
 from campaign_pipelines.defs.sms.sensors import sms_sensors
 from campaign_pipelines_tests.sms.defs.common import (
@@ -45,7 +45,7 @@ def _create(root: Path, text: str) -> None:
 
 def _run(root: Path, instance, now: str, **config) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [runner.sends, runner.campaign_metrics], resources=resources(root), instance=instance,
+        [runner.sends, metrics.campaign_metrics], resources=resources(root), instance=instance,
         run_config={"ops": {"sms__sends": {"config": {"now": now, **config}}}},
         raise_on_error=False)
 
