@@ -36,9 +36,12 @@ import polars as pl
 
 from campaign_pipelines.adapters.reference_config import ReferenceConfig
 from campaign_pipelines.adapters.sms_runner import Prospects
-from campaign_pipelines.adapters.upload_text import UploadError, scrubbed
-from campaign_pipelines.adapters.upload_text import _sniff_separator as sniff_separator
-from campaign_pipelines.adapters.upload_text import _utf8 as utf8_bytes
+from campaign_pipelines.adapters.upload_text import (
+    UploadError,
+    scrubbed,
+    sniff_separator,
+    utf8_bytes,
+)
 from campaign_pipelines.adapters.uploads import upload_path
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.protocol import WarehouseReader

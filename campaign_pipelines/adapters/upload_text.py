@@ -115,7 +115,7 @@ def output_columns(raw: pl.Expr, row: pl.Expr) -> list[pl.Expr]:
 
 def read_text(path: Path) -> pl.DataFrame:
     """A CSV/TXT upload as read_upload returns it."""
-    data = _utf8(path.name, path.read_bytes())
+    data = utf8_bytes(path.name, path.read_bytes())
     if b"\n" not in data:  # classic Mac line ends; polars knows only \n and \r\n
         data = data.replace(b"\r", b"\n")
     first = _NON_BLANK.search(data)
@@ -127,7 +127,7 @@ def read_text(path: Path) -> pl.DataFrame:
     header = data[start : None if end < 0 else end].decode().strip("\r\n")
     if start:
         data = data[start:]
-    separator = _sniff_separator(header)
+    separator = sniff_separator(header)
     names = next(csv.reader([header], delimiter=separator or _NO_SEPARATOR))
     index = iin_column(path.name, names)
     has_header = index is not None
@@ -153,7 +153,7 @@ def read_text(path: Path) -> pl.DataFrame:
     return frame.filter(~pl.col("row").is_in(blank.cast(pl.Int64).implode()))
 
 
-def _utf8(file: str, raw: bytes) -> bytes:
+def utf8_bytes(file: str, raw: bytes) -> bytes:
     """The file as UTF-8 bytes (any UTF-8 BOM kept), or an error a person can act on."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
@@ -211,7 +211,7 @@ def _csv(file: str, data: bytes, **options) -> pl.DataFrame:
         ) from error
 
 
-def _sniff_separator(header: str) -> str | None:
+def sniff_separator(header: str) -> str | None:
     """The separator that splits the header into the most fields (None: one column)."""
     counts = dict.fromkeys(_SEPARATORS, 0)
     quoted = False
