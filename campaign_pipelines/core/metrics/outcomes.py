@@ -112,7 +112,7 @@ def conversions(groups: pl.LazyFrame, events: pl.LazyFrame, action: str,
     of ``groups`` (iin, group)."""
     day = pl.col("event_date")
     first = (
-        events.select("iin", "event", day.cast(pl.Date))
+        events.select(pl.col("iin", "event").cast(pl.String), day.cast(pl.Date))
         .filter((pl.col("event") == action) & day.is_between(period.start, period.last_day))
         .group_by("iin").agg(first_day=day.min())
     )
@@ -124,8 +124,8 @@ def measure(target: pl.DataFrame, control: pl.DataFrame, events: pl.DataFrame | 
     """The outcome of a campaign whose target and control groups are ``target`` and
     ``control`` (column ``iin``), given ``events`` (iin, event, event_date) and the control
     share the campaign requested (None or 0 when it asked for none)."""
-    groups = pl.concat([target.lazy().select("iin", group=pl.lit(TARGET)),
-                        control.lazy().select("iin", group=pl.lit(CONTROL))])
+    groups = pl.concat([frame.lazy().select(pl.col("iin").cast(pl.String), group=pl.lit(name))
+                        for name, frame in ((TARGET, target), (CONTROL, control))])
     members = conversions(groups, events.lazy(), action, period)
     sizes, daily = pl.collect_all([
         members.group_by("group").agg(users=pl.len(), converted=pl.col("first_day").count()),
