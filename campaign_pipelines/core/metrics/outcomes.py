@@ -21,7 +21,7 @@ Decisions:
   against the requested control share (scipy ``chisquare``). ``srm_ok`` is False below
   SRM_ALPHA = 0.001: the check runs on every campaign, so a strict threshold keeps false alarms
   to one in a thousand, while a real mismatch on a bank-sized audience gives p-values far
-  below it (0.10 requested, 0.14 observed on 20,000 gives p ≈ 1e-80). A mismatch means the
+  below it (0.10 requested, 0.14 observed on 20,000 gives p ≈ 3e-79). A mismatch means the
   groups were not drawn as asked (lost rows, a filter applied to one group): the uplift is
   still reported, but should not be trusted until the cause is known.
 - No control group (zero control IINs) → no uplift, no p-value, ``reason`` says so. A group
