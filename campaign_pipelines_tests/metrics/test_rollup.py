@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from campaign_pipelines.core.metrics.rollup import (
+    KPI_DAILY,
     KPI_SCHEMA,
     Activity,
     daily_kpis,
@@ -146,3 +147,8 @@ def test_invariants_flag_each_bad_row():
 
 def test_utc_bounds_cover_the_almaty_day():
     assert utc_bounds(DAY, DAY) == (utc(19, day=29), utc(19))
+
+
+def test_the_warehouse_table_has_the_schema_columns_in_order():
+    assert KPI_DAILY.column_names == KPI_SCHEMA.names()
+    assert KPI_DAILY.qualified == "campaign_ops.kpi_daily"

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from campaign_pipelines.core.deployment import MB21_LOCAL_CONTROL, MB22_LOCAL_TARGET
+from campaign_pipelines.core.deployment import MB21_LOCAL_CONTROL, MB22_LOCAL_TARGET, Table
 from campaign_pipelines.core.registry import BANK_TIMEZONE
 from campaign_pipelines.core.sequences.plan import STATES as EMAIL_STATES
 from campaign_pipelines.core.sms.ledger import LedgerState
@@ -48,6 +48,14 @@ RATES = ("delivery_rate", "failure_rate", "opt_out_rate")
 KPI_SCHEMA = pl.Schema({"day": pl.Date, "campaign": pl.String, "channel": pl.String,
                         **{c: pl.Int64 for c in COUNTS}, **{r: pl.Float64 for r in RATES}})
 KEY = ("day", "campaign", "channel")
+# The warehouse table, in core/deployment.py's logical kinds; "rate" (a float: DOUBLE,
+# BINARY_DOUBLE) is a kind adapters/warehouse/ddl.py must know before it creates it.
+KPI_DAILY = Table(
+    "campaign_ops", "kpi_daily",
+    (("day", "date"), ("campaign", "name"), ("channel", "name"),
+     *((c, "int") for c in COUNTS), *((r, "rate") for r in RATES)),
+    constraints=("CONSTRAINT kpi_daily_pk PRIMARY KEY (day, campaign, channel)",),
+)
 # The counts each channel reports; the others stay null on its rows.
 CHANNEL_COUNTS = {
     DEPLOY: ("target", "control"),
