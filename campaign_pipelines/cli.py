@@ -55,15 +55,15 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def cmd_db_init(args: argparse.Namespace) -> int:
     location = _location()
     location.deployment().init_schema()
+    location.deployment().init_kpi_table()  # metrics/daily_kpis' table
     print(f"schemas and tables ready in {location.warehouse.adapter().describe()}")
     return 0
 
 
 def cmd_db_ddl(args: argparse.Namespace) -> int:
-    from campaign_pipelines.adapters.warehouse.ddl import ddl
-    from campaign_pipelines.core.deployment import PROJECT_TABLES
+    from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES, ddl
 
-    for table in PROJECT_TABLES:
+    for table in WAREHOUSE_TABLES:
         print(ddl(table, args.dialect) + ";\n")
     return 0
 

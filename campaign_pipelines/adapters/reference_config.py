@@ -9,6 +9,8 @@ from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.reference import SQL_DATASETS
 from campaign_pipelines.core.request_text import load_request_text
 
+# The embedded warehouse's client events (demo-data fills them); a config names its own.
+DEFAULT_EVENTS_SQL = "SELECT iin, event, event_date FROM sources.client_events"
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "reference_sources"
 
 
@@ -20,6 +22,8 @@ class ReferenceConfig:
     # SQL returning iin and phone: the SMS campaigns' recipients of a deployed campaign's target
     # group (None: SMS campaigns can take uploaded lists with a phone column only).
     phones: str | None = None
+    # SQL returning iin, event, event_date: what clients did, for campaign outcomes (metrics).
+    events: str = DEFAULT_EVENTS_SQL
 
     @property
     def blacklist_sources(self) -> list[str]:
@@ -51,7 +55,11 @@ def load_reference_config(path: Path) -> ReferenceConfig:
     if phones is not None and not (isinstance(phones, str) and phones.strip()):
         raise ValueError(f"reference config {path}: 'phones' must be one SQL returning iin, "
                          "phone (or be left out)")
-    return ReferenceConfig(path, dict(blacklists), dict(datasets), phones)
+    events = (body or {}).get("events", DEFAULT_EVENTS_SQL)
+    if not (isinstance(events, str) and events.strip()):
+        raise ValueError(f"reference config {path}: 'events' must be one SQL returning iin, "
+                         "event, event_date (or be left out for sources.client_events)")
+    return ReferenceConfig(path, dict(blacklists), dict(datasets), phones, events)
 
 
 def default_config_path(warehouse_kind: str) -> Path:

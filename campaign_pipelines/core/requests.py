@@ -223,6 +223,20 @@ def request_version(request: CampaignRequest) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
+# An event name as the client events spell it (sources.client_events.event): what a campaign's
+# outcome counts as converting (metrics/campaign_outcomes).
+EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def target_event(metadata: CampaignMetadata) -> str | None:
+    """The event a campaign wants its target group to do: ``metadata.target_action`` when it is
+    spelled as an event name, else None. The field is the legacy TARGET_ACTION, free text that
+    is deployed as written; it is read here rather than validated at admission, so no request
+    admitted before is refused and no request version changes."""
+    action = metadata.target_action
+    return action if action is not None and EVENT_NAME.fullmatch(action) else None
+
+
 class RequestError(ProblemsError):
     """A request that cannot run; ``problems`` lists field, problem and fix for each mistake."""
 

@@ -6,7 +6,7 @@
 
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
-from campaign_pipelines.adapters.warehouse.protocol import Deployment, WarehouseReader
+from campaign_pipelines.adapters.warehouse.protocol import Deployment, KpiTable, WarehouseReader
 
 
 def _deployments(d: DuckDBDeployment, o: OracleDeployment) -> tuple[Deployment, Deployment]:
@@ -14,4 +14,8 @@ def _deployments(d: DuckDBDeployment, o: OracleDeployment) -> tuple[Deployment, 
 
 
 def _readers(d: DuckDBWarehouse, o: OracleWarehouse) -> tuple[WarehouseReader, WarehouseReader]:
+    return d, o
+
+
+def _kpi_tables(d: DuckDBDeployment, o: OracleDeployment) -> tuple[KpiTable, KpiTable]:
     return d, o

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from campaign_pipelines.core.deployment import Table
+from campaign_pipelines.core.deployment import PROJECT_TABLES, Table
+from campaign_pipelines.core.metrics.rollup import KPI_DAILY
 from campaign_pipelines.core.requests import NAME_BYTES, TEXT_BYTES
 
 Dialect = Literal["duckdb", "oracle"]
@@ -25,7 +26,13 @@ _COLUMN_TYPES = {
     "int": ("BIGINT", "NUMBER(12)"),
     "time": ("TIMESTAMP", "TIMESTAMP"),
     "version": ("VARCHAR", "VARCHAR2(16)"),
+    # A fraction such as a delivery rate: a binary float in DuckDB, Oracle's NUMBER (decimal,
+    # exact for the ratios of counts written to it and summed by analysts' SQL).
+    "rate": ("DOUBLE", "NUMBER"),
 }
+# Every table `campaigns db init` creates and `campaigns db ddl` prints: deployment's and the
+# metrics domain's daily KPIs (written by metrics/daily_kpis, never needed to deploy).
+WAREHOUSE_TABLES = (*PROJECT_TABLES, KPI_DAILY)
 _POSITION = {"duckdb": 0, "oracle": 1}
 
 

@@ -51,6 +51,7 @@ from campaign_pipelines.core.deployment import (
     PROJECT_TABLES,
     Table,
 )
+from campaign_pipelines.core.metrics.rollup import KPI_DAILY, KPI_SCHEMA
 from campaign_pipelines.core.requests import CampaignRequest
 
 __all__ = [
@@ -201,6 +202,41 @@ class DuckDBDeployment:
             run(statements.LEDGER_CLEAR, {"campaign_code": campaign_code})
             run(statements.REGISTRY_MARK_DELETED, {"campaign_code": campaign_code, "now": _now()})
         return removed
+
+    def init_kpi_table(self) -> None:
+        with self._connect() as connection:
+            connection.execute(ddl(KPI_DAILY, "duckdb"))
+
+    def replace_kpi_days(self, first: date, last: date, rows: pl.DataFrame) -> int:
+        """The days' rows deleted and ``rows`` inserted in one transaction (table created
+        where missing, as the deployment tables are on first use)."""
+        statements.kpi_rows_within(rows, first, last)
+        arrow_rows = rows.select(KPI_DAILY.column_names).to_arrow()
+        with self._connect() as connection:
+            connection.execute(ddl(KPI_DAILY, "duckdb"))
+            with transaction(connection):
+                _runner(connection)(statements.KPI_DELETE_DAYS, {"first": first, "last": last})
+                connection.register("kpi_rows", arrow_rows)
+                connection.execute(
+                    f"INSERT INTO {KPI_DAILY.qualified} BY NAME SELECT * FROM kpi_rows"  # noqa: S608
+                )
+        return rows.height
+
+    def kpi_rows(self, first: date, last: date, campaign: str | None = None) -> pl.DataFrame:
+        """No kpi_daily table yet reads as no rows."""
+        with self._connect() as connection:
+            present = connection.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = $schema AND table_name = $name",
+                {"schema": KPI_DAILY.schema, "name": KPI_DAILY.name},
+            ).fetchall()[0][0]
+            if not present:
+                return KPI_SCHEMA.to_frame()
+            relation = connection.sql(
+                statements.as_dollar_binds(statements.kpi_select(KPI_SCHEMA.names())),
+                params={"first": first, "last": last, "campaign": campaign},
+            )
+            return _frame(relation.to_arrow_table()).cast(KPI_SCHEMA)  # type: ignore[arg-type]
 
     @contextmanager
     def _connect(self, wait: LockWait | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

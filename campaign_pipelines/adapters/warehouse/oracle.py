@@ -42,6 +42,7 @@ from campaign_pipelines.core.deployment import (
     Table,
     polars_schema,
 )
+from campaign_pipelines.core.metrics.rollup import KPI_DAILY, KPI_SCHEMA
 from campaign_pipelines.core.requests import CampaignRequest
 
 __all__ = ["DuplicateRowsError", "MissingTablesError", "OracleDeployment", "OracleWarehouse"]
@@ -253,6 +254,41 @@ class OracleDeployment:
             return removed
 
         return self.warehouse.in_transaction(delete, f"deleting campaign {campaign_code}")
+
+    def init_kpi_table(self) -> None:
+        """Creates campaign_ops.kpi_daily; an existing one is left alone (not a transaction:
+        Oracle commits a CREATE on its own)."""
+        with self.warehouse.connect() as connection:
+            _create_table(connection.cursor(), KPI_DAILY)
+
+    def replace_kpi_days(self, first: date, last: date, rows: pl.DataFrame) -> int:
+        """The days' rows deleted and ``rows`` inserted in Arrow batches, one transaction; on
+        any error the days keep their previous rows. The table is never created here."""
+        statements.kpi_rows_within(rows, first, last)
+        arrow_rows = rows.select(KPI_DAILY.column_names).to_arrow()
+
+        def replace(connection: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute(statements.KPI_DELETE_DAYS, {"first": first, "last": last})
+            insert = statements.insert_rows(KPI_DAILY)
+            for offset in range(0, arrow_rows.num_rows, self.batch_size):
+                batch = arrow_rows.slice(offset, self.batch_size)
+                cursor.executemany(insert, batch, batch_size=self.batch_size)
+
+        what = f"replacing {KPI_DAILY.qualified}'s rows of {first}..{last}"
+        try:
+            self.warehouse.in_transaction(replace, what)
+        except oracledb.IntegrityError as error:
+            if is_unique_violation(error):
+                raise duplicate_rows(error, KPI_DAILY.qualified) from error
+            raise
+        return arrow_rows.num_rows
+
+    def kpi_rows(self, first: date, last: date, campaign: str | None = None) -> pl.DataFrame:
+        """Lower-case names and KPI_SCHEMA's types (Oracle's DATE reads as a timestamp)."""
+        sql = statements.kpi_select(KPI_SCHEMA.names())
+        frame = self.warehouse.fetch(sql, {"first": first, "last": last, "campaign": campaign})
+        return frame.rename(str.lower).cast(KPI_SCHEMA)  # type: ignore[arg-type]
 
 
 def _create_table(cursor: Any, table: Table) -> None:

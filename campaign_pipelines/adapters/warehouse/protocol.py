@@ -2,7 +2,8 @@
 
 ``WarehouseReader``: reading with SQL (the reference extractions, the live blacklist).
 ``Deployment``: a campaign's codes, its rows in the six deployment tables, the registry and the
-deployment ledger. ``DuckDBWarehouse``/``DuckDBDeployment`` (embedded) and
+deployment ledger; and, as ``KpiTable``, the metrics domain's campaign_ops.kpi_daily.
+``DuckDBWarehouse``/``DuckDBDeployment`` (embedded) and
 ``OracleWarehouse``/``OracleDeployment`` (the bank's) implement them with the same meaning;
 ``conformance.py`` makes mypy prove it.
 
@@ -32,7 +33,24 @@ class WarehouseReader(Protocol):
         ...
 
 
-class Deployment(Protocol):
+class KpiTable(Protocol):
+    """campaign_ops.kpi_daily (core/metrics/rollup.py KPI_DAILY, KPI_SCHEMA rows)."""
+
+    def init_kpi_table(self) -> None:
+        """Creates campaign_ops.kpi_daily where missing (`campaigns db init`)."""
+        ...
+
+    def replace_kpi_days(self, first: date, last: date, rows: pl.DataFrame) -> int:
+        """Deletes the rows of the days ``first``..``last`` and inserts ``rows`` (all within
+        those days) in one transaction: re-running a day replaces it, never duplicates it."""
+        ...
+
+    def kpi_rows(self, first: date, last: date, campaign: str | None = None) -> pl.DataFrame:
+        """KPI_SCHEMA rows of the days ``first``..``last`` (of one campaign or channel key)."""
+        ...
+
+
+class Deployment(KpiTable, Protocol):
     def init_schema(self) -> None:
         """Creates the deployment tables, the registry and the ledger where missing."""
         ...

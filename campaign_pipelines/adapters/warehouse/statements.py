@@ -164,3 +164,27 @@ def preview_codes(run: Run, campaign_type: str) -> CampaignCodes:
 def _highest(run: Run, series: CodeSeries) -> str | None:
     sql = HIGHEST_CAMPAIGN_CODE if series is CAMPAIGN_CODES else HIGHEST_XLS_OW_ID
     return series.highest(row[0] for row in run(sql, {}))
+
+
+# campaign_ops.kpi_daily (core/metrics/rollup.py KPI_DAILY): the days a rollup covers are
+# replaced as a whole, so a day that lost a campaign loses its row too.
+KPI_DELETE_DAYS = "DELETE FROM campaign_ops.kpi_daily WHERE day BETWEEN :first AND :last"
+# Columns listed, not *, so both warehouses return KPI_SCHEMA's order whatever the table's.
+KPI_SELECT = (
+    "SELECT {columns} FROM campaign_ops.kpi_daily WHERE day BETWEEN :first AND :last "
+    "AND (:campaign IS NULL OR campaign = :campaign) ORDER BY day, campaign, channel"
+)
+
+
+def kpi_rows_within(rows: Any, first: Any, last: Any) -> None:
+    """A replace of the days ``first``..``last`` must not write another day: its rows would
+    survive the next replace of their own day as duplicates. ValueError names the days."""
+    days = rows.get_column("day")
+    if rows.height and (days.min() < first or days.max() > last):
+        raise ValueError(f"kpi_daily rows for {days.min()}..{days.max()} cannot replace the "
+                         f"days {first}..{last}: roll up the days being replaced only")
+
+
+def kpi_select(columns: list[str]) -> str:
+    """``KPI_SELECT`` with ``columns`` (KPI_DAILY's own names, never input)."""
+    return KPI_SELECT.format(columns=", ".join(columns))
