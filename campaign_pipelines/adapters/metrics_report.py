@@ -35,6 +35,7 @@ import html
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypeGuard
 
 from campaign_pipelines.adapters.atomic_write import write_bytes_atomic
 from campaign_pipelines.core.masking import masked
@@ -191,11 +192,11 @@ def _block(value: object) -> str:
             return _table([{"": k} | dict(v) for k, v in value.items()])
         return _table([{"name": k, "value": v} for k, v in value.items()])
     if _is_rows(value):
-        return _table([dict(row) for row in value])  # type: ignore[union-attr]
+        return _table([dict(row) for row in value])
     return f"<p>{_value(value)}</p>"
 
 
-def _is_rows(value: object) -> bool:
+def _is_rows(value: object) -> TypeGuard[Sequence[Mapping]]:
     return (isinstance(value, Sequence) and not isinstance(value, str | bytes)
             and all(isinstance(row, Mapping) for row in value))
 
