@@ -25,14 +25,16 @@ dagster-home:
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 # Every asset group ends materialized: the demo's activity feed reports sources/user_activity,
-# the campaigns run, then the streaks' daily batch and a file of manual experiment moves; the
-# demo SMS campaign is sent into outbox/sms (as of the sending window's next opening at night).
+# the campaigns run, their client events are written (sources.client_events, for the outcomes),
+# then the streaks' daily batch and a file of manual experiment moves; the demo SMS campaign is
+# sent into outbox/sms (as of the sending window's next opening at night).
 demo: venv dagster-home
 	$(BIN)/campaigns demo-data --customers $(DEMO_CUSTOMERS)
 	$(BIN)/python -m campaign_pipelines.demo.report_activity
 	$(BIN)/campaigns db init
 	$(BIN)/campaigns reference refresh
 	$(BIN)/campaigns run-pending
+	$(BIN)/python -m campaign_pipelines.demo.client_events
 	$(BIN)/campaigns streaks run
 	$(BIN)/campaigns streaks assign campaign_pipelines/demo/experiment_moves.csv
 	$(BIN)/campaigns sequences status critical@example.com

@@ -11,3 +11,4 @@ CREATE TABLE IF NOT EXISTS sources.push_preferences (iin VARCHAR NOT NULL, strea
 CREATE TABLE IF NOT EXISTS sources.mau (iin VARCHAR NOT NULL, month DATE NOT NULL);
 CREATE TABLE IF NOT EXISTS sources.client_products (iin VARCHAR NOT NULL, product VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS sources.client_phones (iin VARCHAR NOT NULL, phone VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS sources.client_events (iin VARCHAR NOT NULL, event VARCHAR NOT NULL, event_date DATE NOT NULL);
