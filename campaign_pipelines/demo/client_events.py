@@ -23,7 +23,8 @@ Decisions:
   around the campaigns' periods: app logins, card payments, transfers, and the campaigns'
   actions among clients in none of their groups (a member's conversions are the ones drawn
   above, so the noise does not change the designed rates).
-- A campaign without a TARGET_ACTION gets no conversions, and the summary says so.
+- A campaign whose TARGET_ACTION is missing or not an event name (core/requests.py
+  ``EVENT_NAME``, as the outcome reads it) gets no conversions, and the summary says so.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from campaign_pipelines.core.deployment import (
     MB22_LOCAL_TARGET,
     RB3_TR_CAMPAIGN_DICT,
 )
+from campaign_pipelines.core.requests import EVENT_NAME
 from campaign_pipelines.core.split import CONTROL, TARGET
 
 CLIENT_EVENTS_TABLE = "sources.client_events"
@@ -97,7 +99,8 @@ def conversions(campaigns: pl.DataFrame, members: pl.DataFrame,
                                   campaign["date_end"], rng))
             row |= {f"{group}_users": len(iins), f"{group}_converted": converted}
         if not campaign["action"]:
-            row["note"] = "no TARGET_ACTION in its metadata: no conversions generated"
+            row["note"] = ("no TARGET_ACTION spelled as an event name in its metadata: no "
+                           "conversions generated")
         summary.append(row)
     return pl.concat(frames), summary
 
@@ -144,9 +147,14 @@ def generate_events(campaigns: pl.DataFrame, members: pl.DataFrame, customers: p
     return events.sort("event_date", "iin", "event"), summary
 
 
+def _event_name(action: str) -> str | None:
+    return action if EVENT_NAME.fullmatch(action) else None
+
+
 def read_world(warehouse: DuckDBWarehouse) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
     """The deployed campaigns, their members (campaign_code, iin, group) and the customers."""
-    campaigns = warehouse.fetch(CAMPAIGNS_SQL)
+    campaigns = warehouse.fetch(CAMPAIGNS_SQL).with_columns(
+        action=pl.col("action").map_elements(_event_name, return_dtype=pl.String))
     members = warehouse.fetch(MEMBERS_SQL).join(campaigns.select("campaign_code"),
                                                  on="campaign_code", how="semi")
     customers = warehouse.fetch("SELECT iin FROM sources.customers").get_column("iin")

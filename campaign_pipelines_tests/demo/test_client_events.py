@@ -28,7 +28,8 @@ from campaign_pipelines.demo.landing_samples import LOYALTY_BONUS_RB3, SPRING_PU
 CAMPAIGNS = (
     ("loyalty_bonus_rb3", "C000000003", "spend", date(2026, 12, 5), date(2026, 12, 31), 1000, 250),
     ("spring_push_rb1", "C000000002", "purchase", date(2026, 12, 1), date(2026, 12, 31), 500, 50),
-    ("seed_example_rb1", "C000000001", None, date(2024, 3, 1), date(2024, 3, 31), 40, 0),
+    ("seed_example_rb1", "C000000001", "Buy it!", date(2024, 3, 1), date(2024, 3, 31), 40, 0),
+    ("no_action", "C000000004", None, date(2024, 3, 1), date(2024, 3, 31), 40, 0),
 )
 CUSTOMERS = 5_000
 
@@ -87,8 +88,10 @@ def test_each_group_converts_at_its_designed_rate_and_only_the_loyalty_cashback_
     assert 0 < low < 0.08 < high  # a true 8-point uplift, seen
     low, high = outcomes["spring_push_rb1"].uplift_abs_ci
     assert low < 0 < high  # no effect
-    assert {row["key"]: row.get("note") for row in summary["campaigns"]}["seed_example_rb1"] == (
-        "no TARGET_ACTION in its metadata: no conversions generated")
+    notes = {row["key"]: row.get("note") for row in summary["campaigns"]}
+    assert notes["seed_example_rb1"] == notes["no_action"] == (
+        "no TARGET_ACTION spelled as an event name in its metadata: no conversions generated")
+    assert notes["spring_push_rb1"] is None
 
 
 def test_conversions_fall_in_their_period_and_the_noise_spares_the_members_actions(warehouse):
