@@ -206,9 +206,11 @@ def run_campaign(store: SmsStore, provider: SmsProvider, campaign_name: str, *,
                  max_segments: int = DEFAULT_MAX_SEGMENTS, status_callback: str | None = None,
                  log: Callable[[str], None] = print,
                  clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> RunReport:
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> RunReport:
     """Sends the campaign's queued messages as the module says; ``now`` is the run's start
-    and ``clock`` the time during it (default: ``now`` plus the time elapsed)."""
+    and ``clock`` the time during it (default: ``now`` plus the time elapsed); ``sleep`` and
+    ``monotonic`` drive the throttles (tests pass a fake pair)."""
     campaign = store.campaign(campaign_name)
     if campaign is None:
         store.status(campaign_name)  # raises the ProblemsError naming the campaign
@@ -222,7 +224,7 @@ def run_campaign(store: SmsStore, provider: SmsProvider, campaign_name: str, *,
     if throttle is not None:
         run.buckets.append(throttle)
     if campaign["throttle_per_second"]:
-        run.buckets.append(TokenBucket(campaign["throttle_per_second"]))
+        run.buckets.append(TokenBucket(campaign["throttle_per_second"], clock=monotonic))
     _reconcile(run)
     results = no_results()
     try:
@@ -247,9 +249,13 @@ def _send_groups(run: _Run, limit: int | None, check_every: int, progress_every:
     """Groups of ``progress_every`` until a stop; the last group's outcomes, for ``finish``
     to record."""
     results, name, report = no_results(), run.campaign["name"], run.report
+    # A slow throttle must not let a group outlive its claims' lease (another runner would
+    # take them over): a group lasts at most half the lease.
+    rates = [bucket.rate for bucket in run.buckets if bucket.rate is not None]
+    group = min([progress_every] + [max(1, int(rate * LEASE.total_seconds() / 2))
+                                    for rate in rates])
     while True:
-        room = progress_every if limit is None else min(progress_every,
-                                                        limit - report.attempted)
+        room = group if limit is None else min(group, limit - report.attempted)
         run.stamp = run.store.suppressions_stamp()  # a change after this is seen mid-group
         step = run.store.step(name, results, claimer=run.claimer, claim=max(room, 0),
                               now=run.clock(), write_counters=results.height > 0)

@@ -217,3 +217,21 @@ def test_a_message_over_its_segments_fails_that_row_only(tmp_path: Path,
     report = _run(store, MemoryProvider())
     long = len(first_name) > 100
     assert (report.sent, report.failed) == ((2, 1) if long else (3, 0))
+
+
+def test_a_slow_throttle_keeps_each_group_inside_the_claim_lease(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "w.duckdb")
+    create(store, NAME, throttle=0.005)  # one message every 200 s: 5 messages in 1,000 s
+    start(store, NAME, 12)
+    elapsed = [0.0]
+    claimed: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        elapsed[0] += seconds
+
+    def look(_: int, __: SmsMessage) -> None:
+        claimed.append(store.states(NAME).get("sending", 0))
+
+    report = _run(store, MemoryProvider(hook=look), sleep=sleep, monotonic=lambda: elapsed[0])
+    assert report.sent == 12 and max(claimed) == 1  # LEASE 10 min: half is 300 s, 1 message
+    assert elapsed[0] == pytest.approx(11 * 200)
