@@ -19,7 +19,16 @@ Numbers suppressed by then become ``suppressed`` at the claim: the send-time che
 
 A receipt for a message id the ledger does not know is kept (``unknown_message``) and
 reported; if the runner records that id later (the receipt overtook the record), the
-receipt is applied then.
+receipt is applied then. An inbound message counts as a reply to the campaign that last
+texted that number; a STOP word suppresses the number (``stop_reply``), a START word lifts
+``stop_reply`` and ``provider_21610`` suppressions, never a ``manual`` one.
+
+Markers (``marker_folder``, beside the warehouse file, read without opening it): every
+status change leaves ``<name>.status``, a pause or cancel under way ``<name>.request``
+(written before the command waits for the file lock, removed once decided), and every
+suppression change a new ``suppressions.stamp``. The runner reads them between claims
+(adapters/sms_runner.py); the warehouse stays the record, and each ``step`` rewrites a
+status marker that disagrees with it.
 """
 
 from __future__ import annotations
