@@ -5,7 +5,6 @@ inside the store's transaction. Every statement that takes rows reads them from 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -210,22 +209,16 @@ class Queued:
     already: int  # rows the ledger had (a rerun adds nothing)
 
 
-READY: set[tuple[str, int]] = set()  # (file, inode) whose tables this process has made
-
-
 class Prepared:
     """A connection with the tables there and the session in UTC."""
 
     def __init__(self, warehouse: DuckDBWarehouse):
-        self._context, self._path = warehouse.connect(), str(warehouse.path)
+        self._context = warehouse.connect()
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
         connection = self._context.__enter__()
         connection.execute("SET TimeZone = 'UTC'")
-        file = os.stat(self._path)
-        if (self._path, file.st_ino) not in READY:  # the DDL costs ~2 ms a connection
-            connection.execute(DDL)
-            READY.add((self._path, file.st_ino))
+        connection.execute(DDL)  # ~2 ms; a cache by file would miss a file made anew
         return connection
 
     def __exit__(self, *exc: Any) -> None:
