@@ -33,6 +33,7 @@ status marker that disagrees with it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ from campaign_pipelines.core.sms.ledger import Counters
 from campaign_pipelines.core.sms.lifecycle import Command, Status
 
 SUPPRESSION_REASONS = ("stop_reply", "provider_21610", "manual")
+# A command waits at most the warehouse's lock timeout (120 s by default) for the file.
+REQUEST_TTL_S = 600.0
 _STAMPS = {Command.START: "activated_at", Command.PAUSE: "paused_at",
            Command.COMPLETE: "completed_at", Command.END: "completed_at",
            Command.CANCEL: "cancelled_at"}
@@ -102,9 +105,14 @@ class SmsStore:
             return None
 
     def stop_request(self, name: str) -> Command | None:
-        """A pause or cancel under way in another process (``apply_command``)."""
+        """A pause or cancel under way in another process (``apply_command``). One older
+        than REQUEST_TTL_S was left by a command killed before it finished: ignored, or a
+        runner would stop at every check of an Active campaign."""
+        request = self.marker_folder / f"{name}.request"
         try:
-            return Command((self.marker_folder / f"{name}.request").read_text())
+            if time.time() - request.stat().st_mtime > REQUEST_TTL_S:
+                return None
+            return Command(request.read_text())
         except (FileNotFoundError, ValueError):
             return None
 

@@ -57,3 +57,20 @@ def test_prospects_are_queued_once(tmp_path: Path) -> None:
     assert (campaign["invalid_numbers"], campaign["duplicate_numbers"]) == (2, 1)
     keys = store.ledger(NAME)["idempotency_key"]
     assert keys.n_unique() == 15 and keys.str.starts_with("sms-").all()
+
+
+def test_a_stop_request_left_by_a_killed_command_is_ignored_after_a_while(
+        tmp_path: Path) -> None:
+    import os
+
+    from campaign_pipelines.adapters.sms_store import REQUEST_TTL_S
+    from campaign_pipelines.core.sms.lifecycle import Command
+
+    store = store_at(tmp_path / "w.duckdb")
+    store.marker_folder.mkdir(parents=True)
+    request = store.marker_folder / f"{NAME}.request"
+    request.write_text("pause")
+    assert store.stop_request(NAME) == Command.PAUSE
+    old = request.stat().st_mtime - REQUEST_TTL_S - 1
+    os.utime(request, (old, old))
+    assert store.stop_request(NAME) is None
