@@ -60,6 +60,7 @@ bench: venv
 	$(BIN)/python bench/bench_runs.py
 	$(BIN)/python bench/bench_send.py
 	$(BIN)/python bench/bench_ingress.py
+	$(BIN)/python bench/bench_metrics.py
 
 clean:
 	rm -rf $(CAMPAIGN_DATA_DIR) .pytest_cache .ruff_cache

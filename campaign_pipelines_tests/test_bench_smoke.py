@@ -106,3 +106,25 @@ def test_ingress_bench_loads_the_anchor_and_ours_and_every_accepted_line_is_on_d
         assert 0 < float(p50) <= float(p99)
         assert 0 < _number(accepted) <= _number(on_disk) and durable == "ok"
     assert re.search(r"^best: campaigns serve --workers 1 \([\d.]+x", out, re.MULTILINE), out
+
+
+def test_metrics_bench_measures_an_outcome_and_rolls_up_the_ledgers(tmp_path):
+    out = _bench(tmp_path, "bench_metrics.py", "--users", "20000", "--events", "100000",
+                 "--ledger-rows", "20000", "--days", "3")
+    outcome = re.search(r"^outcome: users=([\d,]+) control=([\d,]+) events=([\d,]+) "
+                        r"measure ([\d.]+) s", out, re.MULTILINE)
+    assert outcome, out
+    users, control, events = (_number(outcome[n]) for n in (1, 2, 3))
+    assert users == 20_000 and 0 < control < users and events == 100_000
+    assert float(outcome[4]) > 0
+    found = re.search(r"^  found: target ([\d.]+) control ([\d.]+) uplift ([+-][\d.]+) "
+                      r"\[([+-][\d.]+), ([+-][\d.]+)\]", out, re.MULTILINE)
+    assert found, out
+    assert float(found[1]) > 0 and float(found[2]) > 0
+    assert 0 < float(found[4]) < float(found[3]) < float(found[5])  # the true 4 points, seen
+    rollup = re.search(r"^rollup: days=3 ledger_rows=([\d,]+) kpi_rows=([\d,]+) "
+                       r"daily_kpis ([\d.]+) s", out, re.MULTILINE)
+    assert rollup, out
+    assert _number(rollup[1]) == 20_000 and _number(rollup[2]) > 0 and float(rollup[3]) > 0
+    assert re.search(r"^  queued counted 20,000 of 20,000 ledger rows", out, re.MULTILINE), out
+    assert int(re.search(r"^peak RSS ([\d,]+) MB", out, re.MULTILINE)[1].replace(",", "")) > 0
