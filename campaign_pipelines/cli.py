@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from campaign_pipelines.cli_commands import apply_pending
+from campaign_pipelines.cli_metrics import add_metrics_commands
 from campaign_pipelines.cli_sequences import add_sequence_commands, admit_pending
 from campaign_pipelines.cli_sms import add_sms_commands
 from campaign_pipelines.cli_sms import admit_pending as admit_sms_pending
@@ -294,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
     add_streak_commands(sub)
     add_sequence_commands(sub)
     add_sms_commands(sub)
+    add_metrics_commands(sub)
     serve = sub.add_parser("serve", help="the HTTP ingress: webhooks into landing files")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
