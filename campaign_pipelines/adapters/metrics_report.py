@@ -53,7 +53,7 @@ border-bottom:1px solid #ddd;padding-bottom:.2rem}
 .lede{color:#555;margin-top:0}table{border-collapse:collapse;margin:.5rem 0}
 th,td{padding:.25rem .7rem;border-bottom:1px solid #eee;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f5f5f7}
-.uplift{font-size:1.1rem}.verdict{font-weight:600}
+.uplift{font-size:1.1rem}.nw{white-space:nowrap}.verdict{font-weight:600}
 .warning{background:#fff4e5;border-left:5px solid #d9822b;padding:.6rem 1rem}
 .ok{background:#eef7ee;border-left:5px solid #3a9a3a;padding:.6rem 1rem}
 .reason{background:#f1f1f4;border-left:5px solid #888;padding:.6rem 1rem}
@@ -138,7 +138,7 @@ def _uplift(outcome: Outcome) -> str:
             low, high = outcome.uplift_rel_ci
             line += f" ({_confidence()} CI {_signed_pct(low)} to {_signed_pct(high)})"
     if outcome.p_value is not None:
-        line += f"; p-value {_p(outcome.p_value)}"
+        line += f'; <span class="nw">p-value {_p(outcome.p_value)}</span>'
     parts = [f'<p class="uplift" id="uplift">{line}.</p>']
     if outcome.uplift_abs_ci is not None:
         low, high = outcome.uplift_abs_ci
