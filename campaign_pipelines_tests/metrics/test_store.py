@@ -1,0 +1,98 @@
+"""The metrics adapter over a real DuckDB warehouse: what it reads of each domain, the day's
+rollup against counts taken straight from the ledgers in SQL, and kpi_daily's replace."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from campaign_pipelines.adapters.metrics_store import read_activity
+from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment
+from campaign_pipelines.core.metrics.rollup import daily_kpis
+from campaign_pipelines_tests.metrics.ledgers import DAYS, FIRST, build_ledgers, warehouse
+
+DAY = FIRST + timedelta(days=1)
+ALMATY = "timezone('Asia/Almaty', {})::DATE = $day"
+# Independent counts of DAY, written from the ledgers' own meaning, not from the adapter's SQL.
+EXPECTED_SQL = {
+    ("deploy", "target"): "SELECT sum(row_count) FROM campaign_ops.campaign_deployments WHERE "
+    "table_name = 'dssb_ocds.mb22_local_target' AND "
+    + ALMATY.format("timezone('UTC', loaded_at)"),
+    ("deploy", "control"): "SELECT sum(row_count) FROM campaign_ops.campaign_deployments WHERE "
+    "table_name = 'dssb_ocds.mb21_local_control' AND "
+    + ALMATY.format("timezone('UTC', loaded_at)"),
+    ("streaks", "assigned_batch"): "SELECT count(*) FROM campaign_ops.streak_audit WHERE "
+    "action = 'assigned' AND source = 'batch' AND " + ALMATY.format("recorded_at"),
+    ("streaks", "assigned_chain"): "SELECT count(*) FROM campaign_ops.streak_audit WHERE "
+    "action = 'assigned' AND source = 'chain' AND " + ALMATY.format("recorded_at"),
+    ("streaks", "blocked"): "SELECT count(*) FROM campaign_ops.streak_audit WHERE "
+    "action = 'blocked' AND " + ALMATY.format("recorded_at"),
+    ("email", "queued"): "SELECT count(*) FROM campaign_ops.email_ledger WHERE "
+    + ALMATY.format("due_at"),
+    ("email", "sent"): "SELECT count(*) FROM campaign_ops.email_ledger WHERE state IN "
+    "('sent', 'failed') AND " + ALMATY.format("due_at"),
+    ("email", "unsubscribes"): "SELECT count(*) FROM campaign_ops.email_suppressions WHERE "
+    + ALMATY.format("received_at"),
+    ("sms", "queued"): "SELECT count(*) FROM campaign_ops.sms_ledger WHERE "
+    + ALMATY.format("queued_at"),
+    ("sms", "sent"): "SELECT count(*) FROM campaign_ops.sms_ledger WHERE state IN "
+    "('sent', 'delivered', 'undelivered', 'failed') AND " + ALMATY.format("queued_at"),
+    ("sms", "delivered"): "SELECT count(*) FROM campaign_ops.sms_ledger WHERE "
+    "state = 'delivered' AND " + ALMATY.format("queued_at"),
+    ("sms", "replies"): "SELECT count(*) FROM campaign_ops.sms_events WHERE kind = 'inbound' "
+    "AND campaign IS NOT NULL AND " + ALMATY.format("received_at"),
+    ("sms", "opt_outs"): "SELECT count(*) FROM campaign_ops.sms_events WHERE "
+    "outcome = 'opt_out' AND " + ALMATY.format("received_at"),
+}
+
+
+@pytest.fixture
+def store(tmp_path):
+    built = warehouse(tmp_path)
+    build_ledgers(built)
+    return built
+
+
+def test_a_fresh_warehouse_has_no_domain_yet(tmp_path):
+    activity = read_activity(warehouse(tmp_path), FIRST, FIRST)
+    assert all(frame is None for frame in vars(activity).values())
+    assert daily_kpis(activity, FIRST, FIRST).is_empty()
+
+
+def test_only_the_days_rows_and_needed_columns_are_read(store):
+    activity = read_activity(store, DAY, DAY)
+    assert activity.sms_ledger.columns == ["campaign", "state", "queued_at"]
+    assert activity.sms_events["kind"].unique().to_list() == ["inbound"]
+    assert activity.email_unsubscribes.rows() == [("drip", activity.email_unsubscribes[0, 1])]
+    assert activity.deployments.height == 2  # the day's two loads, not the other days'
+
+
+def test_a_days_rollup_equals_independent_counts_from_the_ledgers(store):
+    kpis = daily_kpis(read_activity(store, DAY, DAY), DAY, DAY)
+    assert set(kpis["day"]) == {DAY}
+    with store.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        for (channel, count), sql in EXPECTED_SQL.items():
+            expected = connection.execute(sql, {"day": DAY}).fetchone()[0]
+            found = kpis.filter(pl.col("channel") == channel)[count].sum()
+            assert expected and found == expected, (channel, count)
+
+
+def test_replacing_days_twice_keeps_one_row_each_and_refuses_other_days(store):
+    deployment = DuckDBDeployment(store)
+    last = FIRST + timedelta(days=DAYS - 1)
+    rows = daily_kpis(read_activity(store, FIRST, last), FIRST, last)
+    assert deployment.replace_kpi_days(FIRST, last, rows) == rows.height
+    assert deployment.replace_kpi_days(FIRST, last, rows) == rows.height
+    assert deployment.kpi_rows(FIRST, last).equals(rows)
+    assert deployment.kpi_rows(FIRST, last, "promo")["channel"].unique().to_list() == ["sms"]
+    with pytest.raises(ValueError, match="cannot replace the days"):
+        deployment.replace_kpi_days(DAY, DAY, rows)
+    assert deployment.kpi_rows(FIRST, last).height == rows.height
+
+
+def test_no_kpi_table_reads_as_no_rows(tmp_path):
+    assert DuckDBDeployment(warehouse(tmp_path)).kpi_rows(date(2026, 1, 1),
+                                                          date(2026, 1, 2)).is_empty()
