@@ -126,7 +126,7 @@ def deploy_campaign(store: DuckDBWarehouse, requests: RequestStore, key: str, co
             [key, code, meta.campaign_name, meta.date_start, meta.date_end, len(target),
              len(control), request_version(campaign)])
         for table, members in (("mb22_local_target", target), ("mb21_local_control", control)):
-            frame = pl.DataFrame({"CAMPAIGNCODE": code, "IIN": members})  # noqa: F841
+            connection.register("frame", pl.DataFrame({"CAMPAIGNCODE": code, "IIN": members}))
             connection.execute(f"INSERT INTO dssb_ocds.{table} (CAMPAIGNCODE, IIN) "  # noqa: S608
                                "SELECT CAMPAIGNCODE, IIN FROM frame")
 
@@ -146,4 +146,5 @@ def outcome_world(store: DuckDBWarehouse, requests: RequestStore) -> None:
         + [date(2026, 3, 16), date(2026, 3, 5), date(2026, 3, 1)],
     })
     with store.connect() as connection:
+        connection.register("events", events)
         connection.execute("INSERT INTO sources.client_events SELECT * FROM events")

@@ -14,38 +14,40 @@ from campaign_pipelines.core.metrics.rollup import daily_kpis
 from campaign_pipelines_tests.metrics.ledgers import DAYS, FIRST, build_ledgers, warehouse
 
 DAY = FIRST + timedelta(days=1)
-ALMATY = "timezone('Asia/Almaty', {})::DATE = $day"
-# Independent counts of DAY, written from the ledgers' own meaning, not from the adapter's SQL.
-EXPECTED_SQL = {
-    ("deploy", "target"): "SELECT sum(row_count) FROM campaign_ops.campaign_deployments WHERE "
-    "table_name = 'dssb_ocds.mb22_local_target' AND "
-    + ALMATY.format("timezone('UTC', loaded_at)"),
-    ("deploy", "control"): "SELECT sum(row_count) FROM campaign_ops.campaign_deployments WHERE "
-    "table_name = 'dssb_ocds.mb21_local_control' AND "
-    + ALMATY.format("timezone('UTC', loaded_at)"),
-    ("streaks", "assigned_batch"): "SELECT count(*) FROM campaign_ops.streak_audit WHERE "
-    "action = 'assigned' AND source = 'batch' AND " + ALMATY.format("recorded_at"),
-    ("streaks", "assigned_chain"): "SELECT count(*) FROM campaign_ops.streak_audit WHERE "
-    "action = 'assigned' AND source = 'chain' AND " + ALMATY.format("recorded_at"),
-    ("streaks", "blocked"): "SELECT count(*) FROM campaign_ops.streak_audit WHERE "
-    "action = 'blocked' AND " + ALMATY.format("recorded_at"),
-    ("email", "queued"): "SELECT count(*) FROM campaign_ops.email_ledger WHERE "
-    + ALMATY.format("due_at"),
-    ("email", "sent"): "SELECT count(*) FROM campaign_ops.email_ledger WHERE state IN "
-    "('sent', 'failed') AND " + ALMATY.format("due_at"),
-    ("email", "unsubscribes"): "SELECT count(*) FROM campaign_ops.email_suppressions WHERE "
-    + ALMATY.format("received_at"),
-    ("sms", "queued"): "SELECT count(*) FROM campaign_ops.sms_ledger WHERE "
-    + ALMATY.format("queued_at"),
-    ("sms", "sent"): "SELECT count(*) FROM campaign_ops.sms_ledger WHERE state IN "
-    "('sent', 'delivered', 'undelivered', 'failed') AND " + ALMATY.format("queued_at"),
-    ("sms", "delivered"): "SELECT count(*) FROM campaign_ops.sms_ledger WHERE "
-    "state = 'delivered' AND " + ALMATY.format("queued_at"),
-    ("sms", "replies"): "SELECT count(*) FROM campaign_ops.sms_events WHERE kind = 'inbound' "
-    "AND campaign IS NOT NULL AND " + ALMATY.format("received_at"),
-    ("sms", "opt_outs"): "SELECT count(*) FROM campaign_ops.sms_events WHERE "
-    "outcome = 'opt_out' AND " + ALMATY.format("received_at"),
+DEPLOYED = "campaign_ops.campaign_deployments"
+# Independent counts of DAY, written from the ledgers' own meaning, not from the adapter's SQL:
+# (channel, count) -> (table, its UTC timestamp as TIMESTAMPTZ, what is counted, condition).
+EXPECTED = {
+    ("deploy", "target"): (DEPLOYED, "timezone('UTC', loaded_at)", "sum(row_count)",
+                           "table_name = 'dssb_ocds.mb22_local_target'"),
+    ("deploy", "control"): (DEPLOYED, "timezone('UTC', loaded_at)", "sum(row_count)",
+                            "table_name = 'dssb_ocds.mb21_local_control'"),
+    ("streaks", "assigned_batch"): ("campaign_ops.streak_audit", "recorded_at", "count(*)",
+                                    "action = 'assigned' AND source = 'batch'"),
+    ("streaks", "assigned_chain"): ("campaign_ops.streak_audit", "recorded_at", "count(*)",
+                                    "action = 'assigned' AND source = 'chain'"),
+    ("streaks", "blocked"): ("campaign_ops.streak_audit", "recorded_at", "count(*)",
+                             "action = 'blocked'"),
+    ("email", "queued"): ("campaign_ops.email_ledger", "due_at", "count(*)", "true"),
+    ("email", "sent"): ("campaign_ops.email_ledger", "due_at", "count(*)",
+                        "state IN ('sent', 'failed')"),
+    ("email", "unsubscribes"): ("campaign_ops.email_suppressions", "received_at", "count(*)",
+                                "reason = 'unsubscribed'"),
+    ("sms", "queued"): ("campaign_ops.sms_ledger", "queued_at", "count(*)", "true"),
+    ("sms", "sent"): ("campaign_ops.sms_ledger", "queued_at", "count(*)",
+                      "state IN ('sent', 'delivered', 'undelivered', 'failed')"),
+    ("sms", "delivered"): ("campaign_ops.sms_ledger", "queued_at", "count(*)",
+                           "state = 'delivered'"),
+    ("sms", "replies"): ("campaign_ops.sms_events", "received_at", "count(*)",
+                         "kind = 'inbound' AND campaign IS NOT NULL"),
+    ("sms", "opt_outs"): ("campaign_ops.sms_events", "received_at", "count(*)",
+                          "outcome = 'opt_out'"),
 }
+
+
+def expected_sql(table: str, stamp: str, counted: str, condition: str) -> str:
+    return (f"SELECT {counted} FROM {table} WHERE {condition} "  # noqa: S608 - constants
+            f"AND timezone('Asia/Almaty', {stamp})::DATE = $day")
 
 
 @pytest.fixture
@@ -74,8 +76,8 @@ def test_a_days_rollup_equals_independent_counts_from_the_ledgers(store):
     assert set(kpis["day"]) == {DAY}
     with store.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        for (channel, count), sql in EXPECTED_SQL.items():
-            expected = connection.execute(sql, {"day": DAY}).fetchone()[0]
+        for (channel, count), parts in EXPECTED.items():
+            expected = connection.execute(expected_sql(*parts), {"day": DAY}).fetchone()[0]
             found = kpis.filter(pl.col("channel") == channel)[count].sum()
             assert expected and found == expected, (channel, count)
 
