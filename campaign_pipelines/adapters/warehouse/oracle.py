@@ -265,7 +265,9 @@ class OracleDeployment:
         """The days' rows deleted and ``rows`` inserted in Arrow batches, one transaction; on
         any error the days keep their previous rows. The table is never created here."""
         statements.kpi_rows_within(rows, first, last)
-        arrow_rows = rows.select(KPI_DAILY.column_names).to_arrow()
+        # One chunk: python-oracledb's Arrow import reads a many-chunk table's columns once per
+        # chunk, so its binds would no longer match the statement's (the rollup concatenates).
+        arrow_rows = rows.select(KPI_DAILY.column_names).rechunk().to_arrow()
 
         def replace(connection: Any) -> None:
             cursor = connection.cursor()

@@ -1,0 +1,95 @@
+"""campaign_ops.kpi_daily in the bank's Oracle, against the recording fake (no Oracle server
+runs here): its DDL and statements parse as Oracle SQL, the days are replaced in one
+transaction with named binds, the rows bind in column order, and reads come back as
+KPI_SCHEMA."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import oracledb
+import pyarrow as pa
+import pytest
+import sqlglot
+
+from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES, ddl
+from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
+from campaign_pipelines.core.metrics.rollup import KPI_DAILY, KPI_SCHEMA, Activity, daily_kpis
+from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle, ora_error, placeholders
+from campaign_pipelines_tests.metrics.test_rollup import EVERYTHING
+
+DAY = date(2026, 11, 30)
+
+
+@pytest.fixture
+def db() -> FakeOracle:
+    return FakeOracle()
+
+
+@pytest.fixture
+def deployment(db: FakeOracle) -> OracleDeployment:
+    warehouse = OracleWarehouse(dsn="db:1521/free", user="campaigns",
+                                password="secret",  # noqa: S106 - the fake ignores it
+                                connect_fn=db.connect)
+    return OracleDeployment(warehouse, batch_size=2)
+
+
+def test_the_kpi_ddl_is_oracle_sql_with_a_number_for_rates():
+    text = ddl(KPI_DAILY, "oracle")
+    tree = sqlglot.parse_one(text, read="oracle")
+    assert isinstance(tree, sqlglot.exp.Create)
+    assert "delivery_rate NUMBER," in text and "campaign VARCHAR2(200)" in text
+    assert "CONSTRAINT kpi_daily_pk PRIMARY KEY (day, campaign, channel)" in text
+    assert WAREHOUSE_TABLES[-1] is KPI_DAILY  # `campaigns db ddl` prints it
+
+
+def test_the_kpi_statements_parse_and_name_their_binds():
+    assert placeholders(statements.KPI_DELETE_DAYS) == ["first", "last"]
+    assert sorted(set(placeholders(statements.kpi_select(KPI_SCHEMA.names())))) == [
+        "campaign", "first", "last"]
+    assert placeholders(statements.insert_rows(KPI_DAILY)) == [c.lower() for c in
+                                                               KPI_SCHEMA.names()]
+
+
+def test_replacing_a_day_deletes_then_inserts_in_batches_in_one_transaction(deployment, db):
+    rows = daily_kpis(EVERYTHING, DAY, DAY)
+    assert deployment.replace_kpi_days(DAY, DAY, rows) == rows.height == 6
+    kinds = [e for e in db.events() if e != "batch"]
+    assert kinds == ["connect", "execute", "executemany", "executemany", "executemany",
+                     "commit", "close"]
+    delete, *inserts = db.executed("campaign_ops.kpi_daily")
+    assert delete[1] == statements.KPI_DELETE_DAYS and delete[2] == {"first": DAY, "last": DAY}
+    assert [e[2] for e in inserts] == [2, 2, 2]  # batch_size 2
+
+
+def test_a_day_without_activity_only_deletes(deployment, db):
+    assert deployment.replace_kpi_days(DAY, DAY, daily_kpis(Activity(), DAY, DAY)) == 0
+    assert [e for e in db.events()] == ["connect", "execute", "commit", "close"]
+
+
+def test_a_failed_insert_rolls_the_delete_back(deployment, db):
+    db.fails("INSERT INTO campaign_ops.kpi_daily", ora_error(1438, "value larger than "
+                                                                   "specified precision"))
+    with pytest.raises(oracledb.DatabaseError, match="ORA-01438"):
+        deployment.replace_kpi_days(DAY, DAY, daily_kpis(EVERYTHING, DAY, DAY))
+    assert db.events()[-2:] == ["rollback", "close"] and "commit" not in db.events()
+
+
+def test_rows_read_back_have_lower_case_names_and_kpi_types(deployment, db):
+    db.returns("FROM campaign_ops.kpi_daily", pa.table({
+        **{name.upper(): pa.array([None], pa.int64()) for name in KPI_SCHEMA.names()},
+        "DAY": pa.array([datetime(2026, 11, 30)]), "CAMPAIGN": ["promo"], "CHANNEL": ["sms"],
+        "DELIVERY_RATE": pa.array([0.5]), "FAILURE_RATE": pa.array([None], pa.float64()),
+        "OPT_OUT_RATE": pa.array([None], pa.float64())}))
+    rows = deployment.kpi_rows(DAY, DAY, "promo")
+    assert rows.schema == KPI_SCHEMA and rows.row(0)[:3] == (DAY, "promo", "sms")
+    [read] = db.executed("FROM campaign_ops.kpi_daily")
+    assert read[2] == {"first": DAY, "last": DAY, "campaign": "promo"}
+
+
+def test_init_kpi_table_creates_it_and_leaves_an_existing_one(deployment, db):
+    deployment.init_kpi_table()
+    db.fails("CREATE TABLE campaign_ops.kpi_daily", ora_error(955, "name is already used"))
+    deployment.init_kpi_table()
+    assert len(db.executed("CREATE TABLE campaign_ops.kpi_daily")) == 2
