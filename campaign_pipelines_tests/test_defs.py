@@ -21,6 +21,8 @@ def test_asset_keys(loaded):
         "dssb_ocds/mb22_local_target",
         "dssb_ocds/rb3_tr_campaign_dict",
         "filtered_audience",
+        "metrics/campaign_outcomes",
+        "metrics/daily_kpis",
         "raw_audience",
         "reference/blacklist",
         "reference/customer_profile",
@@ -59,10 +61,20 @@ BLOCKING_CHECKS = {
 }
 
 
+# Not blocking: a broken kpi_daily row is named, the day's other KPIs stay readable.
+KPI_CHECKS = {
+    "metrics/daily_kpis:counts_not_negative",
+    "metrics/daily_kpis:delivered_and_failed_within_sent",
+    "metrics/daily_kpis:one_row_per_day_campaign_channel",
+    "metrics/daily_kpis:sent_within_queued",
+}
+
+
 def test_asset_checks_and_which_block(loaded):
     graph = loaded.resolve_asset_graph()
     checks = {f"{k.asset_key.to_user_string()}:{k.name}": k for k in graph.asset_check_keys}
-    assert set(checks) == BLOCKING_CHECKS | {"streaks/user_state:every_streak_is_known"}
+    assert set(checks) == BLOCKING_CHECKS | {"streaks/user_state:every_streak_is_known",
+                                             *KPI_CHECKS}
     blocking = {name for name, key in checks.items() if graph.get_check_spec(key).blocking}
     assert blocking == BLOCKING_CHECKS
 
@@ -73,6 +85,7 @@ def test_jobs_schedules_sensors(loaded):
         "apply_commands_job",
         "audience_job",
         "campaign_job",
+        "metrics_daily_job",
         "reference_refresh_job",
         "send_due_emails_job",
         "sequence_admission_job",
@@ -84,6 +97,7 @@ def test_jobs_schedules_sensors(loaded):
     ]
     schedules = {s.name: (s.cron_schedule, s.execution_timezone) for s in loaded.schedules}
     assert schedules == {
+        "metrics_daily_schedule": ("30 6 * * *", "Asia/Almaty"),
         "reference_refresh_schedule": ("0 5 * * *", "Asia/Almaty"),
         "sms_runner_schedule": ("* * * * *", "Asia/Almaty"),
         "streaks_daily_schedule": ("0 6 * * *", "Asia/Almaty"),

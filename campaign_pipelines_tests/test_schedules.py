@@ -26,6 +26,9 @@ EXPECTED = {
 # Schedules that tick more often than daily, tested in their domain's tests
 # (campaign_pipelines_tests/sms/defs/test_runner.py).
 FREQUENT = {"sms_runner_schedule"}
+# Schedules of one partition per tick, tested in their domain's tests
+# (campaign_pipelines_tests/metrics/test_defs.py: yesterday's metrics/daily_kpis).
+PARTITIONED = {"metrics_daily_schedule"}
 # A late-November night in Almaty: 23:00 UTC is 04:00 there, before either tick.
 NOW = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
 
@@ -42,7 +45,8 @@ def loaded(data_dir) -> dg.Definitions:
 
 
 def test_the_location_has_exactly_the_expected_schedules(loaded):
-    assert sorted(s.name for s in loaded.schedules) == sorted([*EXPECTED, *FREQUENT])
+    assert sorted(s.name for s in loaded.schedules) == sorted([*EXPECTED, *FREQUENT,
+                                                              *PARTITIONED])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
