@@ -2,7 +2,7 @@
 
     campaigns metrics show [--campaign C] [--from D] [--to D] [--json]
                                          campaign_ops.kpi_daily as a table (default: the 7
-                                         days up to yesterday, Almaty)
+                                         days up to today, Almaty)
     campaigns metrics outcome CODE [--json] [--action EVENT] [--window-days N]
                                          the campaign's outcome against its control group,
                                          computed now (no run)
@@ -41,10 +41,10 @@ def _print_json(body: object) -> None:
     print_json(body)
 
 
-def _yesterday() -> date:
+def _today() -> date:
     from campaign_pipelines.campaign_reads import bank_today
 
-    return bank_today() - timedelta(days=1)
+    return bank_today()
 
 
 def _day(text: str) -> date:
@@ -57,7 +57,7 @@ def _day(text: str) -> date:
 def cmd_show(args: argparse.Namespace) -> int:
     import polars as pl
 
-    last = args.to or _yesterday()
+    last = args.to or _today()
     first = args.from_ or last - timedelta(days=DEFAULT_DAYS - 1)
     rows = _location().deployment().kpi_rows(first, last, args.campaign)
     if args.json:
@@ -140,10 +140,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from campaign_pipelines.responses import failure_messages
     from campaign_pipelines.service import run_job
 
-    first, last, yesterday = args.from_, args.to, _yesterday()
-    if first > last or first < date.fromisoformat(KPI_START) or last > yesterday:
+    first, last, today = args.from_, args.to, _today()
+    if first > last or first < date.fromisoformat(KPI_START) or last > today:
         _print_json({"success": False, "message": f"--from {first} --to {last}: give days "
-                     f"from {KPI_START} to {yesterday} (yesterday), --from first"})
+                     f"from {KPI_START} to {today} (today, Almaty: its rows are the day so "
+                     "far), --from first"})
         return EXIT_BAD_INPUT
     location = _location()
     tags = dict(zip(RANGE_TAGS, (first.isoformat(), last.isoformat()), strict=True))
@@ -211,7 +212,12 @@ def _funnel(location, key: str) -> dict | None:
     if not found or found[0].asset_materialization is None:
         return None
     stats = found[0].asset_materialization.metadata.get("filter_stats")
-    return dict(stats.value) if stats is not None else None
+    if stats is None:
+        return None
+    from campaign_pipelines.core.audience import REPORT_ORDER
+
+    values = dict(stats.value)  # in the funnel's order, as `campaigns create` prints it
+    return {step: values[step] for step in (*REPORT_ORDER, *sorted(values)) if step in values}
 
 
 def add_metrics_commands(subparsers) -> None:
@@ -220,7 +226,7 @@ def add_metrics_commands(subparsers) -> None:
     show = sub.add_parser("show", help="campaign_ops.kpi_daily as a table")
     show.add_argument("--campaign", help="kpi_daily's campaign key (code, streak, sequence...)")
     show.add_argument("--from", dest="from_", type=_day, help="first day (YYYY-MM-DD)")
-    show.add_argument("--to", type=_day, help="last day (default: yesterday, Almaty)")
+    show.add_argument("--to", type=_day, help="last day (default: today, Almaty)")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=cmd_show)
     for name, run, text in (("outcome", cmd_outcome, "one campaign's outcome, computed now"),
