@@ -12,9 +12,12 @@ import pyarrow as pa
 import pytest
 import sqlglot
 
+from campaign_pipelines.adapters.metrics_store import read_activity, read_events
+from campaign_pipelines.adapters.reference_config import default_config_path, load_reference_config
 from campaign_pipelines.adapters.warehouse import statements
 from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES, ddl
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
+from campaign_pipelines.core.metrics.outcomes import Period
 from campaign_pipelines.core.metrics.rollup import KPI_DAILY, KPI_SCHEMA, Activity, daily_kpis
 from campaign_pipelines_tests.adapters.oracle_fake import FakeOracle, ora_error, placeholders
 from campaign_pipelines_tests.metrics.test_rollup import EVERYTHING
@@ -93,3 +96,35 @@ def test_init_kpi_table_creates_it_and_leaves_an_existing_one(deployment, db):
     db.fails("CREATE TABLE campaign_ops.kpi_daily", ora_error(955, "name is already used"))
     deployment.init_kpi_table()
     assert len(db.executed("CREATE TABLE campaign_ops.kpi_daily")) == 2
+
+
+def _reader(db: FakeOracle) -> OracleWarehouse:
+    return OracleWarehouse(dsn="db:1521/free", user="campaigns",
+                           password="secret",  # noqa: S106 - the fake ignores it
+                           connect_fn=db.connect)
+
+
+def test_with_oracle_the_rollup_reads_the_deployment_ledger_of_the_days_only(db):
+    db.returns("campaign_ops.campaign_deployments", pa.table({
+        "CAMPAIGN_CODE": ["C000000001"], "TABLE_NAME": ["dssb_ocds.mb22_local_target"],
+        "ROW_COUNT": pa.array([900], pa.int64()), "LOADED_AT": [datetime(2026, 11, 30, 4)]}))
+    activity = read_activity(_reader(db), DAY, DAY)
+    assert activity.streak_audit is None and activity.sms_ledger is None
+    [(_, _, binds)] = db.executed("campaign_ops.campaign_deployments")
+    assert binds["start_naive"] == datetime(2026, 11, 29, 19)  # 00:00 in Almaty
+    assert set(binds) == {"start_naive", "end_naive", "target_table", "control_table"}
+    assert daily_kpis(activity, DAY, DAY)["target"].to_list() == [900]
+
+
+def test_with_oracle_the_events_query_wraps_the_configured_sql(db):
+    events_sql = load_reference_config(default_config_path("oracle")).events
+    db.returns("dssb_de.client_events", pa.table({
+        "IIN": ["000000000001"], "EVENT": ["loan_opened"],
+        "EVENT_DATE": [datetime(2026, 11, 3)]}))
+    events = read_events(_reader(db), events_sql, "C000000001", "loan_opened",
+                         Period(date(2026, 11, 2), date(2026, 11, 15), 3))
+    assert events.columns == ["iin", "event", "event_date"]
+    [(_, sql, binds)] = db.executed("dssb_de.client_events")
+    assert binds == {"code": "C000000001", "action": "loan_opened",
+                     "first": date(2026, 11, 2), "after": date(2026, 11, 19)}
+    assert "FROM (SELECT TO_CHAR(iin) AS iin" in sql

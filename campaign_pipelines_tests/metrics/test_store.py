@@ -8,10 +8,22 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from campaign_pipelines.adapters.metrics_store import read_activity
+from campaign_pipelines.adapters.metrics_store import (
+    MetricsInputError,
+    read_activity,
+    read_events,
+)
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment
+from campaign_pipelines.core.metrics.outcomes import Period
 from campaign_pipelines.core.metrics.rollup import daily_kpis
-from campaign_pipelines_tests.metrics.ledgers import DAYS, FIRST, build_ledgers, warehouse
+from campaign_pipelines.core.requests import target_event
+from campaign_pipelines_tests.metrics.ledgers import (
+    DAYS,
+    FIRST,
+    build_ledgers,
+    request,
+    warehouse,
+)
 
 DAY = FIRST + timedelta(days=1)
 DEPLOYED = "campaign_ops.campaign_deployments"
@@ -98,3 +110,18 @@ def test_replacing_days_twice_keeps_one_row_each_and_refuses_other_days(store):
 def test_no_kpi_table_reads_as_no_rows(tmp_path):
     assert DuckDBDeployment(warehouse(tmp_path)).kpi_rows(date(2026, 1, 1),
                                                           date(2026, 1, 2)).is_empty()
+
+
+@pytest.mark.parametrize(("written", "event"), [
+    ("loan_opened", "loan_opened"), ("spend", "spend"), ("Оформить кредит", None),
+    ("Loan", None), ("x" * 65, None), (None, None)])
+def test_the_target_event_is_the_target_action_spelled_as_an_event_name(written, event):
+    assert target_event(request(0.1, target_action=written).metadata) == event
+
+
+def test_missing_client_events_say_what_to_load(tmp_path):
+    store = warehouse(tmp_path)
+    DuckDBDeployment(store).init_schema()
+    with pytest.raises(MetricsInputError, match="load sources.client_events"):
+        read_events(store, "SELECT iin, event, event_date FROM sources.no_such_events",
+                    "C000000001", "loan_opened", Period(FIRST, FIRST))
