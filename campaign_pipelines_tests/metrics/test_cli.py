@@ -114,3 +114,18 @@ def test_report_writes_the_html_file(data, tmp_path, capsys):
     assert _json(capsys)["report"] == str(out)
     page = out.read_text(encoding="utf-8")
     assert CODE in page and "data:image/png;base64," in page
+
+
+def test_db_init_creates_kpi_daily_and_db_ddl_prints_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(tmp_path / "fresh"))
+    assert main(["db", "init"]) == 0
+    with warehouse(tmp_path / "fresh").connect() as connection:
+        columns = connection.execute("SELECT column_name, data_type FROM "
+                                     "information_schema.columns WHERE table_name = "
+                                     "'kpi_daily' AND column_name LIKE '%rate'").fetchall()
+    assert sorted(columns) == [("delivery_rate", "DOUBLE"), ("failure_rate", "DOUBLE"),
+                               ("opt_out_rate", "DOUBLE")]
+    capsys.readouterr()
+    for dialect in ("oracle", "duckdb"):
+        assert main(["db", "ddl", "--dialect", dialect]) == 0
+        assert "campaign_ops.kpi_daily (" in capsys.readouterr().out
