@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 import sqlglot
 
+from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES
 from campaign_pipelines.cli import main
-from campaign_pipelines.core import deployment as tables
 from campaign_pipelines_tests.bank import request_text
 from campaign_pipelines_tests.templates import use_cli_template
 
@@ -130,9 +130,9 @@ def created_tables(statements: list[str], dialect: str) -> dict[str, list[str]]:
 def test_oracle_ddl_creates_every_project_table_with_its_columns(capsys):
     assert main(["db", "ddl", "--dialect", "oracle"]) == 0
     statements = [s for s in capsys.readouterr().out.split(";") if s.strip()]
-    # six deployment tables, the registry, the ledger
+    # six deployment tables, the registry, the ledger, the daily KPIs
     assert created_tables(statements, "oracle") == {
-        t.qualified: t.column_names for t in tables.PROJECT_TABLES}
+        t.qualified: t.column_names for t in WAREHOUSE_TABLES}
 
 
 def test_db_init_names_the_warehouse_file(data_dir, capsys):

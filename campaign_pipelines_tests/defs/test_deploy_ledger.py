@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES
 from campaign_pipelines.cli import main
 from campaign_pipelines.core import deployment as tables
 from campaign_pipelines.core.requests import parse_request, request_version
@@ -198,4 +199,4 @@ def test_db_ddl_prints_the_ledger_and_the_registry_version(dialect, capsys):
     (registry,) = [s for s in statements if "campaign_ops.campaign_registry" in s]
     assert "request_version" in registry and "deploy_tables" in registry
     assert created_tables(statements, dialect) == {
-        t.qualified: t.column_names for t in tables.PROJECT_TABLES}
+        t.qualified: t.column_names for t in WAREHOUSE_TABLES}
