@@ -61,6 +61,7 @@ bench: venv
 	$(BIN)/python bench/bench_send.py
 	$(BIN)/python bench/bench_ingress.py
 	$(BIN)/python bench/bench_metrics.py
+	$(BIN)/python bench/bench_sms.py
 
 clean:
 	rm -rf $(CAMPAIGN_DATA_DIR) .pytest_cache .ruff_cache

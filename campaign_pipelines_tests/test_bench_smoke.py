@@ -128,3 +128,16 @@ def test_metrics_bench_measures_an_outcome_and_rolls_up_the_ledgers(tmp_path):
     assert _number(rollup[1]) == 20_000 and _number(rollup[2]) > 0 and float(rollup[3]) > 0
     assert re.search(r"^  queued counted 20,000 of 20,000 ledger rows", out, re.MULTILINE), out
     assert int(re.search(r"^peak RSS ([\d,]+) MB", out, re.MULTILINE)[1].replace(",", "")) > 0
+
+
+def test_sms_bench_sends_every_message_and_pauses_within_ten(tmp_path):
+    out = _bench(tmp_path, "bench_sms.py", "--messages", "200", "--progress-every", "25")
+    line = re.search(r"groups of\s+25 \(counters every 25\):\s+([\d,]+) sent in\s+([\d.]+) s\s+"
+                     r"([\d,]+) messages/s\s+pause at ([\d,]+): (\d+) sent after it \(paused\); "
+                     r"resumed: ([\d,]+) \(Completed\); ledger \{'sent': ([\d,]+)\}", out)
+    assert line, out
+    sent, seconds, rate, paused_at, after_pause, resumed, ledger_sent = line.groups()
+    assert _number(sent) == 200 == _number(ledger_sent)
+    assert float(seconds) > 0 and _number(rate) > 0
+    assert int(after_pause) <= 10
+    assert _number(paused_at) + int(after_pause) + _number(resumed) == 200  # the rest, once
