@@ -78,6 +78,7 @@ from campaign_pipelines.adapters.sms_store import (
     no_results,
 )
 from campaign_pipelines.core.masking import masked
+from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms import lifecycle
 from campaign_pipelines.core.sms.ledger import PROGRESS_EVERY, STATUS_CHECK_EVERY
 from campaign_pipelines.core.sms.lifecycle import Command, Status
@@ -443,35 +444,55 @@ class Prospects:
     duplicate: int = 0
 
 
+@dataclass(frozen=True)
+class Started:
+    """What ``start_due_campaigns`` did (or, dry, would do): campaign name → runner command,
+    and the campaigns that could not start (their prospects refused: name → problems)."""
+
+    commands: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, list[dict]] = field(default_factory=dict)
+
+
 def start_due_campaigns(store: SmsStore, now: datetime,
-                        prospects_for: Callable[[dict], Prospects], *, dry_run: bool = False,
-                        log: Callable[[str], None] = print) -> dict[str, str]:
+                        prospects_for: Callable[[dict], Prospects], *,
+                        only: str | None = None, dry_run: bool = False,
+                        log: Callable[[str], None] = print) -> Started:
     """Each non-final campaign's runner command at ``now`` applied (core
     lifecycle.runner_command): ``end``, ``start`` (with its prospects queued, in the same
-    transaction) or ``complete``. Campaign name → the command, for those that had one."""
-    done: dict[str, str] = {}
+    transaction) or ``complete``; ``only``: that campaign alone. A campaign whose prospects
+    cannot be had (``prospects_for`` raises ProblemsError: an upload with no phone column, a
+    code with no target rows) stays Scheduled and is reported in ``refused``; the others go
+    on. A dry run resolves the prospects (reads only) and changes nothing."""
+    started = Started()
     for campaign in store.campaigns().to_dicts():
-        if Status(campaign["status"]) in lifecycle.FINAL:
+        name = campaign["name"]
+        if Status(campaign["status"]) in lifecycle.FINAL or only not in (None, name):
             continue
-        states = store.states(campaign["name"]) if campaign["status"] == Status.ACTIVE else {}
+        states = store.states(name) if campaign["status"] == Status.ACTIVE else {}
         command = lifecycle.runner_command(
             campaign["status"], campaign["start_at"], campaign["end_at"], now,
             all_rows_final=not (states.get("queued", 0) or states.get("sending", 0)))
         if command is None:
             continue
-        done[campaign["name"]] = command.value
+        if command == Command.START:
+            try:
+                found = prospects_for(campaign)
+            except ProblemsError as error:
+                started.refused[name] = error.problems
+                log(f"sms {name} cannot start: {error}")
+                continue
+            started.commands[name] = command.value
+            if dry_run:
+                continue
+            queued = store.start(name, found.rows, now, invalid=found.invalid,
+                                 duplicate=found.duplicate)
+            log(f"sms {name}: started, {queued.queued:,} queued "
+                f"({found.invalid:,} invalid, {found.duplicate:,} duplicate numbers left out)")
+            continue
+        started.commands[name] = command.value
         if dry_run:
             continue
-        if command == Command.START:
-            found = prospects_for(campaign)
-            queued = store.start(campaign["name"], found.rows, now, invalid=found.invalid,
-                                 duplicate=found.duplicate)
-            log(f"sms {campaign['name']}: started, {queued.queued:,} queued "
-                f"({found.invalid:,} invalid, {found.duplicate:,} duplicate numbers left out)")
-        else:
-            store.apply_command(campaign["name"], command, now)
-            store.write_counters(campaign["name"], now)
-            log(f"sms {campaign['name']}: {command.value} → Completed")
-    return done
-
-
+        store.apply_command(name, command, now)
+        store.write_counters(name, now)
+        log(f"sms {name}: {command.value} → Completed")
+    return started

@@ -23,7 +23,6 @@ Two runner runs never overlap from the schedule (schedules.py); if they do (a CL
 it), the store's claims keep each message to one runner.
 """
 
-from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -37,7 +36,6 @@ from campaign_pipelines.adapters.sms_runner import (
     start_due_campaigns,
 )
 from campaign_pipelines.adapters.sms_store import SmsStore
-from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.lifecycle import Status
 from campaign_pipelines.defs.failures import fail, warehouse_work
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource, sms_store
@@ -54,23 +52,6 @@ class SmsRunConfig(dg.Config):
     dry_run: bool = False  # render and count; change nothing, send nothing
     limit: int = 0  # at most this many messages in this run, in all; 0: no limit
     now: str = ""  # ISO time to run as of (default: the run's start); runs the clock forward
-
-
-@dataclass(frozen=True)
-class _Some(SmsStore):
-    """The store as start_due_campaigns sees it: only the campaigns ``keep`` allows."""
-
-    keep: frozenset[str] | None = None
-    without: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(cls, store: SmsStore, **only) -> "_Some":
-        return cls(**{f.name: getattr(store, f.name) for f in fields(store)}, **only)
-
-    def campaigns(self) -> pl.DataFrame:
-        names = pl.col("name")
-        shown = super().campaigns().filter(~names.is_in(list(self.without)))
-        return shown if self.keep is None else shown.filter(names.is_in(list(self.keep)))
 
 
 def run_as_of(text: str) -> datetime:
@@ -95,33 +76,15 @@ def prospect_source(warehouse: WarehouseResource,
 def _start(context, config: SmsRunConfig, store: SmsStore, source: ProspectSource,
            now: datetime) -> tuple[dict[str, str], dict[str, Resolved], dict[str, list]]:
     """Due campaigns started (or, dry, planned): commands, resolved prospects, refusals."""
-    keep = frozenset({config.campaign}) if config.campaign else None
-    planned = start_due_campaigns(_Some.of(store, keep=keep), now,
-                                  _unresolved, dry_run=True, log=context.log.info)
     resolved: dict[str, Resolved] = {}
-    refused: dict[str, list] = {}
-    for name in (n for n, command in planned.items() if command == "start"):
-        try:
-            resolved[name] = source.resolve(store.campaign(name) or {})
-        except ProblemsError as error:
-            refused[name] = error.problems
-            context.log.error(f"sms {name} cannot start: {error}")
 
     def prospects_for(campaign: dict) -> Prospects:
-        if campaign["name"] not in resolved:  # became due since the plan: resolve it now
-            resolved[campaign["name"]] = source.resolve(campaign)
+        resolved[campaign["name"]] = source.resolve(campaign)
         return resolved[campaign["name"]].prospects
 
-    if config.dry_run:
-        return planned, resolved, refused
-    done = start_due_campaigns(
-        _Some.of(store, keep=keep, without=frozenset(refused)), now,
-        prospects_for, log=context.log.info)
-    return done, resolved, refused
-
-
-def _unresolved(campaign: dict) -> Prospects:
-    raise AssertionError("a dry run resolves no prospects")
+    started = start_due_campaigns(store, now, prospects_for, only=config.campaign or None,
+                                  dry_run=config.dry_run, log=context.log.info)
+    return started.commands, resolved, started.refused
 
 
 def _send(context, config: SmsRunConfig, store: SmsStore, sms: SmsResource,

@@ -44,12 +44,12 @@ def test_starts_at_its_start_time_and_not_before(tmp_path: Path) -> None:
     store = store_at(tmp_path / "w.duckdb")
     create(store, NAME, start_at=T0)
     resolve = lambda campaign: prospects(campaign["name"], 30)  # noqa: E731
-    assert start_due_campaigns(store, T0 - timedelta(seconds=1), resolve, log=print) == {}
+    assert not start_due_campaigns(store, T0 - timedelta(seconds=1), resolve, log=print).commands
     assert store.status(NAME) == Status.SCHEDULED and store.states(NAME) == {}
-    assert start_due_campaigns(store, T0, resolve, log=print) == {NAME: "start"}
+    assert start_due_campaigns(store, T0, resolve, log=print).commands == {NAME: "start"}
     assert store.status(NAME) == Status.ACTIVE
     assert store.states(NAME) == {"queued": 30}
-    assert start_due_campaigns(store, T0, resolve, log=print) == {}  # queued once
+    assert start_due_campaigns(store, T0, resolve, log=print).commands == {}  # queued once
 
 
 def test_scheduled_active_completed_with_result_and_counters(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ def test_an_ended_campaign_completes_and_its_unsent_rows_expire(tmp_path: Path) 
     start(store, NAME, 20)
     assert _run(store, MemoryProvider(), limit=5).sent == 5
     assert start_due_campaigns(store, T0 + timedelta(hours=1), lambda c: None,
-                               log=print) == {NAME: "end"}
+                               log=print).commands == {NAME: "end"}
     assert store.status(NAME) == Status.COMPLETED
     assert store.states(NAME) == {"sent": 5, "expired": 15}
     assert store.campaign(NAME)["last_run_result"] == "sent 5 of 20; 15 expired"
@@ -235,3 +235,25 @@ def test_a_slow_throttle_keeps_each_group_inside_the_claim_lease(tmp_path: Path)
     report = _run(store, MemoryProvider(hook=look), sleep=sleep, monotonic=lambda: elapsed[0])
     assert report.sent == 12 and max(claimed) == 1  # LEASE 10 min: half is 300 s, 1 message
     assert elapsed[0] == pytest.approx(11 * 200)
+
+
+def test_a_campaign_whose_prospects_are_refused_stays_scheduled_and_the_others_start(tmp_path):
+    from campaign_pipelines.core.problems import ProblemsError
+
+    store = store_at(tmp_path / "w.duckdb")
+    create(store, NAME)
+    create(store, "other-sms")
+
+    def resolve(campaign):
+        if campaign["name"] == NAME:
+            raise ProblemsError([{"field": "<columns>", "problem": "no phone column",
+                                  "fix": "name it phone"}])
+        return prospects(campaign["name"], 3)
+
+    started = start_due_campaigns(store, T0, resolve, log=print)
+    assert started.commands == {"other-sms": "start"}
+    assert started.refused[NAME][0]["problem"] == "no phone column"
+    assert store.status(NAME) == Status.SCHEDULED
+    assert store.status("other-sms") == Status.ACTIVE
+    only = start_due_campaigns(store, T0, resolve, only="other-sms", log=print)
+    assert only.commands == {} and only.refused == {}  # the refused one is not looked at
