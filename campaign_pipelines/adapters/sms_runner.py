@@ -40,8 +40,9 @@ the opening carries on); the throttles (core throttle.TokenBucket: the provider'
 passed in and the campaign's ``throttle_per_second``); the message rendered (core
 template.render_message; a MessageError fails that row); the send. ``SmsRefused`` fails the
 row, or suppresses it and the number for good when the provider says the recipient opted
-out (21610); ``SmsProviderDown`` puts the message and the group's rest back to ``queued``
-with the error and stops the run (``provider_down``): the next run tries again. Any other
+out (21610); ``SmsProviderDown`` puts the message (unless the provider may have taken it:
+``maybe_taken`` leaves it ``sending`` for reconciliation) and the group's rest back to
+``queued`` with the error and stops the run (``provider_down``): the next run tries again. Any other
 error records the group's outcomes, leaves the message in flight ``sending``
 (reconciliation decides it after LEASE) and is raised.
 
@@ -350,6 +351,8 @@ def _send_group(run: _Run, rows: pl.DataFrame, check_every: int) -> pl.DataFrame
             report.errors.append(down)
             report.stopped_because = Stop.PROVIDER_DOWN
             run.log(down)
+            if error.maybe_taken:  # the provider may hold it: left ``sending`` to reconcile
+                return _frame(outcomes + _released(claimed[index + 1:], down))
             return _frame(outcomes + _released(claimed[index:], down))
         except BaseException:
             # The outcome of this one is unknown: it stays ``sending`` for reconciliation.

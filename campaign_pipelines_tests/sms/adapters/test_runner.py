@@ -257,3 +257,20 @@ def test_a_campaign_whose_prospects_are_refused_stays_scheduled_and_the_others_s
     assert store.status("other-sms") == Status.ACTIVE
     only = start_due_campaigns(store, T0, resolve, only="other-sms", log=print)
     assert only.commands == {} and only.refused == {}  # the refused one is not looked at
+
+
+def test_a_message_the_provider_may_have_taken_is_left_to_reconciliation(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "w.duckdb")
+    create(store, NAME)
+    start(store, NAME, 30)
+
+    def lost_answer(count: int, _: SmsMessage) -> None:
+        if count == 8:
+            raise SmsProviderDown("timed out after it was sent", maybe_taken=True)
+
+    report = _run(store, MemoryProvider(hook=lost_answer))
+    assert report.stopped_because == Stop.PROVIDER_DOWN
+    ledger = store.ledger(NAME)
+    assert ledger.filter(ledger["state"] == "sent").height == 7
+    assert ledger.filter(ledger["state"] == "sending").height == 1  # asked about, never resent
+    assert ledger.filter(ledger["state"] == "queued").height == 22
