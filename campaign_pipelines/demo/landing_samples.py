@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,9 @@ def _sample(customers: pl.DataFrame, rng: np.random.Generator, size: int) -> pl.
 def _xlsx_bytes(rows: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    # A fixed creation time: a rerun of demo-data writes the same bytes, so the loyalty
+    # request names the same upload and `make demo` twice finds it unchanged.
+    workbook.set_properties({"created": datetime(2026, 11, 1, tzinfo=UTC)})
     sheet = workbook.add_worksheet("Loyalty")
     # "0" shows all digits instead of 1.2E+11, as someone who typed the numbers would see them.
     whole_number = workbook.add_format({"num_format": "0"})
