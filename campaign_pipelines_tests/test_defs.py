@@ -67,6 +67,7 @@ KPI_CHECKS = {
     "metrics/daily_kpis:delivered_and_failed_within_sent",
     "metrics/daily_kpis:one_row_per_day_campaign_channel",
     "metrics/daily_kpis:sent_within_queued",
+    "metrics/daily_kpis:yesterday_rolled_up",
 }
 
 
@@ -86,6 +87,7 @@ def test_jobs_schedules_sensors(loaded):
         "audience_job",
         "campaign_job",
         "metrics_daily_job",
+        "metrics_freshness_job",
         "reference_refresh_job",
         "send_due_emails_job",
         "sequence_admission_job",
@@ -98,6 +100,7 @@ def test_jobs_schedules_sensors(loaded):
     schedules = {s.name: (s.cron_schedule, s.execution_timezone) for s in loaded.schedules}
     assert schedules == {
         "metrics_daily_schedule": ("30 6 * * *", "Asia/Almaty"),
+        "metrics_freshness_schedule": ("0 9 * * *", "Asia/Almaty"),
         "reference_refresh_schedule": ("0 5 * * *", "Asia/Almaty"),
         "sms_runner_schedule": ("* * * * *", "Asia/Almaty"),
         "streaks_daily_schedule": ("0 6 * * *", "Asia/Almaty"),

@@ -29,6 +29,8 @@ FREQUENT = {"sms_runner_schedule"}
 # Schedules of one partition per tick, tested in their domain's tests
 # (campaign_pipelines_tests/metrics/test_defs.py: yesterday's metrics/daily_kpis).
 PARTITIONED = {"metrics_daily_schedule"}
+# Schedules of a check alone (campaign_pipelines_tests/metrics/test_defs.py).
+CHECKING = {"metrics_freshness_schedule"}
 # A late-November night in Almaty: 23:00 UTC is 04:00 there, before either tick.
 NOW = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
 
@@ -46,7 +48,7 @@ def loaded(data_dir) -> dg.Definitions:
 
 def test_the_location_has_exactly_the_expected_schedules(loaded):
     assert sorted(s.name for s in loaded.schedules) == sorted([*EXPECTED, *FREQUENT,
-                                                              *PARTITIONED])
+                                                              *PARTITIONED, *CHECKING])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

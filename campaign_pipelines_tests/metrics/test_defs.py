@@ -211,3 +211,29 @@ def test_the_outcome_asset_lists_the_deployed_groups_upstream():
     deps = {dep.asset_key.to_user_string() for dep in campaign_outcomes.specs_by_key[
         CAMPAIGN_OUTCOMES].deps}
     assert deps == {"dssb_ocds/mb22_local_target", "dssb_ocds/mb21_local_control"}
+
+
+def test_yesterday_rolled_up_warns_until_yesterday_is_materialized(world):
+    from campaign_pipelines.defs.metrics.jobs import metrics_freshness_job
+    from campaign_pipelines.defs.metrics.schedules import metrics_freshness_schedule
+
+    assert metrics_freshness_schedule.cron_schedule == "0 9 * * *"
+    defs = dg.Definitions.merge(_defs(world), dg.Definitions(
+        asset_checks=[checks.yesterday_rolled_up], jobs=[metrics_freshness_job]))
+    # 02:00 UTC on the day after FIRST is 07:00 there: "yesterday" is FIRST in Almaty.
+    as_of = {checks.AS_OF_TAG: datetime.combine(
+        FIRST + timedelta(days=1), datetime.min.time(), UTC).replace(hour=2).isoformat()}
+    with dg.instance_for_test() as instance:
+        def verdict():
+            result = defs.resolve_job_def("metrics_freshness_job").execute_in_process(
+                instance=instance, tags=as_of)
+            [evaluation] = result.get_asset_check_evaluations()
+            return evaluation
+
+        missing = verdict()
+        assert not missing.passed and missing.severity == dg.AssetCheckSeverity.WARN
+        assert f"{FIRST} has no metrics/daily_kpis materialization" in missing.description
+        assert _run(world, instance, _day(FIRST - timedelta(days=1))).success  # another day
+        assert not verdict().passed
+        assert _run(world, instance, _day(FIRST)).success
+        assert verdict().passed

@@ -1,5 +1,6 @@
 """The invariants of campaign_ops.kpi_daily (core/metrics/rollup.py ``violations``), one check
-per rule, each reading the rows back from the warehouse: what was written, or edited by hand
+per rule, and ``yesterday_rolled_up``, the freshness of the one partition that matters. The
+invariants: each reading the rows back from the warehouse: what was written, or edited by hand
 since, not what the step meant to write.
 
 They run with every materialization of ``metrics/daily_kpis`` over the days of that run (the
@@ -8,12 +9,14 @@ blocking: a broken row says which day, campaign and channel break the rule, and 
 the day's KPIs stay readable.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
 
 from campaign_pipelines.core.metrics.rollup import KEY, KPI_DAILY, violations
+from campaign_pipelines.core.registry import BANK_TIMEZONE
 from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.metrics.assets import DAILY_KPIS
 from campaign_pipelines.defs.resources import WarehouseResource
@@ -71,3 +74,29 @@ counts_not_negative = _kpi_check("counts_not_negative")
 delivered_and_failed_within_sent = _kpi_check("delivered_and_failed_within_sent")
 sent_within_queued = _kpi_check("sent_within_queued")
 one_row_per_day_campaign_channel = _kpi_check("one_row_per_day_campaign_channel")
+
+AS_OF_TAG = "metrics/as_of"  # the moment whose yesterday is checked (ISO; default: now)
+
+
+def bank_yesterday(moment: datetime) -> date:
+    return moment.astimezone(ZoneInfo(BANK_TIMEZONE)).date() - timedelta(days=1)
+
+
+@dg.asset_check(asset=DAILY_KPIS, name="yesterday_rolled_up", blocking=False,
+                description="Yesterday's partition (an Almaty day) has been materialized: "
+                "metrics_freshness_schedule runs this at 09:00 Almaty and it warns when the "
+                "06:30 rollup did not happen.")
+def yesterday_rolled_up(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Partition-aware where a freshness policy is not (it judges the asset as a whole, so an
+    old day backfilled in the morning would count as fresh)."""
+    as_of = context.run.tags.get(AS_OF_TAG)
+    day = bank_yesterday(datetime.fromisoformat(as_of) if as_of else datetime.now(UTC))
+    found = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=DAILY_KPIS, asset_partitions=[day.isoformat()]),
+        limit=1).records
+    return dg.AssetCheckResult(
+        passed=bool(found), severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{day} is rolled up" if found else
+                     f"{day} has no metrics/daily_kpis materialization: run `campaigns metrics "
+                     f"backfill --from {day} --to {day}` or launch the partition from the UI"),
+        metadata={"day": day.isoformat()})

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from campaign_pipelines.core.registry import BANK_TIMEZONE
-from campaign_pipelines.defs.metrics.jobs import metrics_daily_job
+from campaign_pipelines.defs.metrics.jobs import metrics_daily_job, metrics_freshness_job
 
 
 def yesterday_run(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
@@ -27,5 +27,15 @@ metrics_daily_schedule = dg.ScheduleDefinition(
     execution_fn=yesterday_run,
     description="Rolls up yesterday (an Almaty day) into campaign_ops.kpi_daily at 06:30, "
     "after the 06:00 streak run and before the 09:00 freshness deadline.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+metrics_freshness_schedule = dg.ScheduleDefinition(
+    name="metrics_freshness_schedule",
+    job=metrics_freshness_job,
+    cron_schedule="0 9 * * *",
+    execution_timezone=BANK_TIMEZONE,
+    description="At 09:00 Almaty, checks that yesterday's metrics/daily_kpis partition is "
+    "there (check yesterday_rolled_up: a warning when it is not).",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
