@@ -59,7 +59,8 @@ def judge(rows: pl.DataFrame, check: str) -> dg.AssetCheckResult:
 
 def _kpi_check(check: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=DAILY_KPIS, name=check, blocking=False,
-                    description=f"No kpi_daily row where {RULES[check]}.")
+                    description=f"No kpi_daily row where {RULES[check]}; fails naming "
+                    "each day, campaign and channel that breaks the rule (not blocking).")
     def _check(context: dg.AssetCheckExecutionContext,
                warehouse: WarehouseResource) -> dg.AssetCheckResult:
         first, last = run_days(dict(context.run.tags))
@@ -83,9 +84,9 @@ def bank_yesterday(moment: datetime) -> date:
 
 
 @dg.asset_check(asset=DAILY_KPIS, name="yesterday_rolled_up", blocking=False,
-                description="Yesterday's partition (an Almaty day) has been materialized: "
-                "metrics_freshness_schedule runs this at 09:00 Almaty and it warns when the "
-                "06:30 rollup did not happen.")
+                description="Yesterday's partition (an Almaty day) has been materialized; "
+                "run at 09:00 Almaty by metrics_freshness_schedule, it fails as a warning "
+                "naming the day when the 06:30 rollup did not happen.")
 def yesterday_rolled_up(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     """Partition-aware where a freshness policy is not (it judges the asset as a whole, so an
     old day backfilled in the morning would count as fresh)."""
