@@ -37,28 +37,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import socket
-import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-@dataclass(frozen=True)
-class _Fault:
-    kind: str  # "status" | "hang" | "drop" | "drop_after"
-    status: int = 500
-    retry_after: str | None = None
-    seconds: float = 0.0
+from campaign_pipelines_tests.fakes.json_http import Fault, FaultyHandler, FaultyJsonApi
 
 
-class FakeEmailApi:
+class FakeEmailApi(FaultyJsonApi):
     def __init__(self, api_key: str = "re_test_key"):
+        super().__init__(_Handler)
         self.api_key = api_key
-        self._lock = threading.Lock()
-        self._faults: deque[_Fault] = deque()
         self._answers: dict[str, tuple[str, dict[str, Any]]] = {}  # key → (body hash, answer)
         self._in_progress: set[str] = set()
         self._delivered: list[dict[str, Any]] = []
@@ -66,51 +54,10 @@ class FakeEmailApi:
         self._on_delivery: Callable[[dict[str, Any]], None] | None = None
         self._rejected: dict[str, str] = {}
         self._ids = itertools.count(1)
-        self._closing = threading.Event()
-        self.calls = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> FakeEmailApi:
-        handler = type("_Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._closing.set()  # wakes every hanging handler, which then answers nothing
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeEmailApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
-
-    # -- what a test tells it --------------------------------------------------------------
-    def fail_next(self, n: int = 1, status: int = 500, retry_after: float | str | None = None):
-        header = None if retry_after is None else str(retry_after)
-        self._queue(n, _Fault("status", status=status, retry_after=header))
-
-    def hang_next(self, n: int = 1, seconds: float = 5.0) -> None:
-        self._queue(n, _Fault("hang", seconds=seconds))
-
+    # -- what a test tells it (and fail_next, hang_next) -----------------------------------
     def drop_next(self, n: int = 1, after_delivery: bool = False) -> None:
-        self._queue(n, _Fault("drop_after" if after_delivery else "drop"))
+        self._queue("send", n, Fault("drop_after" if after_delivery else "drop"))
 
     def reject(self, address: str, message: str | None = None) -> None:
         """Every later message to ``address`` is refused with 422 and ``message``."""
@@ -121,11 +68,13 @@ class FakeEmailApi:
         """``callback(message)`` after each new delivery is stored, before it is answered."""
         self._on_delivery = callback
 
-    def _queue(self, n: int, fault: _Fault) -> None:
-        with self._lock:
-            self._faults.extend([fault] * n)
-
     # -- what a test reads -----------------------------------------------------------------
+    @property
+    def calls(self) -> int:
+        """Every call to ``/emails``, faults and refusals included."""
+        with self._lock:
+            return self._calls["send"]
+
     @property
     def delivered(self) -> list[dict[str, Any]]:
         """Every stored message, in arrival order: the JSON body plus ``id`` and
@@ -140,10 +89,9 @@ class FakeEmailApi:
             return list(self._requested)
 
     # -- the API ---------------------------------------------------------------------------
-    def _next_fault(self) -> _Fault | None:
-        with self._lock:
-            self.calls += 1
-            return self._faults.popleft() if self._faults else None
+    def injected_error(self, status: int) -> tuple[int, dict[str, Any]]:
+        name = "rate_limit_exceeded" if status == 429 else "internal_server_error"
+        return status, _error(status, name, "Injected fault")
 
     def handle_send(self, token: str | None, key: str | None, raw: bytes) -> tuple[int, dict]:
         with self._lock:
@@ -215,55 +163,14 @@ def _error(status: int, name: str, message: str) -> dict[str, Any]:
     return {"statusCode": status, "name": name, "message": message}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: FakeEmailApi
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real API and httpx's pool expect
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes: without this, Nagle's algorithm and the
-        # client's delayed ACK hold every answer for 40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        pass
+class _Handler(FaultyHandler):
+    owner: FakeEmailApi
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path != "/emails":
-            return self._answer(404, _error(404, "not_found", "No such endpoint"))
-        fault = self.api._next_fault()
-        if fault is not None and fault.kind == "status":
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            name = "rate_limit_exceeded" if fault.status == 429 else "internal_server_error"
-            return self._answer(fault.status, _error(fault.status, name, "Injected fault"), headers)
-        if fault is not None and fault.kind == "hang" and self.api._closing.wait(fault.seconds):
-            return self._drop()
-        if fault is not None and fault.kind == "drop":
-            return self._drop()
+            return self.answer(404, _error(404, "not_found", "No such endpoint"))
         authorization = self.headers.get("Authorization") or ""
         token = authorization[7:] if authorization.startswith("Bearer ") else None
-        status, answer = self.api.handle_send(token, self.headers.get("Idempotency-Key"), raw)
-        if fault is not None and fault.kind == "drop_after":
-            return self._drop()
-        self._answer(status, answer)
-
-    def _answer(self, status: int, body: dict[str, Any], headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        try:
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # a client that timed out before a late answer
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        key = self.headers.get("Idempotency-Key")
+        self.serve("send", lambda: self.owner.handle_send(token, key, raw))

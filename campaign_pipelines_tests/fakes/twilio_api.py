@@ -34,22 +34,17 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import re
-import socket
-import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
 from campaign_pipelines.adapters.sms.twilio_signature import SIGNATURE_HEADER, twilio_signature
+from campaign_pipelines_tests.fakes.json_http import Fault, FaultyHandler, FaultyJsonApi
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 REFUSALS = {
@@ -59,72 +54,25 @@ REFUSALS = {
 }
 
 
-@dataclass(frozen=True)
-class _Fault:
-    kind: str  # "status" | "hang" | "drop" | "drop_after"
-    status: int = 500
-    retry_after: str | None = None
-    seconds: float = 0.0
-
-
-class FakeTwilioApi:
+class FakeTwilioApi(FaultyJsonApi):
     def __init__(self, account_sid: str = "AC" + "0f" * 16, auth_token: str = "fake-auth-token"):
+        super().__init__(_Handler, kinds=("send", "list"))
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-        self._lock = threading.Lock()
-        self._faults: dict[str, deque[_Fault]] = {"send": deque(), "list": deque()}
         self._messages: list[dict[str, Any]] = []
         self._refusals: dict[str, int] = {}
         self._on_accept: Callable[[dict[str, Any]], None] | None = None
         self._ids = itertools.count(1)
-        self._closing = threading.Event()
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, form
-        self.calls = {"send": 0, "list": 0}  # every call, faults and refused logins included
-        self._server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> FakeTwilioApi:
-        handler = type("_Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        self._closing.set()  # wakes every hanging handler, which then answers nothing
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeTwilioApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def messages_path(self) -> str:
         return f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
 
-    # -- what a test tells it --------------------------------------------------------------
-    def fail_next(self, n: int = 1, status: int = 500, retry_after: float | str | None = None,
-                  on: str = "send") -> None:
-        header = None if retry_after is None else str(retry_after)
-        self._queue(on, n, _Fault("status", status=status, retry_after=header))
-
-    def hang_next(self, n: int = 1, seconds: float = 5.0, on: str = "send") -> None:
-        self._queue(on, n, _Fault("hang", seconds=seconds))
-
+    # -- what a test tells it (and fail_next, hang_next) -----------------------------------
     def drop_next(self, n: int = 1, after_accept: bool = False, on: str = "send") -> None:
-        self._queue(on, n, _Fault("drop_after" if after_accept else "drop"))
+        self._queue(on, n, Fault("drop_after" if after_accept else "drop"))
 
     def refuse(self, number: str, code: int) -> None:
         """Every later message to ``number`` is refused with Twilio error ``code``."""
@@ -145,11 +93,13 @@ class FakeTwilioApi:
                 message["date_sent"] = format_datetime(self.clock(), usegmt=False)
             return dict(message)
 
-    def _queue(self, on: str, n: int, fault: _Fault) -> None:
-        with self._lock:
-            self._faults[on].extend([fault] * n)
-
     # -- what a test reads -----------------------------------------------------------------
+    @property
+    def calls(self) -> dict[str, int]:
+        """Every call by kind (``send``, ``list``), faults and refused logins included."""
+        with self._lock:
+            return dict(self._calls)
+
     @property
     def messages(self) -> list[dict[str, Any]]:
         """Every stored message, oldest first, as Twilio would show it."""
@@ -188,10 +138,8 @@ class FakeTwilioApi:
         return httpx.post(url, data=form, headers={SIGNATURE_HEADER: signature}, timeout=10)
 
     # -- the API ---------------------------------------------------------------------------
-    def next_fault(self, on: str) -> _Fault | None:
-        with self._lock:
-            self.calls[on] += 1
-            return self._faults[on].popleft() if self._faults[on] else None
+    def injected_error(self, status: int) -> tuple[int, dict[str, Any]]:
+        return _error(status, 20429 if status == 429 else 20500, "Injected fault")
 
     def authorised(self, user: str | None, password: str | None, path_sid: str) -> bool:
         return (user, password, path_sid) == (self.account_sid, self.auth_token, self.account_sid)
@@ -285,68 +233,27 @@ def _error(status: int, code: int, message: str) -> tuple[int, dict[str, Any]]:
                     "more_info": f"https://www.twilio.com/docs/errors/{code}"}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: FakeTwilioApi
-    protocol_version = "HTTP/1.1"  # keep-alive, as Twilio and httpx's pool expect
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in two writes: without this, Nagle's algorithm and the
-        # client's delayed ACK hold every answer for 40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
-        pass
+class _Handler(FaultyHandler):
+    owner: FakeTwilioApi
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._serve("send", lambda: self.api.create(_form(raw.decode())))
+        self._serve("send", lambda: self.owner.create(_form(raw.decode())))
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         query = urlsplit(self.path).query
-        self._serve("list", lambda: self.api.list(_form(query)))
+        self._serve("list", lambda: self.owner.list(_form(query)))
 
     def _serve(self, on: str, handle: Callable[[], tuple[int, dict[str, Any]]]) -> None:
         match = re.fullmatch(r"/2010-04-01/Accounts/([^/]+)/Messages\.json",
                              urlsplit(self.path).path)
         if match is None:
-            return self._answer(*_error(404, 20404, "The requested resource was not found"))
-        fault = self.api.next_fault(on)
-        if fault is not None and fault.kind == "status":
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            code = 20429 if fault.status == 429 else 20500
-            return self._answer(*_error(fault.status, code, "Injected fault"), headers)
-        if fault is not None and fault.kind == "hang" and self.api._closing.wait(fault.seconds):
-            return self._drop()
-        if fault is not None and fault.kind == "drop":
-            return self._drop()
-        if not self.api.authorised(*_basic_auth(self.headers.get("Authorization")),
-                                   match.group(1)):
-            return self._answer(*_error(401, 20003, "Authenticate"))
-        status, body = handle()
-        if fault is not None and fault.kind == "drop_after":
-            return self._drop()
-        self._answer(status, body)
-
-    def _answer(self, status: int, body: dict[str, Any], headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        try:
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # a client that timed out before a late answer
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+            return self.answer(*_error(404, 20404, "The requested resource was not found"))
+        login = _basic_auth(self.headers.get("Authorization"))
+        refusal = None
+        if not self.owner.authorised(*login, match.group(1)):
+            refusal = _error(401, 20003, "Authenticate")
+        self.serve(on, handle, refusal)
 
 
 def _form(text: str) -> dict[str, str]:
