@@ -9,10 +9,10 @@ A crash between a provider's acceptance and that record leaves rows ``sending``;
 ``SENDING_LEASE`` they are claimed again and sent with the same idempotency key, which the
 provider answers without a second delivery (outbox, Resend).
 
-The one retry layer for a send is here, per message, with stamina (``SendRetry``): a
-``ProviderUnavailable`` is tried again up to ``attempts`` times in all, waiting what the
-provider asked for (``Retry-After``) when it said so, else 1 s, 2 s, 4 s...; a Retry-After
-longer than ``retry_after_cap_s`` is not waited for in the run. When a message is still
+The one retry layer for a send is here, per message, with stamina (``SendRetry.run``, which
+the Twilio provider runs too): a ``ProviderUnavailable`` is tried again up to ``attempts``
+times in all, waiting what the provider asked for (``Retry-After``) when it said so, else 1 s,
+2 s, 4 s...; a Retry-After longer than ``retry_after_cap_s`` is not waited for in the run. When a message is still
 unavailable after that, the provider is taken to be down: that message and the batch's unsent
 rest go back to ``queued`` with the error in ``last_error``, and ``ProviderDown`` ends the
 run (a later tick tries again). ``EmailRejected`` fails that message for good, with what the
@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import quote
 
 import polars as pl
@@ -47,6 +48,7 @@ from campaign_pipelines.adapters.email.protocol import (
     OutgoingEmail,
     ProviderUnavailable,
 )
+from campaign_pipelines.adapters.http_errors import ServiceUnavailable
 from campaign_pipelines.adapters.notion import TrackingRow
 from campaign_pipelines.adapters.sequence_store import SequenceStore
 from campaign_pipelines.core.masking import masked
@@ -58,6 +60,9 @@ from campaign_pipelines.core.sequences.unsubscribe import unsubscribe_token
 BATCH = 250
 BATCH_BUDGET_S = 300.0  # well inside SENDING_LEASE (15 min), even with one message's retries
 ERROR_CHARS = 500
+T = TypeVar("T")
+# What a provider raises when it may take the message later: both say ``retry_after_s``.
+Unavailable = TypeVar("Unavailable", bound=ProviderUnavailable | ServiceUnavailable)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,28 @@ class SendRetry:
     def worst_wait_s(self) -> float:
         """Longest waiting per message: every retry told to wait the cap."""
         return (self.attempts - 1) * max(self.retry_after_cap_s, self.wait_max_s)
+
+    def run(self, call: Callable[[], T], unavailable: type[Unavailable],
+            noticed: Callable[[Unavailable], None] | None = None) -> T:
+        """``call()``, tried again while it raises ``unavailable``, ``attempts`` in all: after
+        its ``retry_after_s`` when it gives one (longer than ``retry_after_cap_s``: not waited
+        for, raised), else the exponential waits. ``noticed(error)`` hears each such error."""
+
+        def backoff(error: Exception) -> bool | float:
+            if not isinstance(error, unavailable):
+                return False
+            if noticed is not None:
+                noticed(error)
+            if error.retry_after_s is None:
+                return True
+            return error.retry_after_s if error.retry_after_s <= self.retry_after_cap_s else False
+
+        for attempt in stamina.retry_context(
+                on=backoff, attempts=self.attempts, timeout=None,
+                wait_initial=self.wait_initial_s, wait_max=self.wait_max_s, wait_jitter=0.0):
+            with attempt:
+                return call()
+        raise AssertionError("unreachable: stamina returns or raises")
 
 
 class ProviderDown(RuntimeError):
@@ -125,20 +152,8 @@ def outgoing(row: dict, definition: SequenceDefinition, sender: Sender) -> Outgo
 
 def send_with_retries(provider: EmailProvider, email: OutgoingEmail, retry: SendRetry,
                       log: Callable[[str], None]):
-    def backoff(error: Exception) -> bool | float:
-        if not isinstance(error, ProviderUnavailable):
-            return False
-        log(f"{provider.name}: {masked(str(error))}")
-        if error.retry_after_s is None:
-            return True
-        return error.retry_after_s if error.retry_after_s <= retry.retry_after_cap_s else False
-
-    for attempt in stamina.retry_context(
-            on=backoff, attempts=retry.attempts, timeout=None,
-            wait_initial=retry.wait_initial_s, wait_max=retry.wait_max_s, wait_jitter=0.0):
-        with attempt:
-            return provider.send(email)
-    raise AssertionError("unreachable: stamina returns or raises")
+    return retry.run(lambda: provider.send(email), ProviderUnavailable,
+                     lambda error: log(f"{provider.name}: {masked(str(error))}"))
 
 
 def send_due(store: SequenceStore, provider: EmailProvider,

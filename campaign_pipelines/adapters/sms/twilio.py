@@ -6,8 +6,8 @@ HTTP basic auth ``sid:token``; the answer is the message as JSON (``sid``, ``sta
 error is JSON ``{code, message, more_info, status}``.
 
 Twilio has no idempotency key, so this is the one retry layer for an SMS send (README,
-"Retries"; the caller must not retry ``SmsProviderDown`` on top of it), shaped as the e-mail
-one (``SendRetry``: stamina, 4 attempts, waits 1, 2, 4 s, no jitter). A 429, a 503 or a
+"Retries"; the caller must not retry ``SmsProviderDown`` on top of it), the e-mail one's own
+(``SendRetry.run``: stamina, 4 attempts, waits 1, 2, 4 s, no jitter). A 429, a 503 or a
 refused connection took nothing: the next attempt posts again. A timeout after the request
 went out, a dropped answer or another 5xx may have been taken: the next attempt first looks
 for it (``find_sent`` since the first attempt) and posts only when Twilio has none.
@@ -42,13 +42,12 @@ twice).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import httpx
-import stamina
 
 from campaign_pipelines.adapters.http_errors import (
     ServiceUnavailable,
@@ -76,7 +75,6 @@ CLOCK_SKEW = timedelta(seconds=60)  # between this host's clock and Twilio's dat
 PAGE_SIZE = 1000  # Twilio's maximum
 UNSENT_SCAN_PAGES = 10
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-T = TypeVar("T")
 
 
 class TwilioSetupRefused(SmsProviderDown):
@@ -134,7 +132,7 @@ class TwilioProvider(KeptClient):
                 raise
 
         try:
-            return self._retrying(attempt)
+            return self.retry.run(attempt, ServiceUnavailable)
         except ServiceUnavailable as error:
             taken = " Twilio may have taken it: look it up (find_sent) before sending again" \
                 if maybe_taken else ""
@@ -180,7 +178,7 @@ class TwilioProvider(KeptClient):
     def find_sent(self, message: SmsMessage, since: datetime) -> SmsAccepted | None:
         where = f"twilio {self.base_url}, looking up message {message.idempotency_key}"
         try:
-            return self._retrying(lambda: self._find(message, since, where))
+            return self.retry.run(lambda: self._find(message, since, where), ServiceUnavailable)
         except ServiceUnavailable as error:
             raise SmsProviderDown(f"{error} (after {self.retry.attempts} attempts)") from None
 
@@ -233,23 +231,6 @@ class TwilioProvider(KeptClient):
             raise SmsProviderDown(f"{where}: the message list was refused: {error}") from None
 
     # -- shared ----------------------------------------------------------------------------
-    def _retrying(self, call: Callable[[], T]) -> T:
-        retry = self.retry
-
-        def backoff(error: Exception) -> bool | float:
-            if not isinstance(error, ServiceUnavailable):
-                return False
-            if error.retry_after_s is None:
-                return True
-            return error.retry_after_s if error.retry_after_s <= retry.retry_after_cap_s else False
-
-        for attempt in stamina.retry_context(
-                on=backoff, attempts=retry.attempts, timeout=None,
-                wait_initial=retry.wait_initial_s, wait_max=retry.wait_max_s, wait_jitter=0.0):
-            with attempt:
-                return call()
-        raise AssertionError("unreachable: stamina returns or raises")
-
     def _transport(self, error: httpx.TransportError) -> str:
         return transport_problem(error, self.timeout, secret_url=self._account_sid,
                                  shown_as="<account>")
