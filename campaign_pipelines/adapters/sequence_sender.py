@@ -12,11 +12,11 @@ provider answers without a second delivery (outbox, Resend).
 The one retry layer for a send is here, per message, with stamina (``SendRetry.run``, which
 the Twilio provider runs too): a ``ProviderUnavailable`` is tried again up to ``attempts``
 times in all, waiting what the provider asked for (``Retry-After``) when it said so, else 1 s,
-2 s, 4 s...; a Retry-After longer than ``retry_after_cap_s`` is not waited for in the run. When a message is still
-unavailable after that, the provider is taken to be down: that message and the batch's unsent
-rest go back to ``queued`` with the error in ``last_error``, and ``ProviderDown`` ends the
-run (a later tick tries again). ``EmailRejected`` fails that message for good, with what the
-provider said (masked). Worst case per run: README, "Retries".
+2 s, 4 s...; a Retry-After longer than ``retry_after_cap_s`` is not waited for in the run.
+When a message is still unavailable after that, the provider is taken to be down: that message
+and the batch's unsent rest go back to ``queued`` with the error in ``last_error``, and
+``ProviderDown`` ends the run (a later tick tries again). ``EmailRejected`` fails that message
+for good, with what the provider said (masked). Worst case per run: README, "Retries".
 
 CRITICAL alerts are posted before the e-mails, each once per run; whether a failed post stays
 ``pending`` for a later run or fails is core/sequences/plan.py's ``alert_state_after_failure``
