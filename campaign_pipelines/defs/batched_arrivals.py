@@ -18,16 +18,22 @@ run: its key is a name and the hash of the sorted arrivals, so evaluating a tick
 nothing new; its tags are the files' tags, Dagster's run retries (defs/retries.py) and the
 count of files. ``campaigns run-pending`` runs it in process with the file tags only
 (``file_tags``), so a sensor tick after it finds the files built.
+
+The run's step reads each file again with ``admitted`` (or ``admitted_bytes`` for one): a file
+gone (taken by an earlier attempt or run) or changed since admission (a new arrival, the
+sensor's to answer) is left out, saying so in the step's log.
 """
 
 import functools
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import dagster as dg
 
 from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.defs.arrivals import Admission, Admit, TickAnswers, earlier_runs, gave_up
 from campaign_pipelines.defs.retries import RETRY_TAGS
@@ -36,6 +42,17 @@ FILE_TAG_PREFIX = "landing/arrival."
 MAX_FILES = 200  # per run; the rest wait for the next tick
 # An admitted file's answer (new | in_flight | built), on the request take_batch replaces.
 STATE_TAG = "landing/batch_admission"
+ANSWERED = "already answered (see archive/ or rejected/)"
+
+
+class AdmittedFile(Protocol):
+    """A batch run's config entry for one file (its path and the admitted bytes' sha256)."""
+
+    path: str
+    fingerprint: str
+
+
+F = TypeVar("F", bound=AdmittedFile)
 
 
 def file_tag(arrival_id: str) -> str:
@@ -108,3 +125,26 @@ def batch_request(name: str, files: list[dict[str, str]], run_config: dict,
         run_key=f"{name}@" + hashlib.sha256("|".join(arrivals).encode()).hexdigest()[:32],
         run_config=run_config,
         tags={**{file_tag(a): "1" for a in arrivals}, **RETRY_TAGS, count_tag: str(len(files))})
+
+
+def admitted_bytes(path: Path, fingerprint: str, log: dg.DagsterLogManager,
+                   gone: str = ANSWERED) -> bytes | None:
+    """The file's bytes if it still holds the admitted ones; None, said with ``gone`` when
+    the file is gone, when it is gone or changed (module docstring)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        log.info(f"{masked(path.name)}: {gone}")
+        return None
+    if hashlib.sha256(data).hexdigest() != fingerprint:
+        log.warning(f"{masked(path.name)} changed since admission: left for the sensor "
+                    "to answer as a new arrival")
+        return None
+    return data
+
+
+def admitted(files: list[F], log: dg.DagsterLogManager,
+             gone: str = ANSWERED) -> list[tuple[F, bytes]]:
+    """The files still holding the admitted bytes, with those bytes (``admitted_bytes``)."""
+    return [(file, data) for file in files
+            if (data := admitted_bytes(Path(file.path), file.fingerprint, log, gone)) is not None]

@@ -21,7 +21,6 @@ command (file, command, campaign, outcome, rows removed, message), masked: a cam
 be digits.
 """
 
-import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -30,6 +29,7 @@ from campaign_pipelines.adapters.campaign_deletion import delete_campaign
 from campaign_pipelines.core.commands import DeleteCommand, parse_command
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
+from campaign_pipelines.defs.batched_arrivals import admitted_bytes
 from campaign_pipelines.defs.commands.answers import Applied, Handler, Resources
 from campaign_pipelines.defs.commands.sms_handlers import SMS_HANDLERS
 from campaign_pipelines.defs.failures import warehouse_work
@@ -85,7 +85,7 @@ def apply_commands(context: dg.OpExecutionContext, config: CommandFiles,
 def _apply_file(context: dg.OpExecutionContext, file: CommandFile,
                 resources: Resources) -> dict | None:
     path, landing = Path(file.path), resources.campaign_data.landing()
-    data = _admitted_bytes(context, path, file.fingerprint)
+    data = admitted_bytes(path, file.fingerprint, context.log)
     if data is None:
         return None
     try:
@@ -104,21 +104,6 @@ def _apply_file(context: dg.OpExecutionContext, file: CommandFile,
         landing.take(path, file.fingerprint)
         context.log.info(f"{name} {applied.campaign}: {report['message']}")
     return report
-
-
-def _admitted_bytes(context: dg.OpExecutionContext, path: Path, fingerprint: str) -> bytes | None:
-    """The file's bytes if it still holds the admitted ones; None (said) when it is gone or
-    changed."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        context.log.info(f"{masked(path.name)}: already answered (see archive/ or rejected/)")
-        return None
-    if hashlib.sha256(data).hexdigest() != fingerprint:
-        context.log.warning(f"{masked(path.name)} changed since admission: left for the sensor "
-                            "to answer as a new arrival")
-        return None
-    return data
 
 
 @dg.job(name="apply_commands_job",

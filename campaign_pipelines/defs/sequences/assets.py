@@ -8,7 +8,6 @@ idempotent (a signup already recorded, by signup_id, is not recorded again) and 
 (the ledger's claims and the provider's idempotency keys). Metadata names no address whole.
 """
 
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sequences.intake import parse_lines, parse_unsubscribes, signup_rows
 from campaign_pipelines.core.sequences.plan import SIGNUP_SCHEMA, enroll
+from campaign_pipelines.defs.batched_arrivals import admitted
 from campaign_pipelines.defs.failures import fail, warehouse_work
 from campaign_pipelines.defs.resources import (
     AlertsResource,
@@ -43,6 +43,7 @@ SIGNUPS_KEY = dg.AssetKey([GROUP, "signups"])
 ENROLLMENTS_KEY = dg.AssetKey([GROUP, "enrollments"])
 SUPPRESSIONS_KEY = dg.AssetKey([GROUP, "suppressions"])
 EMAIL_SEQUENCES_KEY = dg.AssetKey([GROUP, "email_sequences"])
+TAKEN = "already taken (see archive/)"  # every file is taken, its refused lines named
 
 
 class ArrivedFile(dg.Config):
@@ -53,26 +54,6 @@ class ArrivedFile(dg.Config):
 
 class ArrivedFiles(dg.Config):
     files: list[ArrivedFile] = []
-
-
-def _read_admitted(files: list[ArrivedFile], context: dg.AssetExecutionContext
-                   ) -> list[tuple[ArrivedFile, bytes]]:
-    """The files still holding the bytes admitted; one gone (taken by an earlier attempt or
-    run) or changed (a new arrival, the sensor's to answer) is left out, saying so."""
-    found = []
-    for file in files:
-        path = Path(file.path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            context.log.info(f"{masked(path.name)}: already taken (see archive/)")
-            continue
-        if hashlib.sha256(data).hexdigest() != file.fingerprint:
-            context.log.warning(f"{masked(path.name)} changed since admission: left for the "
-                                "sensor to answer as a new arrival")
-            continue
-        found.append((file, data))
-    return found
 
 
 def _refused(file: ArrivedFile, problems: list[dict], context: dg.AssetExecutionContext
@@ -101,7 +82,7 @@ def signups(
     arrival; new addresses enrolled (seven sends planned) in the same transaction. The value:
     this batch's signups, segment and outcome, addresses masked."""
     definitions = _definitions(sequences)
-    found = _read_admitted(config.files, context)
+    found = admitted(config.files, context.log, TAKEN)
     frames, refused = [SIGNUP_SCHEMA.to_frame()], []
     for file, data in found:
         records, problems = parse_lines(data, set(definitions))
@@ -151,7 +132,7 @@ def suppressions(
 ) -> dg.MaterializeResult:
     """Unsubscribes from landing/unsubscribes into campaign_ops.email_suppressions: the
     address gets no further e-mail of any sequence."""
-    found = _read_admitted(config.files, context)
+    found = admitted(config.files, context.log, TAKEN)
     frames, refused = [], []
     for file, data in found:
         rows, problems = parse_unsubscribes(data)

@@ -10,7 +10,6 @@ its .error.json; the run goes on with the next file. The rules are core/sms/camp
 core/sms/events.py's; the tables adapters/sms_store.py's.
 """
 
-import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.campaign import CampaignFile, parse_campaign
 from campaign_pipelines.core.sms.events import parse_events
+from campaign_pipelines.defs.batched_arrivals import admitted
 from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource, sms_store
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
@@ -30,24 +30,6 @@ from campaign_pipelines.defs.sms.resources import SmsResource
 GROUP = "sms"
 CAMPAIGNS_KEY = dg.AssetKey([GROUP, "campaigns"])
 EVENTS_KEY = dg.AssetKey([GROUP, "events"])
-
-
-def admitted(files: list[ArrivedFile], log) -> list[tuple[ArrivedFile, bytes]]:
-    """The files still holding the bytes admitted; one gone (taken by an earlier attempt) or
-    changed (a new arrival, the sensor's to answer) is left out, saying so."""
-    found = []
-    for file in files:
-        path = Path(file.path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            log.info(f"{masked(path.name)}: already answered (see archive/ or rejected/)")
-            continue
-        if hashlib.sha256(data).hexdigest() != file.fingerprint:
-            log.warning(f"{masked(path.name)} changed since admission: left for the sensor")
-            continue
-        found.append((file, data))
-    return found
 
 
 def store_campaign_file(file: ArrivedFile, data: bytes, *, warehouse: WarehouseResource,
