@@ -2,8 +2,9 @@
 
 ``read_settings()`` is called when the definitions are loaded (the webserver, the daemon and
 each run worker load them in their own process) and when a command starts; nothing reads the
-environment at import. Secrets (Oracle credentials, the journey-config token) are not here:
-they reach their resources only through ``dg.EnvVar`` (defs/resources.py).
+environment at import. Secrets (Oracle credentials, the journey-config token,
+``AIRTABLE_TOKEN``) are not here: they reach their resources only through ``dg.EnvVar``
+(defs/resources.py, defs/sms/resources.py).
 
 | Variable | Default | Meaning |
 |---|---|---|
@@ -27,6 +28,9 @@ they reach their resources only through ``dg.EnvVar`` (defs/resources.py).
 | ``CAMPAIGN_SMS_MAX_SEGMENTS`` | 3 | longest message, in SMS segments |
 | ``CAMPAIGN_SMS_STOP_HINT`` | ``Отказ: STOP`` | the opt-out text templates show |
 | ``CAMPAIGN_SMS_KPI_SYNC`` (``SMS_KPI_SYNC``) | ``warehouse`` | also ``airtable``, ``none`` |
+| ``CAMPAIGN_AIRTABLE_BASE_ID`` | none | the base the ``airtable`` KPI sync writes to (``app…``) |
+| ``CAMPAIGN_AIRTABLE_TABLE`` | ``Campaigns`` | its table, by name or id (``tbl…``) |
+| ``CAMPAIGN_AIRTABLE_BASE_URL`` | ``https://api.airtable.com`` | the Airtable API (or a proxy) |
 
 The three e-mail settings also answer to their bare names (``EMAIL_PROVIDER``,
 ``SEQUENCE_TIMING``, ``EMAIL_FROM``), the legacy service's.
@@ -89,6 +93,9 @@ class Settings(BaseSettings):
     sms_kpi_sync: Literal["warehouse", "airtable", "none"] = Field(
         default="warehouse",
         validation_alias=AliasChoices("CAMPAIGN_SMS_KPI_SYNC", "SMS_KPI_SYNC"))
+    airtable_base_id: str = Field(default="", pattern=r"^(app[A-Za-z0-9]{14})?$")
+    airtable_table: str = Field(default="Campaigns", min_length=1, max_length=255)
+    airtable_base_url: str = Field(default="https://api.airtable.com", pattern=r"^https?://\S+$")
 
     _lower = field_validator("warehouse", "journey_config", "email_provider", "sequence_timing",
                              "sms_provider", "sms_kpi_sync", mode="before")(lowered)
@@ -136,6 +143,9 @@ _HINTS = {
     "sms_max_segments": "use a whole number from 1 to 10",
     "sms_stop_hint": "use at most 40 characters, e.g. 'Отказ: STOP'",
     "sms_kpi_sync": "use 'warehouse', 'airtable' or 'none'",
+    "airtable_base_id": "use the base's id, 'app' and 14 letters or digits, from its URL",
+    "airtable_table": "use the table's name or id (tbl...), e.g. Campaigns",
+    "airtable_base_url": "use the API's http(s) URL, e.g. https://api.airtable.com",
     "sequence_timing": "use 'testing' (offsets in minutes) or 'production' (hours)",
 }
 

@@ -1,8 +1,14 @@
 """``sms/campaign_metrics``: every SMS campaign's counters as materialization metadata, after
-each runner run and each batch of receipts and replies, so the UI plots them over time."""
+each runner run and each batch of receipts and replies, so the UI plots them over time; then
+the KPI sync (``SMS_KPI_SYNC``) copies them to the second store."""
+
+from datetime import UTC, datetime
 
 import dagster as dg
+import polars as pl
 
+from campaign_pipelines.adapters.airtable import campaign_fields
+from campaign_pipelines.core.masking import masked
 from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.resources import WarehouseResource, sms_store
 from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
@@ -24,8 +30,10 @@ def campaign_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     25 messages and at the end of a run; receipts and replies as they are applied) as numeric
     metadata, ``<campaign>/<counter>``, so the UI plots each over time; and the KPI sync
     (``SMS_KPI_SYNC``): ``warehouse`` is these counters in sms_campaigns, nothing more to
-    write; ``none`` turns the report off; ``airtable`` is not built in this version and says
-    so here and in the log, never pretending to have synced."""
+    write; ``none`` turns the report off; ``airtable`` upserts each changed campaign's record
+    (adapters/airtable.py). A sync that fails is a warning and ``kpi_sync.*`` metadata (synced,
+    failed, the error; a dot, which no campaign name has), never a failed step: the next run
+    sends what was not taken."""
     found = warehouse_work("campaign_ops.sms_campaigns", sms_store(warehouse).campaigns)
     shown = found.sort("last_run_at", descending=True, nulls_last=True).head(METRICS_SHOWN)
     metadata: dict = {"campaigns": found.height, "dagster/row_count": found.height,
@@ -38,16 +46,41 @@ def campaign_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         metadata[f"{name}/last_run_at"] = (row["last_run_at"].isoformat()
                                            if row["last_run_at"] else "never")
         metadata[f"{name}/last_run_result"] = row["last_run_result"] or ""
-    metadata["kpi_sync"] = _kpi_sync(context, sms.kpi_sync)
+    metadata |= _kpi_sync(context, sms, found)
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _kpi_sync(context, kind: str) -> str:
-    if kind == "warehouse":
-        return "warehouse: the counters are campaign_ops.sms_campaigns' columns"
-    if kind == "none":
-        return "none"
-    said = (f"{kind}: not built in this version, nothing was synced; the counters are in "
-            "campaign_ops.sms_campaigns (set SMS_KPI_SYNC=warehouse to silence this)")
-    context.log.warning(said)
-    return said
+def _kpi_sync(context, sms: SmsResource, found: pl.DataFrame) -> dict:
+    if sms.kpi_sync == "warehouse":
+        return {"kpi_sync": "warehouse: the counters are campaign_ops.sms_campaigns' columns"}
+    if sms.kpi_sync != "airtable":
+        return {"kpi_sync": "none"}
+    kpis = sms.airtable()
+    if isinstance(kpis, str):
+        context.log.warning(kpis)
+        return _reported("airtable: not configured", 0, found.height, 0, 0, kpis)
+    records = [campaign_fields(row) for row in found.iter_rows(named=True)]
+    try:
+        with kpis:
+            now = datetime.now(UTC)
+            marker = sms.kpi_marker(kpis)
+            due, full = marker.due(records, now)
+            report = kpis.sync(due)
+            marker.record(due, report, now, full)
+    except Exception as error:  # the warehouse holds the record: never fail the metrics
+        said = masked(f"airtable sync stopped: {type(error).__name__}: {error}")[:500]
+        context.log.warning(f"{said}; the next run tries again")
+        return _reported(f"airtable {kpis.target}", 0, len(records), 0, 0, said)
+    problem = report.as_metadata()["error"] or ""
+    if problem:
+        context.log.warning(f"airtable sync: {len(report.failed)} of {len(due)} campaigns not "
+                            f"synced, the next run tries again: {problem}")
+    return _reported(f"airtable {kpis.target}{' (full)' if full else ''}", len(report.synced),
+                     len(report.failed), len(records) - len(due), report.requests, problem)
+
+
+def _reported(to: str, synced: int, failed: int, unchanged: int, requests: int,
+              error: str) -> dict:
+    return {"kpi_sync": to, "kpi_sync.synced": synced, "kpi_sync.failed": failed,
+            "kpi_sync.unchanged": unchanged, "kpi_sync.requests": requests,
+            "kpi_sync.error": error}

@@ -6,12 +6,25 @@ and where receipts come back; and the SMS store in the DuckDB warehouse.
 ``TWILIO_ACCOUNT_SID`` and ``TWILIO_AUTH_TOKEN``, which reach the resource only through
 ``dg.EnvVar`` and only when Twilio is chosen. Receipts are asked for at the ingress's public
 URL (``CAMPAIGN_PUBLIC_URL`` + ``/webhooks/sms/status``).
+
+The KPI sync (``SMS_KPI_SYNC``): with ``airtable`` the counters are also upserted to
+``CAMPAIGN_AIRTABLE_BASE_ID`` / ``CAMPAIGN_AIRTABLE_TABLE`` with ``AIRTABLE_TOKEN``, which
+reaches the resource through ``dg.EnvVar`` only when it is set (unset, the sync says so and
+sends nothing: it must never fail the metrics step), and only when Airtable is chosen.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 
+from campaign_pipelines.adapters.airtable import (
+    AIRTABLE_RETRY,
+    PACE_S,
+    RATE_LIMIT_WAIT_S,
+    AirtableKpis,
+    SyncMarker,
+)
 from campaign_pipelines.adapters.sms.protocol import SmsProvider
 from campaign_pipelines.core.sms.quiet_hours import QuietHours, quiet_hours
 from campaign_pipelines.defs.settings import Settings
@@ -30,7 +43,16 @@ class SmsResource(dg.ConfigurableResource):
     max_segments: int = 3
     stop_hint: str = "Отказ: STOP"
     public_url: str = "http://127.0.0.1:8000"
-    kpi_sync: str = "warehouse"
+    kpi_sync: str = "warehouse"  # warehouse | airtable | none
+    airtable_token: str = ""
+    airtable_base_id: str = ""
+    airtable_table: str = "Campaigns"
+    airtable_base_url: str = "https://api.airtable.com"
+    kpi_sync_dir: str = ""  # where the Airtable sync keeps what it last synced
+    # Airtable's pace and waits (adapters/airtable.py); tests shorten them.
+    airtable_pace_s: float = PACE_S
+    airtable_retry_wait_s: float = AIRTABLE_RETRY.wait_initial_s
+    airtable_rate_limit_wait_s: float = RATE_LIMIT_WAIT_S
 
     def provider(self) -> SmsProvider:
         if self.kind == "twilio":
@@ -42,6 +64,25 @@ class SmsResource(dg.ConfigurableResource):
 
         return SmsOutbox(Path(self.outbox_dir))
 
+    def airtable(self) -> AirtableKpis | str:
+        """The Airtable sync, or what is missing, naming the variable to set."""
+        missing = [name for name, value in (
+            ("AIRTABLE_TOKEN", self.airtable_token),
+            ("CAMPAIGN_AIRTABLE_BASE_ID", self.airtable_base_id),
+            ("CAMPAIGN_AIRTABLE_TABLE", self.airtable_table)) if not value]
+        if missing:
+            return (f"SMS_KPI_SYNC=airtable but {' and '.join(missing)} "
+                    f"{'is' if len(missing) == 1 else 'are'} not set: nothing was synced")
+        wait = self.airtable_retry_wait_s
+        return AirtableKpis(
+            self.airtable_token, self.airtable_base_id, self.airtable_table,
+            base_url=self.airtable_base_url, pace_s=self.airtable_pace_s,
+            rate_limit_wait_s=self.airtable_rate_limit_wait_s,
+            retry=replace(AIRTABLE_RETRY, wait_initial_s=wait, wait_max_s=4 * wait))
+
+    def kpi_marker(self, kpis: AirtableKpis) -> SyncMarker:
+        return SyncMarker(Path(self.kpi_sync_dir), kpis.target)
+
     def quiet_hours(self) -> QuietHours:
         return quiet_hours(self.window, self.window_zone, field="CAMPAIGN_SMS_WINDOW")
 
@@ -51,13 +92,19 @@ class SmsResource(dg.ConfigurableResource):
 
 
 def sms_resource(settings: Settings) -> SmsResource:
+    from campaign_pipelines.defs.resources import _secret  # the one way; imported late: a cycle
+
     twilio = settings.sms_provider == "twilio"
+    airtable = settings.sms_kpi_sync == "airtable"
     return SmsResource(
         kind=settings.sms_provider, outbox_dir=str(settings.data_dir / "outbox" / "sms"),
         twilio_base_url=settings.twilio_base_url, window=settings.sms_window,
         window_zone=settings.sms_window_zone, max_segments=settings.sms_max_segments,
         stop_hint=settings.sms_stop_hint, public_url=settings.public_url,
-        kpi_sync=settings.sms_kpi_sync,
+        kpi_sync=settings.sms_kpi_sync, airtable_base_id=settings.airtable_base_id,
+        airtable_table=settings.airtable_table, airtable_base_url=settings.airtable_base_url,
+        kpi_sync_dir=str(settings.data_dir / "sms_kpi_sync"),
+        **({"airtable_token": _secret("AIRTABLE_TOKEN")} if airtable else {}),
         **({"twilio_account_sid": dg.EnvVar("TWILIO_ACCOUNT_SID"),
             "twilio_auth_token": dg.EnvVar("TWILIO_AUTH_TOKEN")} if twilio else {}))
 
