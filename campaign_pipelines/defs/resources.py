@@ -44,6 +44,7 @@ from campaign_pipelines.core.streaks.chains import Finding
 from campaign_pipelines.core.streaks.config import JourneyConfig
 from campaign_pipelines.core.streaks.lint import require_valid
 from campaign_pipelines.defs.io_manager import ParquetIOManager
+from campaign_pipelines.defs.secrets import optional_secret
 from campaign_pipelines.defs.settings import Settings, read_settings
 from campaign_pipelines.defs.sms.resources import sms_resource
 
@@ -267,11 +268,6 @@ def sequence_store(warehouse: WarehouseResource, campaign_data: CampaignDataReso
                          campaign_data.root() / "sequences" / "next_due.json")
 
 
-def _secret(name: str) -> str | dg.EnvVar:
-    """``dg.EnvVar(name)`` when it is set (Dagster resolves it when a run uses it), else ""."""
-    return dg.EnvVar(name) if dg.EnvVar(name).get_value() else ""
-
-
 def email_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     provider = EmailProviderResource(
         kind=settings.email_provider, outbox_dir=str(settings.data_dir / "outbox"),
@@ -279,16 +275,18 @@ def email_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         **({"resend_api_key": dg.EnvVar("RESEND_API_KEY"),
             "resend_base_url": settings.resend_base_url}
            if settings.email_provider == "resend" else {}),
-        **({"smtp_username": _secret("SMTP_USERNAME"), "smtp_password": _secret("SMTP_PASSWORD")}
+        **({"smtp_username": optional_secret("SMTP_USERNAME"),
+            "smtp_password": optional_secret("SMTP_PASSWORD")}
            if settings.email_provider == "smtp" else {}))
     return {
         "email_provider": provider,
         "sequences": SequencesResource(
             timing=settings.sequence_timing, email_from=settings.email_from,
-            public_url=settings.public_url, unsubscribe_secret=_secret("UNSUBSCRIBE_SECRET")),
-        "alerts": AlertsResource(webhook_url=_secret("ALERT_WEBHOOK_URL")),
-        "tracking": TrackingResource(token=_secret("NOTION_TOKEN"),
-                                     database_id=_secret("NOTION_EMAIL_SEQUENCE_DB_ID")),
+            public_url=settings.public_url,
+            unsubscribe_secret=optional_secret("UNSUBSCRIBE_SECRET")),
+        "alerts": AlertsResource(webhook_url=optional_secret("ALERT_WEBHOOK_URL")),
+        "tracking": TrackingResource(token=optional_secret("NOTION_TOKEN"),
+                                     database_id=optional_secret("NOTION_EMAIL_SEQUENCE_DB_ID")),
     }
 
 

@@ -27,6 +27,7 @@ from campaign_pipelines.adapters.airtable import (
 )
 from campaign_pipelines.adapters.sms.protocol import SmsProvider
 from campaign_pipelines.core.sms.quiet_hours import QuietHours, quiet_hours
+from campaign_pipelines.defs.secrets import optional_secret
 from campaign_pipelines.defs.settings import Settings
 
 STATUS_PATH = "/webhooks/sms/status"
@@ -92,8 +93,6 @@ class SmsResource(dg.ConfigurableResource):
 
 
 def sms_resource(settings: Settings) -> SmsResource:
-    from campaign_pipelines.defs.resources import _secret  # the one way; imported late: a cycle
-
     twilio = settings.sms_provider == "twilio"
     airtable = settings.sms_kpi_sync == "airtable"
     return SmsResource(
@@ -104,7 +103,7 @@ def sms_resource(settings: Settings) -> SmsResource:
         kpi_sync=settings.sms_kpi_sync, airtable_base_id=settings.airtable_base_id,
         airtable_table=settings.airtable_table, airtable_base_url=settings.airtable_base_url,
         kpi_sync_dir=str(settings.data_dir / "sms_kpi_sync"),
-        **({"airtable_token": _secret("AIRTABLE_TOKEN")} if airtable else {}),
+        **({"airtable_token": optional_secret("AIRTABLE_TOKEN")} if airtable else {}),
         **({"twilio_account_sid": dg.EnvVar("TWILIO_ACCOUNT_SID"),
             "twilio_auth_token": dg.EnvVar("TWILIO_AUTH_TOKEN")} if twilio else {}))
 
