@@ -11,7 +11,9 @@ Transient (the same unit of work may well succeed a moment later):
   on the file that escaped the bounded lock wait of ``duckdb_lock`` (that wait itself ends in
   ``WarehouseLockedError``, which is permanent: waiting longer is the user's decision);
 - Oracle: an error python-oracledb marks ``isrecoverable`` (instance restarting, session
-  killed...) or DPY-4011, the network or the database closed the connection.
+  killed...), and those of ``oracle_errors.TRANSIENT_CODES`` it does not mark: DPY-4011 (the
+  network or the database closed the connection), DPY-6005 (thin mode could not connect),
+  ORA-00060 (deadlock) and ORA-00054 (resource busy).
 
 Everything else (a missing table, a value too wide, a duplicate key, a commit with no
 transaction) fails the same way on every attempt.
@@ -20,7 +22,11 @@ transaction) fails the same way on every attempt.
 import duckdb
 import oracledb
 
-from campaign_pipelines.adapters.warehouse.oracle_errors import CONNECTION_CLOSED, error_details
+from campaign_pipelines.adapters.warehouse.oracle_errors import (
+    TRANSIENT_CODES,
+    error_details,
+    full_code,
+)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -29,7 +35,6 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, duckdb.IOException):
         return "lock" in str(error).lower()
     if isinstance(error, oracledb.Error):
-        return bool(getattr(error_details(error), "isrecoverable", False)) or (
-            CONNECTION_CLOSED in str(error)
-        )
+        recoverable = bool(getattr(error_details(error), "isrecoverable", False))
+        return recoverable or full_code(error) in TRANSIENT_CODES
     return False

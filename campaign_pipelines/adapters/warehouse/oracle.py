@@ -1,8 +1,13 @@
 """The bank's Oracle warehouse through python-oracledb in thin mode (no Oracle client needed).
 
 Statements come only from ``statements`` and ``core.deployment`` and use named binds (``:code``),
-never string formatting of values. A connection lives for one unit of work, like the embedded
-warehouse's, and each unit is one transaction: committed at its end, rolled back on any error.
+never string formatting of values. A connection is taken from this process's pool
+(``oracle_connections``) for one unit of work and given back, and each unit is one transaction:
+committed at its end, rolled back on any error.
+
+Binds keep their precision: a Python ``datetime`` binds as TIMESTAMP (python-oracledb would bind
+it as DATE, dropping the fraction of a second), and Arrow text binds as ``string`` (polars'
+``large_string`` would bind as LONG). An empty frame is never handed to ``executemany``.
 
 Nothing here retries. An error goes up as python-oracledb raised it (with a note saying what
 was being done); ``adapters.warehouse.errors.is_transient`` says whether it is worth another
@@ -26,6 +31,11 @@ import pyarrow as pa
 
 from campaign_pipelines.adapters.warehouse import statements
 from campaign_pipelines.adapters.warehouse.ddl import ddl
+from campaign_pipelines.adapters.warehouse.oracle_connections import (
+    arrow_binds,
+    bind_timestamps,
+    pooled,
+)
 from campaign_pipelines.adapters.warehouse.oracle_errors import (
     NAME_ALREADY_USED,
     DuplicateRowsError,
@@ -72,14 +82,21 @@ class OracleWarehouse:
     dsn: str
     user: str
     password: str = field(repr=False)
-    connect_fn: Callable[..., Any] = oracledb.connect
+    # A stand-in's ``connect(user=, password=, dsn=)`` (tests); None: this process's pool.
+    connect_fn: Callable[..., Any] | None = None
 
     def describe(self) -> str:
         return f"Oracle {self.dsn} as {self.user}"
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
+        if self.connect_fn is None:
+            with pooled(self.dsn, self.user, self.password) as connection:
+                connection.inputtypehandler = bind_timestamps
+                yield connection
+            return
         connection = self.connect_fn(user=self.user, password=self.password, dsn=self.dsn)
+        connection.inputtypehandler = bind_timestamps
         try:
             yield connection
         finally:
@@ -186,18 +203,7 @@ class OracleDeployment:
         def replace(connection: Any) -> None:
             cursor = connection.cursor()
             cursor.execute(statements.delete_campaign_rows(table), {"campaign_code": campaign_code})
-            insert = statements.insert_rows(table)
-            for offset in range(0, total, self.batch_size):
-                batch = arrow_rows.slice(offset, self.batch_size)
-                try:
-                    # Columns bind in order; the statement's binds carry the same names.
-                    cursor.executemany(insert, batch, batch_size=self.batch_size)
-                except oracledb.Error as error:
-                    error.add_note(
-                        f"{table.qualified}: inserting rows {offset + 1}-{offset + batch.num_rows}"
-                        f" of {total} for campaign {campaign_code} failed"
-                    )
-                    raise
+            self._insert(cursor, table, arrow_rows, f" for campaign {campaign_code}")
             now = datetime.now(UTC).replace(tzinfo=None)
             run = _runner(connection)
             statements.record_load(run, table, campaign_code, request_version, total, now)
@@ -272,10 +278,7 @@ class OracleDeployment:
         def replace(connection: Any) -> None:
             cursor = connection.cursor()
             cursor.execute(statements.KPI_DELETE_DAYS, {"first": first, "last": last})
-            insert = statements.insert_rows(KPI_DAILY)
-            for offset in range(0, arrow_rows.num_rows, self.batch_size):
-                batch = arrow_rows.slice(offset, self.batch_size)
-                cursor.executemany(insert, batch, batch_size=self.batch_size)
+            self._insert(cursor, KPI_DAILY, arrow_rows, f" of {first}..{last}")
 
         what = f"replacing {KPI_DAILY.qualified}'s rows of {first}..{last}"
         try:
@@ -285,6 +288,22 @@ class OracleDeployment:
                 raise duplicate_rows(error, KPI_DAILY.qualified) from error
             raise
         return arrow_rows.num_rows
+
+    def _insert(self, cursor: Any, table: Table, rows: pa.Table, whose: str) -> None:
+        """``rows`` inserted in batches of ``batch_size``; no rows, no call: python-oracledb's
+        import of an Arrow table without rows fails. Columns bind in order (the statement's
+        binds carry the same names); a failed batch's error names its rows."""
+        insert = statements.insert_rows(table)
+        for offset in range(0, rows.num_rows, self.batch_size):
+            batch = arrow_binds(rows.slice(offset, self.batch_size))
+            try:
+                cursor.executemany(insert, batch, batch_size=self.batch_size)
+            except oracledb.Error as error:
+                error.add_note(
+                    f"{table.qualified}: inserting rows {offset + 1}-{offset + batch.num_rows}"
+                    f" of {rows.num_rows}{whose} failed"
+                )
+                raise
 
     def kpi_rows(self, first: date, last: date, campaign: str | None = None) -> pl.DataFrame:
         """Lower-case names and KPI_SCHEMA's types (Oracle's DATE reads as a timestamp)."""

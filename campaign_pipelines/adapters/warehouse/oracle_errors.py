@@ -18,6 +18,13 @@ import oracledb
 UNIQUE_VIOLATION = 1  # ORA-00001: unique constraint violated
 NAME_ALREADY_USED = 955  # ORA-00955: name is already used by an existing object
 CONNECTION_CLOSED = "DPY-4011"  # the database or network closed the connection
+# Worth another attempt although python-oracledb does not mark them ``isrecoverable``:
+TRANSIENT_CODES = frozenset({
+    CONNECTION_CLOSED,
+    "DPY-6005",  # thin mode could not connect (refused, timed out, unreachable)
+    "ORA-00060",  # deadlock detected: Oracle rolled back our statement, not our transaction
+    "ORA-00054",  # resource busy (a NOWAIT or DDL lock): another session holds the rows
+})
 
 _CONSTRAINT = re.compile(r"unique constraint \(([^)]+)\)", re.IGNORECASE)
 
@@ -47,6 +54,12 @@ def ora_code(error: BaseException) -> int | None:
     """The ORA number (1 for ORA-00001), or None for driver (DPY) and foreign errors."""
     code = getattr(error_details(error), "code", 0)
     return code or None
+
+
+def full_code(error: BaseException) -> str:
+    """``"ORA-00060"``, ``"DPY-6005"``: the code python-oracledb puts first in the message
+    (an ORA error it translates carries its DPY code); "" for anything else."""
+    return str(getattr(error_details(error), "full_code", "") or "")
 
 
 def is_unique_violation(error: BaseException) -> bool:
