@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import dagster as dg
 import oracledb
 import polars as pl
 import pyarrow as pa
@@ -22,6 +23,7 @@ from campaign_pipelines.adapters.warehouse.oracle_connections import arrow_binds
 from campaign_pipelines.adapters.warehouse.oracle_errors import full_code
 from campaign_pipelines.core.deployment import MB22_LOCAL_TARGET, PROJECT_TABLES
 from campaign_pipelines.core.metrics.rollup import KPI_SCHEMA
+from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines_tests.adapters.oracle_fake import (
     FakeConnection,
     FakeCursor,
@@ -153,6 +155,26 @@ def test_errors_the_driver_does_not_mark_recoverable_are_transient(error, code):
     assert full_code(error) == code
     assert not error.args[0].isrecoverable  # the driver's flag alone would fail the step
     assert is_transient(error)
+
+
+@pytest.mark.parametrize("code", [60, 54])
+def test_the_step_lets_its_retry_policy_see_them(code):
+    """``warehouse_work`` (every warehouse step's body) re-raises a transient error as is, for
+    the step's WAREHOUSE_RETRY; a permanent one becomes a Failure that is not retried."""
+    for transient in (_connect_failed(), ora_error(code, "busy or deadlocked")):
+        with pytest.raises(oracledb.Error) as raised:
+            warehouse_work("dssb_ocds.mb22_local_target", _raises(transient))
+        assert raised.value is transient
+    with pytest.raises(dg.Failure) as failed:
+        warehouse_work("dssb_ocds.mb22_local_target", _raises(ora_error(942, "no such table")))
+    assert not failed.value.allow_retries
+
+
+def _raises(error: Exception) -> Any:
+    def work() -> None:
+        raise error
+
+    return work
 
 
 def test_the_driver_flag_and_dropped_connections_stay_transient_and_the_rest_permanent():
