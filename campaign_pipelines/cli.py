@@ -62,10 +62,11 @@ def cmd_db_init(args: argparse.Namespace) -> int:
 
 
 def cmd_db_ddl(args: argparse.Namespace) -> int:
-    from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES, ddl
+    from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES, create_statements
 
     for table in WAREHOUSE_TABLES:
-        print(ddl(table, args.dialect) + ";\n")
+        for statement in create_statements(table, args.dialect):
+            print(statement + ";\n")
     return 0
 
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 import sqlglot
 
-from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES
+from campaign_pipelines.adapters.warehouse.ddl import INDEXES, WAREHOUSE_TABLES, index_ddl
 from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import request_text
 from campaign_pipelines_tests.templates import use_cli_template
@@ -129,10 +129,13 @@ def created_tables(statements: list[str], dialect: str) -> dict[str, list[str]]:
 
 def test_oracle_ddl_creates_every_project_table_with_its_columns(capsys):
     assert main(["db", "ddl", "--dialect", "oracle"]) == 0
-    statements = [s for s in capsys.readouterr().out.split(";") if s.strip()]
+    statements = [s.strip() for s in capsys.readouterr().out.split(";") if s.strip()]
+    tables = [s for s in statements if s.startswith("CREATE TABLE")]
     # six deployment tables, the registry, the ledger, the daily KPIs
-    assert created_tables(statements, "oracle") == {
+    assert created_tables(tables, "oracle") == {
         t.qualified: t.column_names for t in WAREHOUSE_TABLES}
+    # and after each table its indexes (adapters/warehouse/ddl.py INDEXES)
+    assert [s for s in statements if s not in tables] == [index_ddl(i) for i in INDEXES]
 
 
 def test_db_init_names_the_warehouse_file(data_dir, capsys):

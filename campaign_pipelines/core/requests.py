@@ -10,7 +10,9 @@ YAML typing and aliases, then validates the values here. Decisions about the val
 - A ``user_iins`` item in JSON must be text or a whole number; a float is refused, it may have
   lost digits. (In YAML every item is already the text as written.)
 - Every stored field is bounded as its warehouse column is (adapters/warehouse/ddl.py): names
-  200 and texts 4000 UTF-8 bytes (VARCHAR2 counts bytes; a Cyrillic letter is 2), camp_cnt
+  200 and texts 4000 characters (Oracle's ``VARCHAR2(n CHAR)`` counts characters, so a Kazakh
+  or Russian name fits as well as a Latin one), and no text over the 4000 UTF-8 bytes any
+  VARCHAR2 holds whatever its length says (a Cyrillic letter is 2 bytes); camp_cnt
   0..999999999999 (NUMBER(12)), dates 2000-01-01..2100-12-31; control_group.seed 64 characters.
 - No refused value is echoed in a problem (it may be an IIN).
 """
@@ -44,8 +46,11 @@ from campaign_pipelines.core.request_text import load_request_text, unique_keys
 
 CAMP_CNT_MAX = 999_999_999_999  # NUMBER(12)
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
-# The warehouse columns of the "name" and "text" kinds are this wide (adapters/warehouse/ddl.py).
-NAME_BYTES, TEXT_BYTES = 200, 4000
+# The warehouse columns of the "name" and "text" kinds hold this many characters
+# (adapters/warehouse/ddl.py); a VARCHAR2 of any declared length holds at most 4000 bytes
+# (MAX_STRING_SIZE = STANDARD, Oracle's default), so a 4000-character text must fit both.
+NAME_CHARS, TEXT_CHARS = 200, 4000
+VARCHAR2_MAX_BYTES = 4000
 
 
 def _refusal(kind: str, problem: str, fix: str) -> PydanticCustomError:
@@ -53,13 +58,22 @@ def _refusal(kind: str, problem: str, fix: str) -> PydanticCustomError:
 
 
 def _fits(limit: int) -> AfterValidator:
+    """At most ``limit`` characters, and at most the bytes a VARCHAR2 holds at all."""
+
     def check(value: str) -> str:
-        size = len(value.encode("utf-8"))
-        if size > limit:
+        if len(value) > limit:
             raise _refusal(
                 "too_long_for_column",
-                f"is {size} bytes in UTF-8, more than the {limit} its warehouse column holds",
-                f"shorten it to at most {limit} bytes (a Cyrillic letter takes 2)",
+                f"is {len(value)} characters, more than the {limit} its warehouse column holds",
+                f"shorten it to at most {limit} characters",
+            )
+        size = len(value.encode("utf-8"))
+        if size > VARCHAR2_MAX_BYTES:
+            raise _refusal(
+                "too_long_for_column",
+                f"is {size} bytes in UTF-8, more than the {VARCHAR2_MAX_BYTES} an Oracle "
+                "VARCHAR2 column holds whatever its length in characters",
+                f"shorten it to at most {VARCHAR2_MAX_BYTES} bytes (a Cyrillic letter takes 2)",
             )
         return value
 
@@ -92,8 +106,8 @@ def _iin_item(value: Any) -> Any:
     return str(value) if isinstance(value, int) else value  # core restores lost zeros
 
 
-Name = Annotated[str, _fits(NAME_BYTES)]
-Text = Annotated[str, _fits(TEXT_BYTES)]
+Name = Annotated[str, _fits(NAME_CHARS)]
+Text = Annotated[str, _fits(TEXT_CHARS)]
 Day = Annotated[date, AfterValidator(_within_dates)]
 IinText = Annotated[str, BeforeValidator(_iin_item)]
 

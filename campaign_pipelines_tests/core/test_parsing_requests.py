@@ -14,6 +14,7 @@ from campaign_pipelines.adapters.warehouse.ddl import column_type
 from campaign_pipelines.core import deployment
 from campaign_pipelines.core.requests import (
     MAX_REQUEST_BYTES,
+    VARCHAR2_MAX_BYTES,
     CampaignMetadata,
     RequestError,
     parse_request,
@@ -227,21 +228,21 @@ def test_dates_are_within_2000_and_2100(field, day):
 
 
 def _varchar_columns() -> list[tuple[str, int]]:
-    """Every metadata column the dictionaries store as VARCHAR2(n), from deployment's DDL."""
+    """Every metadata column the dictionaries store as VARCHAR2(n CHAR), from deployment's DDL."""
     fields = {name.upper() for name in CampaignMetadata.model_fields}
     limits = []
     for name, kind in deployment.RB3_TR_CAMPAIGN_DICT.columns:
-        match = re.fullmatch(r"VARCHAR2\((\d+)\)", column_type(kind, "oracle"))
+        match = re.fullmatch(r"VARCHAR2\((\d+) CHAR\)", column_type(kind, "oracle"))
         if match and name in fields:
             limits.append((name.lower(), int(match.group(1))))
     return limits
 
 
-def _text_of_bytes(field: str, size: int) -> str:
-    """Cyrillic (2 bytes a letter) filling exactly ``size`` UTF-8 bytes."""
+def _text_of(field: str, characters: int, letter: str = "я") -> str:
+    """``characters`` characters of ``letter`` (as JSON text for characteristic_json)."""
     if field == "characteristic_json":
-        return json.dumps("я" * ((size - 2) // 2) + "x" * (size % 2), ensure_ascii=False)
-    return "я" * (size // 2) + "x" * (size % 2)
+        return json.dumps(letter * (characters - 2), ensure_ascii=False)
+    return letter * characters
 
 
 def test_every_varchar_column_is_bounded():
@@ -251,15 +252,30 @@ def test_every_varchar_column_is_bounded():
 
 
 @pytest.mark.parametrize(("field", "limit"), _varchar_columns())
-def test_text_fields_fit_their_column_in_utf8_bytes(field, limit):
-    fits = _text_of_bytes(field, limit)
+def test_text_fields_fit_their_column_in_characters(field, limit):
+    # Latin letters: at the limit in characters and bytes alike, so only characters can refuse.
+    fits = _text_of(field, limit, "x")
     stored = getattr(parse_request(_with_meta(**{field: fits})).metadata, field)
-    assert len(stored.encode()) == limit
-    over = fits[:-1] + 'x"' if field == "characteristic_json" else fits + "x"
+    assert len(stored) == limit
+    over = _text_of(field, limit + 1, "x")
     (problem,) = _problems(_with_meta(**{field: over}))
     assert problem["field"] == f"metadata.{field}"
-    assert f"is {limit + 1} bytes in UTF-8, more than the {limit}" in problem["problem"]
-    assert f"at most {limit} bytes" in problem["fix"]
+    assert f"is {limit + 1} characters, more than the {limit}" in problem["problem"]
+    assert f"at most {limit} characters" in problem["fix"]
+
+
+@pytest.mark.parametrize(("field", "limit"), _varchar_columns())
+def test_cyrillic_text_fits_in_characters_up_to_varchar2s_4000_bytes(field, limit):
+    characters = min(limit, VARCHAR2_MAX_BYTES // 2)  # a Cyrillic letter is 2 bytes
+    fits = _text_of(field, characters)
+    stored = getattr(parse_request(_with_meta(**{field: fits})).metadata, field)
+    assert len(stored) == characters
+    if limit * 2 <= VARCHAR2_MAX_BYTES:
+        return  # the column holds its every character in Cyrillic
+    (problem,) = _problems(_with_meta(**{field: _text_of(field, characters + 2)}))
+    assert problem["field"] == f"metadata.{field}"
+    assert f"more than the {VARCHAR2_MAX_BYTES} an Oracle VARCHAR2" in problem["problem"]
+    assert f"at most {VARCHAR2_MAX_BYTES} bytes" in problem["fix"]
 
 
 def _with_seed(seed: str) -> str:

@@ -42,7 +42,7 @@ def test_the_kpi_ddl_is_oracle_sql_with_a_number_for_rates():
     text = ddl(KPI_DAILY, "oracle")
     tree = sqlglot.parse_one(text, read="oracle")
     assert isinstance(tree, sqlglot.exp.Create)
-    assert "delivery_rate NUMBER," in text and "campaign VARCHAR2(200)" in text
+    assert "delivery_rate NUMBER," in text and "campaign VARCHAR2(200 CHAR)" in text
     assert "CONSTRAINT kpi_daily_pk PRIMARY KEY (day, campaign, channel)" in text
     assert WAREHOUSE_TABLES[-1] is KPI_DAILY  # `campaigns db ddl` prints it
 
