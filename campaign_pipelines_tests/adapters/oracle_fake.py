@@ -5,6 +5,10 @@ dialect, binds must be named (``:code``) and match the statement's placeholders 
 oracledb refuses extra names, Oracle refuses missing ones), and ``executemany`` batches go
 through python-oracledb's own Arrow importer. Errors are built the way python-oracledb builds
 them, so the driver itself decides the exception class and ``isrecoverable``.
+
+sqlglot's Oracle dialect accepts more than Oracle (before 23ai) does, so named rules check
+more on top (``STATEMENT_RULES``, ``TABLE_RULES``, ``ARROW_RULES``); a broken one raises
+``OracleWouldRefuse`` naming the rule and the ORA error the database would give.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pyarrow as pa
 import sqlglot
 from oracledb import errors as driver_errors
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 _POSITIONAL_BIND = re.compile(r"(?<![:\w]):\d+")
 
@@ -38,7 +43,264 @@ def placeholders(sql: str) -> list[str]:
     assert not _POSITIONAL_BIND.search(sql), f"positional bind in: {sql}"
     tree = sqlglot.parse_one(sql, read="oracle")  # raises ParseError on anything else
     assert not isinstance(tree, exp.Command), f"sqlglot could not parse, only passed on: {sql}"
+    check_statement(sql, tree)
     return [p.name.lower() for p in tree.find_all(exp.Placeholder)]
+
+
+# --- what Oracle refuses and sqlglot's Oracle dialect lets through ---------------------------
+
+# Oracle's reserved words (SQL Language Reference, "Oracle SQL Reserved Words"): none of them
+# can name a bind variable (ORA-01745), though many make natural names (:date, :level, :uid).
+RESERVED_WORDS = frozenset("""
+ACCESS ADD ALL ALTER AND ANY AS ASC AUDIT BETWEEN BY CHAR CHECK CLUSTER COLUMN COLUMN_VALUE
+COMMENT COMPRESS CONNECT CREATE CURRENT DATE DECIMAL DEFAULT DELETE DESC DISTINCT DROP ELSE
+EXCLUSIVE EXISTS FILE FLOAT FOR FROM GRANT GROUP HAVING IDENTIFIED IMMEDIATE IN INCREMENT INDEX
+INITIAL INSERT INTEGER INTERSECT INTO IS LEVEL LIKE LOCK LONG MAXEXTENTS MINUS MLSLABEL MODE
+MODIFY NESTED_TABLE_ID NOAUDIT NOCOMPRESS NOT NOWAIT NULL NUMBER OF OFFLINE ON ONLINE OPTION OR
+ORDER PCTFREE PRIOR PUBLIC RAW RENAME RESOURCE REVOKE ROW ROWID ROWNUM ROWS SELECT SESSION SET
+SHARE SIZE SMALLINT START SUCCESSFUL SYNONYM SYSDATE TABLE THEN TO TRIGGER UID UNION UNIQUE
+UPDATE USER VALIDATE VALUES VARCHAR VARCHAR2 VIEW WHENEVER WHERE WITH
+""".split())
+# Types sqlglot parses that Oracle before 23ai has no such type for (ORA-00902).
+_FOREIGN_TYPES = {exp.DataType.Type.BOOLEAN, exp.DataType.Type.TEXT}
+_VARCHAR2_MAX_BYTES = 4000  # MAX_STRING_SIZE = STANDARD, the default
+_WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Merge)
+
+
+class OracleWouldRefuse(AssertionError):
+    """A statement or bound data that Oracle would refuse; names the rule and the ORA error."""
+
+    def __init__(self, rule: str, ora: str, problem: str, fix: str):
+        self.rule = rule
+        super().__init__(f"Oracle would refuse ({ora}, rule {rule}): {problem}; {fix}")
+
+
+def _if_not_exists(sql: str, tree: exp.Expression) -> None:
+    if isinstance(tree, exp.Create) and tree.args.get("exists"):
+        raise OracleWouldRefuse("if_not_exists", "ORA-00922", f"IF NOT EXISTS in: {sql}",
+                                "create plainly and treat ORA-00955 as already there")
+
+
+def _select_without_from(sql: str, tree: exp.Expression) -> None:
+    for select in tree.find_all(exp.Select):
+        if select.args.get("from_") is None:
+            raise OracleWouldRefuse("select_without_from", "ORA-00923",
+                                    f"SELECT without FROM: {select.sql('oracle')}",
+                                    "select FROM DUAL")
+
+
+def _limit_offset(sql: str, tree: exp.Expression) -> None:
+    if tree.find(exp.Limit):
+        raise OracleWouldRefuse("limit_offset", "ORA-00933", f"LIMIT in: {sql}",
+                                "write FETCH FIRST n ROWS ONLY")
+    if tree.find(exp.Offset) and not re.search(r"\bOFFSET\s+:?\w+\s+ROWS?\b", sql, re.I):
+        raise OracleWouldRefuse("limit_offset", "ORA-00933", f"OFFSET without ROWS in: {sql}",
+                                "write OFFSET n ROWS")
+
+
+def _as_before_table_alias(sql: str, tree: exp.Expression) -> None:
+    for alias in tree.find_all(exp.TableAlias):
+        name = alias.this
+        if isinstance(alias.parent, exp.CTE) or not isinstance(name, exp.Identifier):
+            continue
+        start = name.meta.get("start")
+        if start is not None and re.search(r"\bAS\s*\"?$", sql[:start], re.I):
+            raise OracleWouldRefuse("as_before_table_alias", "ORA-00933",
+                                    f"AS before the table alias {name.name}: {sql}",
+                                    f"write the alias alone (`... {name.name}`)")
+
+
+def _foreign_types(sql: str, tree: exp.Expression) -> None:
+    found = {t.this for t in tree.find_all(exp.DataType)} & _FOREIGN_TYPES
+    # sqlglot reads CLOB as TEXT too, so TEXT is told apart by its spelling where a type goes.
+    if exp.DataType.Type.TEXT in found and not _spelled_as_type(sql, "TEXT"):
+        found.discard(exp.DataType.Type.TEXT)
+    if found:
+        names = ", ".join(sorted(t.name for t in found))
+        raise OracleWouldRefuse("foreign_types", "ORA-00902", f"{names}: no such Oracle type "
+                                f"(BOOLEAN arrived in 23ai) in: {sql}",
+                                "use NUMBER(1) for a flag, VARCHAR2(n CHAR) or CLOB for text")
+
+
+_BEFORE_A_TYPE = (TokenType.VAR, TokenType.IDENTIFIER, TokenType.ALIAS)
+
+
+def _spelled_as_type(sql: str, word: str) -> bool:
+    """``word`` written after a column name or after AS (a CAST), where a type goes."""
+    tokens = sqlglot.tokenize(sql, read="oracle")
+    return any(
+        token.text.upper() == word and before.token_type in _BEFORE_A_TYPE
+        for before, token in zip(tokens, tokens[1:], strict=False)
+    )
+
+
+def _bind_names(sql: str, tree: exp.Expression) -> None:
+    for column in tree.find_all(exp.Identifier):
+        if column.name.startswith("$") and not column.quoted:
+            raise OracleWouldRefuse("bind_names", "ORA-00911", f"{column.name} in: {sql}",
+                                    "bind by name with a colon (:code)")
+    for placeholder in tree.find_all(exp.Placeholder):
+        name = placeholder.name
+        if not placeholder.this:  # sqlglot names a ? bind "?"
+            raise OracleWouldRefuse("bind_names", "ORA-00911", f"a ? bind in: {sql}",
+                                    "bind by name with a colon (:code)")
+        if name.upper() in RESERVED_WORDS:
+            raise OracleWouldRefuse("bind_names", "ORA-01745",
+                                    f":{name} is a reserved word in: {sql}",
+                                    f"rename the bind (:{name}_value)")
+
+
+def _insert_values_count(sql: str, tree: exp.Expression) -> None:
+    if not isinstance(tree, exp.Insert) or not isinstance(tree.this, exp.Schema):
+        return
+    columns = len(tree.this.expressions)
+    source = tree.expression
+    rows = source.expressions if isinstance(source, exp.Values) else []
+    counts = [len(row.expressions) for row in rows]
+    if isinstance(source, exp.Query):
+        counts = [len(source.selects)]
+    for count in counts:
+        if count != columns:
+            ora = "ORA-00947" if count < columns else "ORA-00913"
+            raise OracleWouldRefuse("insert_values_count", ora,
+                                    f"{columns} columns but {count} values in: {sql}",
+                                    "give one value per listed column")
+
+
+STATEMENT_RULES = (_if_not_exists, _select_without_from, _limit_offset, _as_before_table_alias,
+                   _foreign_types, _bind_names, _insert_values_count)
+
+
+def check_statement(sql: str, tree: exp.Expression) -> None:
+    for rule in STATEMENT_RULES:
+        rule(sql, tree)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: exp.DataType.Type
+    length: int | None  # text: declared length; NUMBER: precision
+    in_chars: bool  # VARCHAR2(n CHAR): n counts characters, else bytes
+
+
+Schema = dict[str, dict[str, Column]]  # "owner.table" -> column name -> Column, lower case
+
+
+def project_schema() -> Schema:
+    """The tables the project's Oracle DDL defines, as ``ddl`` writes them now."""
+    from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES, ddl
+
+    return schema_from_ddl(*(ddl(table, "oracle") for table in WAREHOUSE_TABLES))
+
+
+def schema_from_ddl(*statements: str) -> Schema:
+    """The tables the CREATE TABLE statements among ``statements`` define."""
+    schema: Schema = {}
+    for statement in statements:
+        for tree in sqlglot.parse(statement, read="oracle"):
+            if isinstance(tree, exp.Create) and tree.kind == "TABLE":
+                schema[_qualified(tree.find(exp.Table))] = {
+                    c.name.lower(): _column(c) for c in tree.find_all(exp.ColumnDef)}
+    return schema
+
+
+def _column(definition: exp.ColumnDef) -> Column:
+    data_type = definition.args["kind"]
+    params = data_type.expressions
+    length = int(params[0].this.name) if params else None
+    unit = params[0].expression if params else None
+    in_chars = unit is not None and unit.name.upper() == "CHAR"
+    return Column(definition.name.lower(), data_type.this, length, in_chars)
+
+
+def _qualified(table: exp.Table) -> str:
+    return f"{table.db}.{table.name}".lower() if table.db else table.name.lower()
+
+
+def check_tables(sql: str, schema: Schema) -> None:
+    """Rule ``undefined_table``: a write goes only to a table the project's DDL defines."""
+    tree = _written(sql)
+    if isinstance(tree, _WRITES) and (target := tree.find(exp.Table)) is not None:
+        if _qualified(target) not in schema:
+            raise OracleWouldRefuse("undefined_table", "ORA-00942",
+                                    f"{_qualified(target)} is not in the project's DDL: {sql}",
+                                    "define it in core.deployment (adapters/warehouse/ddl.py)")
+
+
+def _written(sql: str) -> exp.Expression | None:
+    """The statement's tree when it can write rows. ``placeholders`` has judged its syntax
+    already (a test may teach it a statement sqlglot cannot parse, such as LOCK TABLE)."""
+    if not re.match(r"\s*(INSERT|UPDATE|DELETE|MERGE)\b", sql, re.I):
+        return None
+    return sqlglot.parse_one(sql, read="oracle")
+
+
+def check_arrow(sql: str, data: pa.Table, schema: Schema) -> None:
+    """Rules ``arrow_type`` and ``text_length`` for an INSERT's bound Arrow columns, matched to
+    the statement's columns through its binds (column i of the data binds to placeholder i)."""
+    tree = _written(sql)
+    if not isinstance(tree, exp.Insert) or not isinstance(tree.expression, exp.Values):
+        return
+    table = schema[_qualified(tree.this.find(exp.Table))]
+    names = [c.name.lower() for c in tree.this.expressions]
+    by_bind = {}
+    for row in tree.expression.expressions:
+        for name, value in zip(names, row.expressions, strict=True):
+            if isinstance(value, exp.Placeholder):
+                by_bind[value.name.lower()] = table[name]
+    for field_, values in zip(data.schema, data.columns, strict=True):
+        column = by_bind[field_.name.lower()]
+        _check_arrow_type(sql, column, field_.type)
+        if column.length and column.type in _TEXT_TYPES:
+            _check_text_length(column, values)
+
+
+_TEXT_TYPES = {exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR, exp.DataType.Type.NVARCHAR,
+               exp.DataType.Type.NCHAR}
+
+
+def _arrow_fits(column: Column, arrow: pa.DataType) -> bool:
+    kind = column.type
+    if pa.types.is_null(arrow):
+        return True
+    if kind in _TEXT_TYPES:
+        # large_string binds as LONG (python-oracledb's Arrow import), which Oracle inserts
+        # only into a LONG or CLOB column (ORA-01461 once a value passes 4000 bytes).
+        return pa.types.is_string(arrow)
+    if kind == exp.DataType.Type.TEXT:  # CLOB, as sqlglot reads it
+        return pa.types.is_string(arrow) or pa.types.is_large_string(arrow)
+    if kind == exp.DataType.Type.DECIMAL:
+        whole = column.length is not None  # NUMBER(p): an integer column
+        return pa.types.is_integer(arrow) or (not whole and (pa.types.is_floating(arrow)
+                                                             or pa.types.is_decimal(arrow)))
+    if kind in (exp.DataType.Type.DATE, exp.DataType.Type.DATETIME,
+                exp.DataType.Type.TIMESTAMP):
+        return pa.types.is_date(arrow) or pa.types.is_timestamp(arrow)
+    return False
+
+
+def _check_arrow_type(sql: str, column: Column, arrow: pa.DataType) -> None:
+    if not _arrow_fits(column, arrow):
+        raise OracleWouldRefuse("arrow_type", "ORA-00932", f"column {column.name} "
+                                f"({column.type.name}) cannot take Arrow {arrow}: {sql}",
+                                "cast the frame's column to the declared type before binding")
+
+
+def _check_text_length(column: Column, values: pa.ChunkedArray) -> None:
+    limit = column.length or 0
+    for row, value in enumerate(values.to_pylist()):
+        if value is None:
+            continue
+        size = len(value.encode())
+        over = (len(value) > limit or size > _VARCHAR2_MAX_BYTES) if column.in_chars else (
+            size > limit)
+        if over:
+            unit = "CHAR" if column.in_chars else "BYTE"
+            raise OracleWouldRefuse("text_length", "ORA-12899",
+                                    f"row {row + 1} of column {column.name} has {len(value)} "
+                                    f"characters, {size} bytes; declared {limit} {unit}",
+                                    "bound the field at admission")
 
 
 @dataclass
@@ -59,6 +321,8 @@ class FakeOracle:
     """
 
     log: list[tuple] = field(default_factory=list)
+    # The project's Oracle DDL as it stands now, so a table added to it counts at once.
+    schema: Schema = field(default_factory=project_schema)
     _results: list[tuple[str, list[Any]]] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
 
@@ -151,6 +415,7 @@ class FakeCursor:
     def execute(self, statement: str, parameters: dict | None = None) -> None:
         self.connection._check_open()
         _check_binds(statement, parameters or {})
+        check_tables(statement, self.database.schema)
         self.database.log.append(("execute", statement, dict(parameters or {})))
         self.database._maybe_fail(statement)
         result = self.database._result(statement)
@@ -165,6 +430,8 @@ class FakeCursor:
         frame = oracledb.from_arrow(parameters)  # the driver's own Arrow import
         columns = [name.lower() for name in frame.column_names()]
         assert columns == names, f"columns {columns} do not bind in order to {names}"
+        check_tables(statement, self.database.schema)
+        check_arrow(statement, pa.table(parameters), self.database.schema)
         rows = frame.num_rows()
         self.database.log.append(("executemany", statement, rows, batch_size))
         self.database._maybe_fail(statement)
