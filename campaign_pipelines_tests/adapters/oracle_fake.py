@@ -226,6 +226,12 @@ def check_tables(sql: str, schema: Schema) -> None:
             raise OracleWouldRefuse("undefined_table", "ORA-00942",
                                     f"{_qualified(target)} is not in the project's DDL: {sql}",
                                     "define it in core.deployment (adapters/warehouse/ddl.py)")
+        listed = tree.this.expressions if isinstance(tree.this, exp.Schema) else []
+        unknown = [c.name for c in listed if c.name.lower() not in schema[_qualified(target)]]
+        if unknown:
+            raise OracleWouldRefuse("undefined_table", "ORA-00904",
+                                    f"{_qualified(target)} has no column {', '.join(unknown)}: "
+                                    f"{sql}", "insert only the columns its DDL declares")
 
 
 def _written(sql: str) -> exp.Expression | None:
@@ -242,6 +248,9 @@ def check_arrow(sql: str, data: pa.Table, schema: Schema) -> None:
     tree = _written(sql)
     if not isinstance(tree, exp.Insert) or not isinstance(tree.expression, exp.Values):
         return
+    if not isinstance(tree.this, exp.Schema):
+        raise OracleWouldRefuse("arrow_type", "ORA-00947", f"no column list in: {sql}",
+                                "list the columns the Arrow data binds to")
     table = schema[_qualified(tree.this.find(exp.Table))]
     names = [c.name.lower() for c in tree.this.expressions]
     by_bind = {}

@@ -98,6 +98,12 @@ def test_a_write_to_a_table_the_ddl_does_not_define(write):
         _cursor().execute(write, dict.fromkeys(placeholders(write), "x"))
 
 
+def test_an_insert_into_a_column_the_ddl_does_not_define():
+    sql = "INSERT INTO campaign_ops.campaign_registry (campaign_key, nickname) VALUES (:k, :n)"
+    with pytest.raises(OracleWouldRefuse, match="ORA-00904.*has no column nickname"):
+        _cursor().execute(sql, {"k": "x", "n": "y"})
+
+
 def test_writes_to_defined_tables_and_reads_of_any_table_pass():
     cursor = _cursor()
     cursor.execute("DELETE FROM campaign_ops.campaign_registry WHERE campaign_key = :k", {"k": "x"})
