@@ -76,7 +76,7 @@ def test_a_request_stored_one_file_per_key_still_holds_its_key(tmp_path):
 
 def test_a_stored_request_beyond_todays_bounds_still_holds_its_key(tmp_path):
     old = json.loads(V1.model_dump_json())
-    old["metadata"]["campaign_name"] = "Ж" * 150  # 300 bytes: over today's 200
+    old["metadata"]["campaign_name"] = "Ж" * 250  # over today's 200 characters
     (tmp_path / "promo.json").write_text(json.dumps(old), encoding="utf-8")
     store = RequestStore(tmp_path)
     assert store.claim("promo").version.startswith("unversioned-")
