@@ -33,6 +33,7 @@ from campaign_pipelines.core.deployment import (
     PROJECT_TABLES,
 )
 from campaign_pipelines.core.requests import NAME_CHARS, RequestError, parse_request
+from campaign_pipelines_tests.adapters import oracle_fake
 
 ROOT = Path(__file__).resolve().parents[2]
 # executemany(batch_size=), Arrow date32 and multi-chunk Arrow tables arrived in 3.4.
@@ -40,10 +41,7 @@ DRIVER_FLOOR = Version("3.4")
 # Oracle's CREATE INDEX as ddl.index_ddl writes it (SQL Language Reference, CREATE INDEX),
 # which sqlglot 30 parses only as an opaque command: a schema-qualified name, one table, plain
 # columns, a prefix compression count. The window query's own check is below.
-_CREATE_INDEX = re.compile(
-    r"CREATE INDEX ([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]{0,29}) ON ([a-z_][a-z0-9_]*)\."
-    r"[a-z_][a-z0-9_]* \([A-Z_][A-Z0-9_]*(, [A-Z_][A-Z0-9_]*)*\) COMPRESS [1-9]"
-)
+_CREATE_INDEX = oracle_fake.CREATE_INDEX
 
 
 def _oracle_statements() -> list[str]:
@@ -176,25 +174,9 @@ def test_duckdb_db_init_twice_works(data_dir):
 # --- 3. Oracle `db init` creates the indexes (adapters/warehouse/oracle.py) -----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="oracle.py's init_schema runs ddl() only; it must run create_statements(table, "
-    "'oracle') each on its own, tolerating ORA-00955 and, on an index, ORA-01408 (oracle.py "
-    "is being changed by its owner)",
-)
-def test_oracle_db_init_creates_the_indexes_and_tolerates_existing_ones(monkeypatch):
+def test_oracle_db_init_creates_the_indexes_and_tolerates_existing_ones():
     from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
-    from campaign_pipelines_tests.adapters import oracle_fake
 
-    parse = oracle_fake.placeholders
-
-    def placeholders(sql: str) -> list[str]:  # sqlglot passes CREATE INDEX ... COMPRESS on
-        if sql.startswith("CREATE INDEX"):
-            assert _CREATE_INDEX.fullmatch(sql), f"not Oracle's CREATE INDEX: {sql}"
-            return []
-        return parse(sql)
-
-    monkeypatch.setattr(oracle_fake, "placeholders", placeholders)
     db = oracle_fake.FakeOracle()
     db.fails("CREATE INDEX dssb_ocds.mb01", oracle_fake.ora_error(955, "name is already used"))
     # The bank's own index on the same columns under another name: present is present.

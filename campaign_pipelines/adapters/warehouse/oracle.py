@@ -30,13 +30,14 @@ import polars as pl
 import pyarrow as pa
 
 from campaign_pipelines.adapters.warehouse import statements
-from campaign_pipelines.adapters.warehouse.ddl import ddl
+from campaign_pipelines.adapters.warehouse.ddl import create_statements
 from campaign_pipelines.adapters.warehouse.oracle_connections import (
     arrow_binds,
     bind_timestamps,
     pooled,
 )
 from campaign_pipelines.adapters.warehouse.oracle_errors import (
+    COLUMNS_ALREADY_INDEXED,
     NAME_ALREADY_USED,
     DuplicateRowsError,
     duplicate_rows,
@@ -313,12 +314,18 @@ class OracleDeployment:
 
 
 def _create_table(cursor: Any, table: Table) -> None:
-    try:
-        cursor.execute(ddl(table, "oracle"))
-    except oracledb.DatabaseError as error:
-        if ora_code(error) != NAME_ALREADY_USED:
-            error.add_note(f"creating {table.qualified} (`campaigns db ddl` prints the DDL)")
-            raise
+    """The table, then its indexes, each on its own: one already there is there (ORA-00955;
+    for an index also ORA-01408, the bank's own index on the same columns)."""
+    for statement in create_statements(table, "oracle"):
+        present = (NAME_ALREADY_USED,) if statement.startswith("CREATE TABLE") else (
+            NAME_ALREADY_USED, COLUMNS_ALREADY_INDEXED)
+        try:
+            cursor.execute(statement)
+        except oracledb.DatabaseError as error:
+            if ora_code(error) not in present:
+                error.add_note(f"creating {table.qualified} or its indexes (`campaigns db ddl` "
+                               "prints the DDL)")
+                raise
 
 
 def _runner(connection: Any) -> statements.Run:

@@ -17,6 +17,7 @@ import oracledb
 
 UNIQUE_VIOLATION = 1  # ORA-00001: unique constraint violated
 NAME_ALREADY_USED = 955  # ORA-00955: name is already used by an existing object
+COLUMNS_ALREADY_INDEXED = 1408  # ORA-01408: such column list already indexed
 CONNECTION_CLOSED = "DPY-4011"  # the database or network closed the connection
 # Worth another attempt although python-oracledb does not mark them ``isrecoverable``:
 TRANSIENT_CODES = frozenset({
