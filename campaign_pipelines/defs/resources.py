@@ -36,6 +36,7 @@ from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
+from campaign_pipelines.adapters.warehouse.oracle_connections import use_client_libraries
 from campaign_pipelines.adapters.warehouse.protocol import Deployment, WarehouseReader
 from campaign_pipelines.core.sequences.definition import SequenceDefinition
 from campaign_pipelines.core.sequences.loading import load_sequences
@@ -108,11 +109,16 @@ class DuckDBWarehouseResource(WarehouseResource):
 
 
 class OracleWarehouseResource(WarehouseResource):
+    """The bank's Oracle; ``client_lib_dir`` (``ORACLE_CLIENT_LIB_DIR``) switches this process's
+    connections to thick mode, loading Oracle Client from there (empty: thin mode)."""
+
     dsn: str
     user: str
     password: str
+    client_lib_dir: str = ""
 
     def adapter(self) -> OracleWarehouse:
+        use_client_libraries(self.client_lib_dir or None)
         return OracleWarehouse(dsn=self.dsn, user=self.user, password=self.password)
 
     def deployment(self) -> OracleDeployment:
@@ -128,6 +134,7 @@ def warehouse_resource(settings: Settings) -> WarehouseResource:
             password=dg.EnvVar("ORACLE_PASSWORD"),
             reference_config_path=str(default_config_path("oracle")),
             blacklist_max_age_s=settings.blacklist_max_age_s,
+            client_lib_dir=str(settings.oracle_client_lib_dir or ""),
         )
     return DuckDBWarehouseResource(
         database=str(settings.database),

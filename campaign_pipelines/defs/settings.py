@@ -31,6 +31,7 @@ environment at import. Secrets (Oracle credentials, the journey-config token,
 | ``CAMPAIGN_AIRTABLE_BASE_ID`` | none | the base the ``airtable`` KPI sync writes to (``app…``) |
 | ``CAMPAIGN_AIRTABLE_TABLE`` | ``Campaigns`` | its table, by name or id (``tbl…``) |
 | ``CAMPAIGN_AIRTABLE_BASE_URL`` | ``https://api.airtable.com`` | the Airtable API (or a proxy) |
+| ``ORACLE_CLIENT_LIB_DIR`` | none (thin mode) | Oracle Instant Client directory: thick mode |
 
 The three e-mail settings also answer to their bare names (``EMAIL_PROVIDER``,
 ``SEQUENCE_TIMING``, ``EMAIL_FROM``), the legacy service's.
@@ -96,6 +97,9 @@ class Settings(BaseSettings):
     airtable_base_id: str = Field(default="", pattern=r"^(app[A-Za-z0-9]{14})?$")
     airtable_table: str = Field(default="Campaigns", min_length=1, max_length=255)
     airtable_base_url: str = Field(default="https://api.airtable.com", pattern=r"^https?://\S+$")
+    # Beside ORACLE_DSN/_USER/_PASSWORD, so unprefixed; a directory, not a secret.
+    oracle_client_lib_dir: Path | None = Field(default=None,
+                                               validation_alias="ORACLE_CLIENT_LIB_DIR")
 
     _lower = field_validator("warehouse", "journey_config", "email_provider", "sequence_timing",
                              "sms_provider", "sms_kpi_sync", mode="before")(lowered)

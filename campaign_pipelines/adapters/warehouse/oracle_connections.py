@@ -19,6 +19,12 @@ Why these settings:
   than ``tcp_connect_timeout``, so a database that cannot be reached surfaces as DPY-6005.
 - ``ping_interval`` 60 s: a connection idle longer than that is pinged when taken from the pool
   and replaced if dead.
+
+Thin mode unless ``use_client_libraries(lib_dir)`` was called (the Oracle resource does, when
+``ORACLE_CLIENT_LIB_DIR`` is set): then the process's first pool first loads Oracle Client from
+that directory (``oracledb.init_oracle_client``), once, under the pools' lock. python-oracledb
+allows one mode per process and the switch only before any connection or pool exists, so this
+happens here, where every pool is made, and never at import.
 """
 
 from __future__ import annotations
@@ -48,6 +54,36 @@ POOL_OPTIONS: dict[str, Any] = {
 # parent's sockets; the password makes a rotated one start a new pool instead of failing.
 _POOLS: dict[tuple[int, str, str, str], Any] = {}
 _LOCK = threading.Lock()
+# The Oracle Client directory thick mode loads (None: thin), and the one it was loaded from.
+_CLIENT: dict[str, str | None] = {"lib_dir": None, "loaded_from": None}
+LIB_DIR_VARIABLE = "ORACLE_CLIENT_LIB_DIR"
+
+
+def use_client_libraries(lib_dir: str | None) -> None:
+    """Thick mode from ``lib_dir`` for this process's pools (None: thin mode); nothing is loaded
+    until the first pool is made."""
+    with _LOCK:
+        _CLIENT["lib_dir"] = lib_dir or None
+
+
+def _load_client_libraries() -> None:
+    """Thick mode before the first pool, when asked for; called with ``_LOCK`` held."""
+    lib_dir = _CLIENT["lib_dir"]
+    if lib_dir is None or _CLIENT["loaded_from"] == lib_dir:
+        return
+    try:
+        oracledb.init_oracle_client(lib_dir=lib_dir)
+    except oracledb.Error as error:
+        error.add_note(
+            f"loading Oracle Client for thick mode from {LIB_DIR_VARIABLE}={lib_dir}: install "
+            "Oracle Instant Client (Basic or Basic Light) in that directory, or point "
+            f"{LIB_DIR_VARIABLE} at the one holding libclntsh, and on Linux also list it in "
+            "LD_LIBRARY_PATH or ldconfig before the process starts; unset the variable to "
+            "connect in thin mode (no Native Network Encryption). A process that already "
+            "connected in thin mode cannot switch: restart it"
+        )
+        raise
+    _CLIENT["loaded_from"] = lib_dir
 
 
 def process_pool(dsn: str, user: str, password: str) -> Any:
@@ -56,6 +92,7 @@ def process_pool(dsn: str, user: str, password: str) -> Any:
     with _LOCK:
         pool = _POOLS.get(key)
         if pool is None:
+            _load_client_libraries()
             pool = oracledb.create_pool(
                 user=user, password=password, dsn=dsn, **CONNECT_OPTIONS, **POOL_OPTIONS
             )
