@@ -122,7 +122,12 @@ def read_only_deployment(settings: Settings, lock_wait_s: float) -> Deployment:
         if unset:
             raise Unavailable(f"{', '.join(unset)} not set (CAMPAIGN_WAREHOUSE=oracle)",
                               "set them as for the code location, and restart the ingress")
+        from campaign_pipelines.adapters.warehouse.oracle_connections import (
+            use_client_libraries,
+        )
+
         dsn, user, password = (os.environ[name] for name in ORACLE_VARIABLES)
+        use_client_libraries(str(settings.oracle_client_lib_dir or "") or None)  # thick mode too
         return OracleDeployment(OracleWarehouse(dsn=dsn, user=user, password=password))
     timeout = min(lock_wait_s, settings.duckdb_lock_timeout_s)
     return DuckDBDeployment(
