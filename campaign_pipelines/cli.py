@@ -2,6 +2,7 @@
 
 campaigns demo-data [--customers N]     synthetic bank + sample uploads and requests
 campaigns db init                       schemas and reference-source tables (DuckDB)
+campaigns db check                      existing tables against the DDL (exit 2 on a difference)
 campaigns reference refresh             extract the reference datasets (Dagster run)
 campaigns create FILE [--dry-run]       build (and deploy) one campaign, print the response
 campaigns run-pending [--dry-run]       do what the sensors do, for every pending landing file
@@ -54,9 +55,15 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:
+    from campaign_pipelines.adapters.warehouse.oracle_schema import SchemaMismatchError
+
     location = _location()
-    location.deployment().init_schema()
-    location.deployment().init_kpi_table()  # metrics/daily_kpis' table
+    try:
+        location.deployment().init_schema()
+        location.deployment().init_kpi_table()  # metrics/daily_kpis' table
+    except SchemaMismatchError as error:  # one line per difference, not joined like others
+        print(f"campaigns db init: {error}", file=sys.stderr)
+        return EXIT_BAD_REQUEST
     print(f"schemas and tables ready in {location.warehouse.adapter().describe()}")
     return 0
 
@@ -67,6 +74,32 @@ def cmd_db_ddl(args: argparse.Namespace) -> int:
     for table in WAREHOUSE_TABLES:
         for statement in create_statements(table, args.dialect):
             print(statement + ";\n")
+    return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    """Every table's columns against `db ddl`'s; creates nothing. Exit 2 on a difference."""
+    from campaign_pipelines.adapters.warehouse import oracle_schema as schema
+    from campaign_pipelines.adapters.warehouse.ddl import WAREHOUSE_TABLES
+    from campaign_pipelines.adapters.warehouse.oracle import OracleDeployment, OracleWarehouse
+
+    warehouse = _location().warehouse.adapter()
+    if isinstance(warehouse, OracleWarehouse):
+        reports = OracleDeployment(warehouse).check_schema(WAREHOUSE_TABLES)
+    else:
+        with warehouse.connect() as connection:
+            reports = [
+                schema.compare(table, map(schema.duckdb_column, connection.execute(
+                    schema.DUCKDB_COLUMNS, {"schema": table.schema, "table_name": table.name}
+                ).fetchall()), "duckdb")
+                for table in WAREHOUSE_TABLES
+            ]
+    if any(report.differences for report in reports):
+        print(str(schema.SchemaMismatchError(reports, warehouse.describe())), file=sys.stderr)
+        return EXIT_BAD_REQUEST
+    if details := schema.render(reports):
+        print(details, file=sys.stderr)
+    print(f"{len(reports)} tables match the DDL in {warehouse.describe()}")
     return 0
 
 
@@ -256,6 +289,8 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo_data)
     db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="db", required=True)
     db.add_parser("init", help="create schemas and tables").set_defaults(run=cmd_db_init)
+    check = db.add_parser("check", help="compare existing tables with the DDL; create nothing")
+    check.set_defaults(run=cmd_db_check)
     ddl = db.add_parser("ddl", help="print the deployment DDL")
     ddl.add_argument("--dialect", choices=["duckdb", "oracle"], default="oracle")
     ddl.set_defaults(run=cmd_db_ddl)

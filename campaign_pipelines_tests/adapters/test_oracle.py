@@ -38,6 +38,7 @@ from campaign_pipelines_tests.adapters.oracle_fake import (
     ora_error,
     placeholders,
 )
+from campaign_pipelines_tests.adapters.test_oracle_schema_check import catalog
 
 UNIQUE = "unique constraint (CAMPAIGN_OPS.SYS_C008123) violated"
 VERSION = "0123456789abcdef"
@@ -145,6 +146,7 @@ def test_fake_refuses_positional_binds_and_non_oracle_sql():
 
 def test_init_schema_creates_every_table_and_skips_existing_ones(deployment, db):
     db.fails("CREATE TABLE dssb_ocds.mb01_camp_dict", ora_error(955, "name is already used"))
+    db.returns("all_tab_columns", catalog(PROJECT_TABLES[0]))  # it matches the DDL
     deployment.init_schema()
     created = db.executed("CREATE TABLE")
     assert len(created) == len(PROJECT_TABLES) == len(DEPLOYMENT_TABLES) + 2

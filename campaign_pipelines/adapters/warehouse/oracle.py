@@ -44,6 +44,13 @@ from campaign_pipelines.adapters.warehouse.oracle_errors import (
     is_unique_violation,
     ora_code,
 )
+from campaign_pipelines.adapters.warehouse.oracle_schema import (
+    TABLE_COLUMNS,
+    SchemaMismatchError,
+    TableReport,
+    compare,
+    oracle_column,
+)
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import (
     CAMPAIGN_DEPLOYMENTS,
@@ -56,7 +63,13 @@ from campaign_pipelines.core.deployment import (
 from campaign_pipelines.core.metrics.rollup import KPI_DAILY, KPI_SCHEMA
 from campaign_pipelines.core.requests import CampaignRequest
 
-__all__ = ["DuplicateRowsError", "MissingTablesError", "OracleDeployment", "OracleWarehouse"]
+__all__ = [
+    "DuplicateRowsError",
+    "MissingTablesError",
+    "OracleDeployment",
+    "OracleWarehouse",
+    "SchemaMismatchError",
+]
 
 T = TypeVar("T")
 
@@ -152,13 +165,26 @@ class OracleDeployment:
 
     def init_schema(self) -> None:
         """Creates the deployment tables, the registry and the ledger; existing ones are left
-        alone. The
-        schemas (Oracle users) dssb_ocds, spss and campaign_ops must exist already. Oracle
-        commits each CREATE on its own, so this is no transaction: rerunning it is the remedy."""
+        alone once their columns match the DDL (else SchemaMismatchError lists the
+        differences). The schemas (Oracle users) dssb_ocds, spss and campaign_ops must exist
+        already. Oracle commits each CREATE on its own, so this is no transaction: rerunning it
+        is the remedy."""
         with self.warehouse.connect() as connection:
             cursor = connection.cursor()
-            for table in PROJECT_TABLES:
-                _create_table(cursor, table)
+            existing = [t for t in PROJECT_TABLES if _create_table(cursor, t)]
+            self._require_matching(cursor, existing)
+
+    def check_schema(self, tables: tuple[Table, ...] = (*PROJECT_TABLES, KPI_DAILY)) -> list[
+            TableReport]:
+        """Each table's columns in ALL_TAB_COLUMNS against the DDL; creates nothing."""
+        with self.warehouse.connect() as connection:
+            cursor = connection.cursor()
+            return [_table_report(cursor, table) for table in tables]
+
+    def _require_matching(self, cursor: Any, tables: list[Table]) -> None:
+        reports = [_table_report(cursor, table) for table in tables]
+        if any(report.differences for report in reports):
+            raise SchemaMismatchError(reports, self.warehouse.describe())
 
     def allocate_codes(self, key: str, request: CampaignRequest) -> CampaignCodes:
         """The campaign's codes, in one transaction that first locks the registry: another
@@ -266,7 +292,9 @@ class OracleDeployment:
         """Creates campaign_ops.kpi_daily; an existing one is left alone (not a transaction:
         Oracle commits a CREATE on its own)."""
         with self.warehouse.connect() as connection:
-            _create_table(connection.cursor(), KPI_DAILY)
+            cursor = connection.cursor()
+            if _create_table(cursor, KPI_DAILY):
+                self._require_matching(cursor, [KPI_DAILY])
 
     def replace_kpi_days(self, first: date, last: date, rows: pl.DataFrame) -> int:
         """The days' rows deleted and ``rows`` inserted in Arrow batches, one transaction; on
@@ -313,11 +341,14 @@ class OracleDeployment:
         return frame.rename(str.lower).cast(KPI_SCHEMA)  # type: ignore[arg-type]
 
 
-def _create_table(cursor: Any, table: Table) -> None:
+def _create_table(cursor: Any, table: Table) -> bool:
     """The table, then its indexes, each on its own: one already there is there (ORA-00955;
-    for an index also ORA-01408, the bank's own index on the same columns)."""
+    for an index also ORA-01408, the bank's own index on the same columns). True when the
+    table was there already, so its columns are the bank's and need checking."""
+    existed = False
     for statement in create_statements(table, "oracle"):
-        present = (NAME_ALREADY_USED,) if statement.startswith("CREATE TABLE") else (
+        is_table = statement.startswith("CREATE TABLE")
+        present = (NAME_ALREADY_USED,) if is_table else (
             NAME_ALREADY_USED, COLUMNS_ALREADY_INDEXED)
         try:
             cursor.execute(statement)
@@ -326,6 +357,14 @@ def _create_table(cursor: Any, table: Table) -> None:
                 error.add_note(f"creating {table.qualified} or its indexes (`campaigns db ddl` "
                                "prints the DDL)")
                 raise
+            existed = existed or is_table
+    return existed
+
+
+def _table_report(cursor: Any, table: Table) -> TableReport:
+    binds = {"owner": table.schema.upper(), "table_name": table.name.upper()}
+    cursor.execute(TABLE_COLUMNS, binds)
+    return compare(table, map(oracle_column, cursor.fetchall()), "oracle")
 
 
 def _runner(connection: Any) -> statements.Run:
