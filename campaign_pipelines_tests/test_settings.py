@@ -196,7 +196,8 @@ def test_the_sms_resource_takes_the_provider_and_hours_the_settings_choose(monke
     sms = build_resources()["sms"]
     assert isinstance(sms.provider(), SmsOutbox)
     assert sms.status_callback() is None  # the outbox sends no receipts
-    assert str(sms.quiet_hours().opens) == "10:00:00"
+    hours = sms.quiet_hours()
+    assert (str(hours.opens), str(hours.closes)) == ("10:00:00", "20:00:00")  # both ends
     monkeypatch.setenv("CAMPAIGN_SMS_PROVIDER", "Twilio")
     monkeypatch.setenv("CAMPAIGN_PUBLIC_URL", "https://hooks.bank.kz/")
     twilio = build_resources()["sms"]
