@@ -30,26 +30,21 @@ import polars as pl
 import pyarrow as pa
 
 from campaign_pipelines.adapters.warehouse import statements
-from campaign_pipelines.adapters.warehouse.ddl import create_statements
 from campaign_pipelines.adapters.warehouse.oracle_connections import (
     arrow_binds,
     bind_timestamps,
     pooled,
 )
 from campaign_pipelines.adapters.warehouse.oracle_errors import (
-    COLUMNS_ALREADY_INDEXED,
-    NAME_ALREADY_USED,
     DuplicateRowsError,
     duplicate_rows,
     is_unique_violation,
-    ora_code,
 )
 from campaign_pipelines.adapters.warehouse.oracle_schema import (
-    TABLE_COLUMNS,
     SchemaMismatchError,
     TableReport,
-    compare,
-    oracle_column,
+    create_table,
+    table_report,
 )
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import (
@@ -171,7 +166,7 @@ class OracleDeployment:
         is the remedy."""
         with self.warehouse.connect() as connection:
             cursor = connection.cursor()
-            existing = [t for t in PROJECT_TABLES if _create_table(cursor, t)]
+            existing = [t for t in PROJECT_TABLES if create_table(cursor, t)]
             self._require_matching(cursor, existing)
 
     def check_schema(self, tables: tuple[Table, ...] = (*PROJECT_TABLES, KPI_DAILY)) -> list[
@@ -179,10 +174,10 @@ class OracleDeployment:
         """Each table's columns in ALL_TAB_COLUMNS against the DDL; creates nothing."""
         with self.warehouse.connect() as connection:
             cursor = connection.cursor()
-            return [_table_report(cursor, table) for table in tables]
+            return [table_report(cursor, table) for table in tables]
 
     def _require_matching(self, cursor: Any, tables: list[Table]) -> None:
-        reports = [_table_report(cursor, table) for table in tables]
+        reports = [table_report(cursor, table) for table in tables]
         if any(report.differences for report in reports):
             raise SchemaMismatchError(reports, self.warehouse.describe())
 
@@ -293,7 +288,7 @@ class OracleDeployment:
         Oracle commits a CREATE on its own)."""
         with self.warehouse.connect() as connection:
             cursor = connection.cursor()
-            if _create_table(cursor, KPI_DAILY):
+            if create_table(cursor, KPI_DAILY):
                 self._require_matching(cursor, [KPI_DAILY])
 
     def replace_kpi_days(self, first: date, last: date, rows: pl.DataFrame) -> int:
@@ -339,32 +334,6 @@ class OracleDeployment:
         sql = statements.kpi_select(KPI_SCHEMA.names())
         frame = self.warehouse.fetch(sql, {"first": first, "last": last, "campaign": campaign})
         return frame.rename(str.lower).cast(KPI_SCHEMA)  # type: ignore[arg-type]
-
-
-def _create_table(cursor: Any, table: Table) -> bool:
-    """The table, then its indexes, each on its own: one already there is there (ORA-00955;
-    for an index also ORA-01408, the bank's own index on the same columns). True when the
-    table was there already, so its columns are the bank's and need checking."""
-    existed = False
-    for statement in create_statements(table, "oracle"):
-        is_table = statement.startswith("CREATE TABLE")
-        present = (NAME_ALREADY_USED,) if is_table else (
-            NAME_ALREADY_USED, COLUMNS_ALREADY_INDEXED)
-        try:
-            cursor.execute(statement)
-        except oracledb.DatabaseError as error:
-            if ora_code(error) not in present:
-                error.add_note(f"creating {table.qualified} or its indexes (`campaigns db ddl` "
-                               "prints the DDL)")
-                raise
-            existed = existed or is_table
-    return existed
-
-
-def _table_report(cursor: Any, table: Table) -> TableReport:
-    binds = {"owner": table.schema.upper(), "table_name": table.name.upper()}
-    cursor.execute(TABLE_COLUMNS, binds)
-    return compare(table, map(oracle_column, cursor.fetchall()), "oracle")
 
 
 def _runner(connection: Any) -> statements.Run:

@@ -13,6 +13,9 @@ sides are compared by name (upper case, as Oracle stores unquoted names):
   or those INSERTs fail with ORA-01400.
 
 A primary key's columns are NOT NULL (Oracle makes them so); every other column is nullable.
+
+``create_table`` is `campaigns db init`'s Oracle side: it runs the DDL and says whether the table
+was already there (and so needs this comparison).
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from campaign_pipelines.adapters.warehouse.ddl import Dialect, column_type
+import oracledb
+
+from campaign_pipelines.adapters.warehouse.ddl import Dialect, column_type, create_statements
+from campaign_pipelines.adapters.warehouse.oracle_errors import (
+    COLUMNS_ALREADY_INDEXED,
+    NAME_ALREADY_USED,
+    ora_code,
+)
 from campaign_pipelines.core.deployment import Table
 
 TABLE_COLUMNS = (
@@ -127,3 +138,29 @@ def render(reports: list[TableReport]) -> str:
         lines += [f"  {report.table}: {d}" for d in report.differences]
         lines += [f"  {report.table}: warning: {w}" for w in report.warnings]
     return "\n".join(lines)
+
+
+def create_table(cursor: Any, table: Table) -> bool:
+    """The table, then its indexes, each on its own: one already there is there (ORA-00955;
+    for an index also ORA-01408, the bank's own index on the same columns). True when the
+    table was there already, so its columns are the bank's and need checking."""
+    existed = False
+    for statement in create_statements(table, "oracle"):
+        is_table = statement.startswith("CREATE TABLE")
+        present = (NAME_ALREADY_USED,) if is_table else (
+            NAME_ALREADY_USED, COLUMNS_ALREADY_INDEXED)
+        try:
+            cursor.execute(statement)
+        except oracledb.DatabaseError as error:
+            if ora_code(error) not in present:
+                error.add_note(f"creating {table.qualified} or its indexes (`campaigns db ddl` "
+                               "prints the DDL)")
+                raise
+            existed = existed or is_table
+    return existed
+
+
+def table_report(cursor: Any, table: Table) -> TableReport:
+    binds = {"owner": table.schema.upper(), "table_name": table.name.upper()}
+    cursor.execute(TABLE_COLUMNS, binds)
+    return compare(table, map(oracle_column, cursor.fetchall()), "oracle")
