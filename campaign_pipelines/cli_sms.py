@@ -55,9 +55,8 @@ def _shown(campaign: dict, fields: tuple[str, ...]) -> dict:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from campaign_pipelines.adapters.sms_prospects import upload_columns_problems
     from campaign_pipelines.core.problems import ProblemsError
-    from campaign_pipelines.core.sms.campaign import parse_campaign
+    from campaign_pipelines.defs.sms.sensors import read_campaign_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -65,14 +64,9 @@ def cmd_create(args: argparse.Namespace) -> int:
                      "file (.yaml or .json)"})
         return EXIT_BAD_INPUT
     location, now = _location(), datetime.now(UTC)
-    sms = location.resource("sms")
     try:
-        parsed = parse_campaign(path.read_bytes(), path.name, now=now, stop_hint=sms.stop_hint,
-                                max_segments=sms.max_segments)
-        upload = parsed.campaign.prospects.upload
-        if upload and (problems := upload_columns_problems(
-                location.campaign_data.uploads_dir(), upload)):
-            raise ProblemsError(problems, path.name)
+        parsed = read_campaign_file(path, location.campaign_data.uploads_dir(),
+                                    location.resource("sms"), now)
         outcome = _store(location).put_campaign(parsed, now)
     except ProblemsError as error:
         _print_json({"success": False, "file": str(path), "errors": error.problems,

@@ -24,7 +24,11 @@ import dagster as dg
 
 from campaign_pipelines.adapters.sms_prospects import upload_columns_problems
 from campaign_pipelines.core.problems import ProblemsError
-from campaign_pipelines.core.sms.campaign import MAX_CAMPAIGN_FILE_BYTES, parse_campaign
+from campaign_pipelines.core.sms.campaign import (
+    MAX_CAMPAIGN_FILE_BYTES,
+    CampaignFile,
+    parse_campaign,
+)
 from campaign_pipelines.core.sms.events import parse_events
 from campaign_pipelines.defs.arrivals import TickAnswers, answer_arrivals
 from campaign_pipelines.defs.batched_arrivals import admit_by_file_tag, batch_request, take_batch
@@ -39,17 +43,26 @@ EVENT_KIND, EVENT_SUFFIXES = "sms_events", (".jsonl",)
 FILES_TAG = "sms/files"
 
 
+def read_campaign_file(path: Path, uploads_dir: Path, sms: SmsResource,
+                       now: datetime) -> CampaignFile:
+    """The campaign file parsed, or refused (ProblemsError) when it cannot become a campaign:
+    what core/sms/campaign refuses, or an upload already in ``uploads_dir`` without a phone
+    column. The sensor's check and ``campaigns sms create`` both call it."""
+    with open(path, "rb") as handle:  # bounded: the parser refuses what is longer
+        data = handle.read(MAX_CAMPAIGN_FILE_BYTES + 1)
+    parsed = parse_campaign(data, path.name, now=now, stop_hint=sms.stop_hint,
+                            max_segments=sms.max_segments)
+    upload = parsed.campaign.prospects.upload
+    if upload and (problems := upload_columns_problems(uploads_dir, upload)):
+        raise ProblemsError(problems, path.name)
+    return parsed
+
+
 def campaign_file_check(campaign_data: CampaignDataResource, sms: SmsResource):
     """Refuses (ProblemsError) a campaign file that cannot become a campaign."""
 
     def check(path: Path) -> None:
-        with open(path, "rb") as handle:  # bounded: the parser refuses what is longer
-            data = handle.read(MAX_CAMPAIGN_FILE_BYTES + 1)
-        parsed = parse_campaign(data, path.name, now=datetime.now(UTC),
-                                stop_hint=sms.stop_hint, max_segments=sms.max_segments)
-        upload = parsed.campaign.prospects.upload
-        if upload and (problems := upload_columns_problems(campaign_data.uploads_dir(), upload)):
-            raise ProblemsError(problems, path.name)
+        read_campaign_file(path, campaign_data.uploads_dir(), sms, datetime.now(UTC))
 
     return check
 
