@@ -7,7 +7,7 @@ No Dagster here: the ingress imports this module on its first read, and its work
 Dagster. The command line passes the deployment of its code location's warehouse resource; the
 ingress passes ``read_only_deployment``, the same warehouse chosen by the same settings
 (``defs/settings.py``), opened for reading only: a DuckDB file with ``read_only=True`` and a
-short lock wait, Oracle with the credentials the warehouse resource reads (``ORACLE_DSN``,
+short lock wait, Oracle with the login the warehouse resource reads (``ORACLE_DSN``,
 ``ORACLE_USER``, ``ORACLE_PASSWORD``). ``said`` turns whatever keeps a read from being
 answered now into ``Unavailable`` (problem, fix), never quoting a secret.
 """
@@ -15,7 +15,6 @@ answered now into ``Unavailable`` (problem, fix), never quoting a secret.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -35,6 +34,7 @@ from campaign_pipelines.adapters.warehouse.protocol import Deployment
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.registry import bank_date, campaign_details, campaign_list
 from campaign_pipelines.defs.settings import SettingError, Settings
+from campaign_pipelines.ingress.settings import IngressSettings
 
 CAMPAIGN_TYPES = ("RB1", "RB3")
 ORACLE_VARIABLES = ("ORACLE_DSN", "ORACLE_USER", "ORACLE_PASSWORD")
@@ -109,16 +109,20 @@ def as_json(body: object, indent: int | None = None) -> str:
     return json.dumps(body, ensure_ascii=False, indent=indent, default=str)
 
 
-def read_only_deployment(settings: Settings, lock_wait_s: float) -> Deployment:
+def read_only_deployment(
+    settings: Settings, lock_wait_s: float, ingress: IngressSettings
+) -> Deployment:
     """The warehouse ``settings`` choose (as ``defs/resources.warehouse_resource`` does), for
-    reads only; a DuckDB reader waits at most ``lock_wait_s`` for a writer's lock."""
+    reads only, Oracle with ``ingress``'s login; a DuckDB reader waits at most ``lock_wait_s``
+    for a writer's lock."""
     if settings.warehouse == "oracle":
         from campaign_pipelines.adapters.warehouse.oracle import (
             OracleDeployment,
             OracleWarehouse,
         )
 
-        unset = [name for name in ORACLE_VARIABLES if not os.environ.get(name)]
+        login = (ingress.oracle_dsn, ingress.oracle_user, ingress.oracle_password)
+        unset = [name for name, value in zip(ORACLE_VARIABLES, login, strict=True) if not value]
         if unset:
             raise Unavailable(f"{', '.join(unset)} not set (CAMPAIGN_WAREHOUSE=oracle)",
                               "set them as for the code location, and restart the ingress")
@@ -126,9 +130,12 @@ def read_only_deployment(settings: Settings, lock_wait_s: float) -> Deployment:
             use_client_libraries,
         )
 
-        dsn, user, password = (os.environ[name] for name in ORACLE_VARIABLES)
+        assert ingress.oracle_dsn and ingress.oracle_user and ingress.oracle_password
         use_client_libraries(str(settings.oracle_client_lib_dir or "") or None)  # thick mode too
-        return OracleDeployment(OracleWarehouse(dsn=dsn, user=user, password=password))
+        return OracleDeployment(OracleWarehouse(
+            dsn=ingress.oracle_dsn, user=ingress.oracle_user,
+            password=ingress.oracle_password.get_secret_value(),
+        ))
     timeout = min(lock_wait_s, settings.duckdb_lock_timeout_s)
     return DuckDBDeployment(
         DuckDBWarehouse(settings.database, lock_timeout_s=timeout, read_only=True)

@@ -228,7 +228,9 @@ def _read(state: Any, read: Callable[[Any, Any, Q], dict], query: Q) -> bytes:
             if deployment is None:
                 from campaign_pipelines.defs.settings import read_settings
 
-                deployment = reads.read_only_deployment(read_settings(), READ_LOCK_WAIT_S)
+                deployment = reads.read_only_deployment(
+                    read_settings(), READ_LOCK_WAIT_S, state.ingress.settings
+                )
                 state.campaign_reads = deployment
             return reads.as_json(read(reads, deployment, query)).encode()
     except reads.UnknownCampaign as unknown:

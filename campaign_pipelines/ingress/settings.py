@@ -11,6 +11,7 @@
 | ``CAMPAIGN_SEQUENCE_TIMING`` | ``production`` | shown on /health (also ``SEQUENCE_TIMING``) |
 | ``CAMPAIGN_EMAIL_PROVIDER`` (or ``EMAIL_PROVIDER``) | ``outbox`` | shown on /health |
 | ``ALERT_WEBHOOK_URL``, ``NOTION_TOKEN`` | unset | shown on /health as set or not |
+| ``ORACLE_DSN``, ``ORACLE_USER``, ``ORACLE_PASSWORD`` | unset | Oracle login of campaigns reads |
 | ``INGRESS_MAX_BODY_BYTES`` | 65536 | larger bodies get 413 |
 | ``INGRESS_ROTATE_SECONDS`` | 1.0 | a journal holding lines is completed after this long |
 | ``INGRESS_ROTATE_RECORDS`` | 10000 | … or once it holds this many |
@@ -61,6 +62,10 @@ class IngressSettings(BaseSettings):
     email_provider: EmailProviderName = EMAIL_PROVIDER
     alert_webhook_url: SecretStr | None = None  # a Discord webhook URL holds its own token
     notion_token: SecretStr | None = None
+    # The warehouse resource's login (defs/resources.py reads the same three as dg.EnvVar).
+    oracle_dsn: str | None = None
+    oracle_user: str | None = None
+    oracle_password: SecretStr | None = None
     ingress_max_body_bytes: int = Field(default=64 * 1024, gt=0, le=16 * 1024 * 1024)
     ingress_rotate_seconds: float = Field(default=1.0, gt=0)
     ingress_rotate_records: int = Field(default=10_000, gt=0)

@@ -26,6 +26,7 @@ from campaign_pipelines.core.deployment import (
 from campaign_pipelines.core.requests import parse_request, request_version
 from campaign_pipelines.defs.settings import Settings
 from campaign_pipelines.demo.landing_samples import SEED_EXAMPLE_RB1
+from campaign_pipelines.ingress.settings import IngressSettings
 from campaign_pipelines_tests.bank import SEED_REQUEST, request_text
 from campaign_pipelines_tests.ingress.server import TOKEN, Ingress
 
@@ -250,7 +251,8 @@ def test_the_reader_is_the_warehouse_the_settings_choose_opened_for_reading(
     tmp_path, monkeypatch
 ):
     settings = Settings(data_dir=tmp_path, duckdb_lock_timeout_s=300)
-    duck = campaign_reads.read_only_deployment(settings, lock_wait_s=1.0)
+    ingress = IngressSettings(ingress_token="t")
+    duck = campaign_reads.read_only_deployment(settings, lock_wait_s=1.0, ingress=ingress)
     assert isinstance(duck, DuckDBDeployment)
     assert duck.warehouse.read_only and duck.warehouse.lock_timeout_s == 1.0
     assert duck.warehouse.path == settings.database
@@ -259,8 +261,10 @@ def test_the_reader_is_the_warehouse_the_settings_choose_opened_for_reading(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ORACLE_DSN", "db:1521/free")
     with pytest.raises(campaign_reads.Unavailable, match="ORACLE_USER, ORACLE_PASSWORD not set"):
-        campaign_reads.read_only_deployment(oracle, lock_wait_s=1.0)
+        campaign_reads.read_only_deployment(oracle, lock_wait_s=1.0,
+                                            ingress=IngressSettings(ingress_token="t"))
     monkeypatch.setenv("ORACLE_USER", "campaigns")
     monkeypatch.setenv("ORACLE_PASSWORD", "never-shown")
-    reader = campaign_reads.read_only_deployment(oracle, lock_wait_s=1.0)
+    reader = campaign_reads.read_only_deployment(oracle, lock_wait_s=1.0,
+                                                 ingress=IngressSettings(ingress_token="t"))
     assert isinstance(reader, OracleDeployment) and reader.warehouse.dsn == "db:1521/free"
