@@ -190,6 +190,7 @@ def test_without_dagster_home_a_command_keeps_the_projects_instance_in_the_data_
 
 def test_the_sms_resource_takes_the_provider_and_hours_the_settings_choose(monkeypatch, tmp_path):
     from campaign_pipelines.adapters.sms.outbox import SmsOutbox
+    from campaign_pipelines.adapters.sms.twilio import TwilioProvider
 
     monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CAMPAIGN_SMS_WINDOW", "10:00-20:00")
@@ -201,5 +202,5 @@ def test_the_sms_resource_takes_the_provider_and_hours_the_settings_choose(monke
     monkeypatch.setenv("CAMPAIGN_SMS_PROVIDER", "Twilio")
     monkeypatch.setenv("CAMPAIGN_PUBLIC_URL", "https://hooks.bank.kz/")
     twilio = build_resources()["sms"]
-    assert twilio.kind == "twilio"
+    assert twilio.kind == "twilio" and isinstance(twilio.provider(), TwilioProvider)
     assert twilio.status_callback() == "https://hooks.bank.kz/webhooks/sms/status"
