@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,6 +125,15 @@ class TickAnswers:
     def begin(cls, context: dg.SensorEvaluationContext, landing: LandingZone,
               kind: str) -> TickAnswers:
         return cls(folder=f"{Path(landing.root).name}/{kind}", report=read_cursor(context.cursor))
+
+    def absorb(self, other: TickAnswers) -> None:
+        """Adds ``other``'s answers (another folder's, the same tick) to these: every list,
+        so a field added later is never dropped, and the files in flight."""
+        for each in fields(self):
+            mine = getattr(self, each.name)
+            if isinstance(mine, list):
+                mine.extend(getattr(other, each.name))
+        self.in_flight += other.in_flight
 
     def sensor_result(
         self, partitions_def: dg.DynamicPartitionsDefinition | None = None

@@ -73,11 +73,8 @@ def sequence_answers(context: dg.SensorEvaluationContext, campaign_data: Campaig
     known = set(sequences.definitions())
     for kind in KINDS:
         admit = admit_by_file_tag(context.instance, _refuse_unreadable(kind, known), kind=kind)
-        part = answer_arrivals(context, landing, kind, SUFFIXES, admit,
-                               quiet_seconds=campaign_data.landing_quiet_s)
-        for name in ("runs", "requested", "rejected", "archived", "waiting", "troubles"):
-            getattr(answers, name).extend(getattr(part, name))
-        answers.in_flight += part.in_flight
+        answers.absorb(answer_arrivals(context, landing, kind, SUFFIXES, admit,
+                                       quiet_seconds=campaign_data.landing_quiet_s))
     files = take_batch(answers, landing)
     if files:
         by_kind: dict[str, list[dict]] = {kind: [] for kind in KINDS}
