@@ -10,13 +10,12 @@ the day's KPIs stay readable.
 """
 
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
 
 from campaign_pipelines.core.metrics.rollup import KEY, KPI_DAILY, violations
-from campaign_pipelines.core.registry import BANK_TIMEZONE
+from campaign_pipelines.core.registry import bank_date
 from campaign_pipelines.defs.failures import warehouse_work
 from campaign_pipelines.defs.metrics.assets import DAILY_KPIS
 from campaign_pipelines.defs.resources import WarehouseResource
@@ -80,7 +79,7 @@ AS_OF_TAG = "metrics/as_of"  # the moment whose yesterday is checked (ISO; defau
 
 
 def bank_yesterday(moment: datetime) -> date:
-    return moment.astimezone(ZoneInfo(BANK_TIMEZONE)).date() - timedelta(days=1)
+    return bank_date(moment) - timedelta(days=1)
 
 
 @dg.asset_check(asset=DAILY_KPIS, name="yesterday_rolled_up", blocking=False,

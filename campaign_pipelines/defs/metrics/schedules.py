@@ -5,16 +5,15 @@ so a tick evaluated twice requests one run. Earlier days (a missed tick, a late 
 backfills: from the UI or ``campaigns metrics backfill --from D --to D``."""
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from campaign_pipelines.core.registry import BANK_TIMEZONE
+from campaign_pipelines.core.registry import BANK_TIMEZONE, bank_date
 from campaign_pipelines.defs.metrics.jobs import metrics_daily_job, metrics_freshness_job
 
 
 def yesterday_run(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    today = context.scheduled_execution_time.astimezone(ZoneInfo(BANK_TIMEZONE)).date()
+    today = bank_date(context.scheduled_execution_time)
     day = (today - timedelta(days=1)).isoformat()
     return dg.RunRequest(run_key=f"kpi-daily@{day}", partition_key=day)
 
