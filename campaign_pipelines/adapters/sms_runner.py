@@ -81,7 +81,7 @@ from campaign_pipelines.adapters.sms_store import (
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms import lifecycle
-from campaign_pipelines.core.sms.ledger import PROGRESS_EVERY, STATUS_CHECK_EVERY
+from campaign_pipelines.core.sms.ledger import PROGRESS_EVERY, STATUS_CHECK_EVERY, is_checkpoint
 from campaign_pipelines.core.sms.lifecycle import Command, Status
 from campaign_pipelines.core.sms.phones import recipient_time_zone
 from campaign_pipelines.core.sms.quiet_hours import QuietHours
@@ -124,11 +124,6 @@ class RunReport:
     reconciled_requeued: int = 0
     would_send: int = 0  # dry runs
     errors: list[str] = field(default_factory=list)
-
-    @property
-    def processed(self) -> int:
-        """Rows closed or tried in this run: what the progress checkpoints count."""
-        return self.sent + self.failed + self.suppressed
 
     def as_metadata(self) -> dict:
         return {"campaign": self.campaign, "sent": self.sent, "failed": self.failed,
@@ -316,10 +311,8 @@ def _send_group(run: _Run, rows: pl.DataFrame, check_every: int) -> pl.DataFrame
     report = run.report
     blocked: dict[str, str] = {}
     for index, row in enumerate(claimed):
-        outcome = {"idempotency_key": row["idempotency_key"], "phone_e164": row["phone_e164"],
-                   "state": "queued", "provider_message_id": None, "last_error": None,
-                   "sent_at": None, "suppress_reason": None}
-        if index and index % check_every == 0 and (
+        outcome = _released([row], None)[0]
+        if is_checkpoint(index, check_every) and (
                 stop := _check(run, claimed[index:], blocked)) is not None:
             report.stopped_because = stop
             return _frame(outcomes + _released(claimed[index:], None))
