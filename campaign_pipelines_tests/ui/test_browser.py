@@ -157,7 +157,7 @@ def test_a_campaign_partition_launched_from_the_ui_runs_and_shows_its_funnel(ui,
         expect.set_options(timeout=30_000)
         # A first visit is greeted by Dagster's newsletter dialog, which takes clicks meant for
         # the page: the instance is told it was seen, as its Skip button does.
-        _graphql(ui.base, "mutation { setNuxSeen }")
+        assert _graphql(ui.base, "mutation { setNuxSeen }") == {"setNuxSeen": True}
         try:
             page.goto(f"{ui.base}/assets")
             expect(page.get_by_role("link", name="filtered_audience").first).to_be_visible()
