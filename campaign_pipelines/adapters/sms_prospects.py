@@ -13,7 +13,7 @@ phone_e164, first_name, idempotency_key), from the source its file names.
   the separator sniffed from the header), every cell read as text; XLSX through fastexcel
   (first sheet, every cell as text); Parquet as stored. The phone column is the first of
   core/sms/phones.PHONE_COLUMNS (none: the error names the columns); a first-name column
-  (FIRST_NAME_COLUMNS) is optional.
+  (core/sms/phones.FIRST_NAME_COLUMNS) is optional.
 
 Every number goes through core/sms/phones.normalise_phones: invalid ones are counted and the
 first 20 reported with their row (the header is row 1), duplicates counted; one message per
@@ -49,9 +49,13 @@ from campaign_pipelines.adapters.warehouse.statements import as_dollar_binds
 from campaign_pipelines.core.deployment import MB22_LOCAL_TARGET
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.ledger import with_idempotency_keys
-from campaign_pipelines.core.sms.phones import fix_for, normalise_phones, phone_column
+from campaign_pipelines.core.sms.phones import (
+    first_name_column,
+    fix_for,
+    normalise_phones,
+    phone_column,
+)
 
-FIRST_NAME_COLUMNS = ("first_name", "firstname", "name", "имя", "аты")
 PROBLEMS_LISTED = 20
 _NO_SEPARATOR = "\x1f"
 
@@ -140,7 +144,7 @@ class ProspectSource:
 
     def _resolved(self, name: str, valid: pl.DataFrame, counts: dict[str, int],
                   problems: list[dict], source: str) -> Resolved:
-        first = _first_name_column(valid.columns)
+        first = first_name_column(valid.columns)
         rows = valid.select("phone_e164", first_name=(
             pl.col(first).cast(pl.String) if first else pl.lit(None, pl.String)))
         prospects = Prospects(with_idempotency_keys(rows, name),
@@ -204,11 +208,6 @@ def _phone_column(upload: str, columns: list[str]) -> str:
         problem = error.problems[0]
         raise ProblemsError([{**problem, "field": "prospects.upload",
                               "problem": f"{upload} has {problem['problem']}"}], upload) from None
-
-
-def _first_name_column(columns: list[str]) -> str | None:
-    by_lower = {name.strip().casefold(): name for name in columns}
-    return next((by_lower[n] for n in FIRST_NAME_COLUMNS if n in by_lower), None)
 
 
 def _problems(rows: pl.DataFrame, column: str) -> list[dict]:

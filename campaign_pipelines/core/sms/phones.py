@@ -35,6 +35,7 @@ from campaign_pipelines.core.problems import ProblemsError
 
 DEFAULT_REGION = "KZ"
 PHONE_COLUMNS = ("phone", "phone_number", "mobile", "msisdn", "телефон")
+FIRST_NAME_COLUMNS = ("first_name", "firstname", "name", "имя", "аты")
 SMS_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 OUTCOMES = ("valid", "invalid", "duplicate")
 _SCIENTIFIC = r"^[+-]?[0-9]+(\.[0-9]*)?[eE][+-]?[0-9]+$"
@@ -78,6 +79,13 @@ def phone_column(columns: list[str]) -> str:
     raise ProblemsError([{
         "field": "<columns>", "problem": f"no phone column among {columns[:20]}",
         "fix": "name the column with the numbers one of: " + ", ".join(PHONE_COLUMNS)}])
+
+
+def first_name_column(columns: list[str]) -> str | None:
+    """The list's first-name column: the first of FIRST_NAME_COLUMNS present, in any case;
+    None when there is none (it is optional)."""
+    by_lower = {name.strip().casefold(): name for name in columns}
+    return next((by_lower[n] for n in FIRST_NAME_COLUMNS if n in by_lower), None)
 
 
 def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> tuple[str | None, str | None]:
