@@ -55,6 +55,14 @@ class AdmittedFile(Protocol):
 F = TypeVar("F", bound=AdmittedFile)
 
 
+class ArrivedFile(dg.Config):
+    """The AdmittedFile every batch run's config lists (``batch_request``'s files)."""
+
+    path: str
+    fingerprint: str  # sha256 of the bytes admitted
+    arrival: str  # the landing/arrival id
+
+
 def file_tag(arrival_id: str) -> str:
     """The tag that names one arrival on the batch run that takes it."""
     return FILE_TAG_PREFIX + hashlib.sha256(arrival_id.encode()).hexdigest()[:20]

@@ -29,7 +29,7 @@ from campaign_pipelines.adapters.campaign_deletion import delete_campaign
 from campaign_pipelines.core.commands import DeleteCommand, parse_command
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
-from campaign_pipelines.defs.batched_arrivals import admitted_bytes
+from campaign_pipelines.defs.batched_arrivals import ArrivedFile, admitted_bytes
 from campaign_pipelines.defs.commands.answers import Applied, Handler, Resources
 from campaign_pipelines.defs.commands.sms_handlers import SMS_HANDLERS
 from campaign_pipelines.defs.failures import warehouse_work
@@ -39,14 +39,8 @@ from campaign_pipelines.defs.retries import WAREHOUSE_RETRY
 OP_NAME = "apply_commands"
 
 
-class CommandFile(dg.Config):
-    path: str
-    fingerprint: str  # sha256 of the bytes admitted
-    arrival: str  # the landing/arrival id
-
-
 class CommandFiles(dg.Config):
-    files: list[CommandFile] = []  # in arrival order, the order they are applied in
+    files: list[ArrivedFile] = []  # in arrival order, the order they are applied in
 
 
 def apply_delete(command: DeleteCommand, resources: Resources) -> Applied:
@@ -82,7 +76,7 @@ def apply_commands(context: dg.OpExecutionContext, config: CommandFiles,
         "commands": dg.MetadataValue.json(reports)})
 
 
-def _apply_file(context: dg.OpExecutionContext, file: CommandFile,
+def _apply_file(context: dg.OpExecutionContext, file: ArrivedFile,
                 resources: Resources) -> dict | None:
     path, landing = Path(file.path), resources.campaign_data.landing()
     data = admitted_bytes(path, file.fingerprint, context.log)

@@ -25,7 +25,7 @@ from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sequences.intake import parse_lines, parse_unsubscribes, signup_rows
 from campaign_pipelines.core.sequences.plan import SIGNUP_SCHEMA, enroll
-from campaign_pipelines.defs.batched_arrivals import admitted
+from campaign_pipelines.defs.batched_arrivals import ArrivedFile, admitted
 from campaign_pipelines.defs.failures import fail, warehouse_work
 from campaign_pipelines.defs.resources import (
     AlertsResource,
@@ -44,12 +44,6 @@ ENROLLMENTS_KEY = dg.AssetKey([GROUP, "enrollments"])
 SUPPRESSIONS_KEY = dg.AssetKey([GROUP, "suppressions"])
 EMAIL_SEQUENCES_KEY = dg.AssetKey([GROUP, "email_sequences"])
 TAKEN = "already taken (see archive/)"  # every file is taken, its refused lines named
-
-
-class ArrivedFile(dg.Config):
-    path: str
-    fingerprint: str  # sha256 of the bytes admitted
-    arrival: str  # the landing/arrival id
 
 
 class ArrivedFiles(dg.Config):
