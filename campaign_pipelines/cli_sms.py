@@ -98,17 +98,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from campaign_pipelines.defs.sms.runner import parse_as_of
     from campaign_pipelines.responses import run_report
     from campaign_pipelines.service import run_job
 
     if args.now:
         try:
-            at = datetime.fromisoformat(args.now)
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None:
-            _print_json({"success": False, "message": f"--now {args.now!r}: give an ISO time "
-                         "with its offset, e.g. 2026-12-01T09:07:00+05:00"})
+            parse_as_of(args.now)
+        except ValueError as error:
+            _print_json({"success": False, "message": f"--now {error}"})
             return EXIT_BAD_INPUT
     if args.limit is not None and args.limit < 1:
         _print_json({"success": False, "message": "--limit takes a number of messages, 1 or "

@@ -54,17 +54,26 @@ class SmsRunConfig(dg.Config):
     now: str = ""  # ISO time to run as of (default: the run's start); runs the clock forward
 
 
+def parse_as_of(text: str) -> datetime:
+    """``text`` as a time with its offset; ValueError saying how to write it (the step's
+    ``now`` and ``campaigns sms run --now``)."""
+    try:
+        now = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO time: write it like "
+                         "2026-12-01T09:07:00+05:00") from None
+    if now.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset: write it like 2026-12-01T09:07:00+05:00")
+    return now
+
+
 def run_as_of(text: str) -> datetime:
     if not text:
         return datetime.now(UTC)
     try:
-        now = datetime.fromisoformat(text)
-    except ValueError:
-        raise fail(f"now={text!r} is not an ISO time: write it like 2026-12-01T09:07:00+05:00"
-                   ) from None
-    if now.tzinfo is None:
-        raise fail(f"now={text!r} has no UTC offset: write it like 2026-12-01T09:07:00+05:00")
-    return now
+        return parse_as_of(text)
+    except ValueError as error:
+        raise fail(f"now={error}") from None
 
 
 def prospect_source(warehouse: WarehouseResource,
