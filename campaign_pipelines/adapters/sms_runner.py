@@ -475,7 +475,7 @@ def start_due_campaigns(store: SmsStore, now: datetime,
                 found = prospects_for(campaign)
             except ProblemsError as error:
                 started.refused[name] = error.problems
-                log(f"sms {name} cannot start: {error}")
+                log(f"sms {name} cannot start: {masked(str(error))}")
                 continue
             started.commands[name] = command.value
             if dry_run:

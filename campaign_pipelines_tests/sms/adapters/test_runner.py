@@ -246,13 +246,16 @@ def test_a_campaign_whose_prospects_are_refused_stays_scheduled_and_the_others_s
 
     def resolve(campaign):
         if campaign["name"] == NAME:
-            raise ProblemsError([{"field": "<columns>", "problem": "no phone column",
-                                  "fix": "name it phone"}])
+            raise ProblemsError([{"field": "row 2: phone", "problem": "no phone column near "
+                                  "+77011234567", "fix": "name it phone"}])
         return prospects(campaign["name"], 3)
 
-    started = start_due_campaigns(store, T0, resolve, log=print)
+    said: list[str] = []
+    started = start_due_campaigns(store, T0, resolve, log=said.append)
+    assert not any("+77011234567" in line for line in said)  # the number is masked
+    assert any(f"{NAME} cannot start" in line for line in said)
     assert started.commands == {"other-sms": "start"}
-    assert started.refused[NAME][0]["problem"] == "no phone column"
+    assert started.refused[NAME][0]["problem"] == "no phone column near +77011234567"
     assert store.status(NAME) == Status.SCHEDULED
     assert store.status("other-sms") == Status.ACTIVE
     only = start_due_campaigns(store, T0, resolve, only="other-sms", log=print)
