@@ -18,9 +18,11 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 import duckdb
 import oracledb
+from pydantic import SecretStr
 
 from campaign_pipelines.adapters.warehouse.duckdb import (
     DuckDBDeployment,
@@ -34,7 +36,6 @@ from campaign_pipelines.adapters.warehouse.protocol import Deployment
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.registry import bank_date, campaign_details, campaign_list
 from campaign_pipelines.defs.settings import SettingError, Settings
-from campaign_pipelines.ingress.settings import IngressSettings
 
 CAMPAIGN_TYPES = ("RB1", "RB3")
 ORACLE_VARIABLES = ("ORACLE_DSN", "ORACLE_USER", "ORACLE_PASSWORD")
@@ -109,8 +110,17 @@ def as_json(body: object, indent: int | None = None) -> str:
     return json.dumps(body, ensure_ascii=False, indent=indent, default=str)
 
 
+class OracleLogin(Protocol):
+    """Where the Oracle login comes from: the ingress's settings (ingress/settings.py), which
+    import nothing of this module's layer and are not imported here."""
+
+    oracle_dsn: str | None
+    oracle_user: str | None
+    oracle_password: SecretStr | None
+
+
 def read_only_deployment(
-    settings: Settings, lock_wait_s: float, ingress: IngressSettings
+    settings: Settings, lock_wait_s: float, ingress: OracleLogin
 ) -> Deployment:
     """The warehouse ``settings`` choose (as ``defs/resources.warehouse_resource`` does), for
     reads only, Oracle with ``ingress``'s login; a DuckDB reader waits at most ``lock_wait_s``
