@@ -1,0 +1,187 @@
+"""One machine, many processes, on the embedded default: `make ui` (the webserver and the daemon,
+through `dg dev`), `campaigns serve` and a loop of `campaigns create` run together for
+``CAMPAIGN_SOAK_SECONDS`` (120 by default) over one DAGSTER_HOME and one warehouse.duckdb.
+
+What runs at once: the create loop's runs write the warehouse from their own processes; requests
+posted to the ingress land in landing/campaigns, and the daemon's sensor turns each into a run
+that the queued run coordinator launches; the ingress answers campaign reads (GET /campaigns)
+from the same DuckDB file, read-only, meanwhile. The test holds when no process failed on a
+lock (DuckDB's "Could not set lock", SQLite's "database is locked") and no request was lost:
+every create and every posted request ended as one successful run and one registered campaign.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from campaign_pipelines_tests.bank import SEED_REQUEST, request_text
+from campaign_pipelines_tests.templates import use_cli_template
+from campaign_pipelines_tests.ui.test_browser import UI
+
+SOAK_S = float(os.environ.get("CAMPAIGN_SOAK_SECONDS", "120"))
+POST_EVERY_S = 6.0  # a request through the ingress
+READ_EVERY_S = 2.0  # a campaign list read through the ingress
+DRAIN_S = 240  # after the soak: the sensor's last ticks and their runs
+TOKEN = "soak-test-token"  # noqa: S105 - a test's own ingress token, on loopback
+LOCK_FAILURES = ("database is locked", "Could not set lock", "Conflicting lock")
+CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
+
+pytestmark = pytest.mark.long_pole(seconds=SOAK_S + 60)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _request(name: str) -> str:
+    return request_text(metadata={**SEED_REQUEST["metadata"], "campaign_name": name})
+
+
+class Ingress:
+    """`campaigns serve` (two workers) in its own process, its output in ``log``."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.base = f"http://127.0.0.1:{_free_port()}"
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [CAMPAIGNS, "serve", "--port", self.base.rsplit(":", 1)[1]],
+                env={**env, "INGRESS_TOKEN": TOKEN}, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, log.read_text(errors="replace")
+            try:
+                with urllib.request.urlopen(f"{self.base}/health", timeout=2):  # noqa: S310
+                    return
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail(f"campaigns serve did not answer /health in 60 s:\n{log.read_text()}")
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"{self.base}{path}", data=body, method=method,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class IngressTraffic(threading.Thread):
+    """Posts a campaign request every POST_EVERY_S and reads the campaign list every
+    READ_EVERY_S until told to stop; keeps every answer."""
+
+    def __init__(self, ingress: Ingress):
+        super().__init__(daemon=True)
+        self.ingress = ingress
+        self.stopping = threading.Event()
+        self.posted: list[str] = []
+        self.post_answers: list[tuple[int, bytes]] = []
+        self.read_statuses: list[int] = []
+
+    def run(self) -> None:
+        next_post = time.monotonic()
+        while not self.stopping.is_set():
+            if time.monotonic() >= next_post:
+                name = f"soak ingress {len(self.posted)}"
+                self.posted.append(name)
+                self.post_answers.append(
+                    self.ingress.call("POST", "/campaigns/create", _request(name).encode()))
+                next_post += POST_EVERY_S
+            status, _ = self.ingress.call("GET", "/campaigns?limit=5")
+            self.read_statuses.append(status)
+            self.stopping.wait(READ_EVERY_S)
+
+
+def test_ui_ingress_and_a_create_loop_share_the_embedded_default_without_lock_failures(
+        data_dir, cli_template, tmp_path, monkeypatch):
+    home = use_cli_template(cli_template, tmp_path, monkeypatch)
+    env = {**os.environ, "CAMPAIGN_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
+    ui = UI(home, tmp_path / "ui.log")
+    ingress = None
+    created: list[dict] = []
+    create_errors: list[str] = []
+    try:
+        ui.wait_until_loaded()
+        ingress = Ingress(env, tmp_path / "serve.log")
+        traffic = IngressTraffic(ingress)
+        traffic.start()
+        deadline = time.monotonic() + SOAK_S
+        while time.monotonic() < deadline:
+            path = tmp_path / f"soak_cli_{len(created) + len(create_errors)}.json"
+            path.write_text(_request(f"soak cli {path.stem}"), encoding="utf-8")
+            done = subprocess.run([CAMPAIGNS, "create", str(path)], env=env,
+                                  capture_output=True, text=True, timeout=300, check=False)
+            if done.returncode == 0:
+                created.append(json.loads(done.stdout))
+            else:
+                create_errors.append(f"{path.name} rc {done.returncode}:\n{done.stderr[-2000:]}"
+                                     f"\n{done.stdout[-2000:]}")
+        traffic.stopping.set()
+        traffic.join(timeout=60)
+
+        assert not create_errors, create_errors
+        assert all(status == 202 for status, _ in traffic.post_answers), traffic.post_answers
+        keys = {json.loads(body)["campaign_key"] for _, body in traffic.post_answers}
+        assert len(keys) == len(traffic.posted)
+        # Reads: a writer holding the file makes a read wait up to a second, then answer 503
+        # with Retry-After; the test counts those answers, and every one must be 200 or that.
+        assert set(traffic.read_statuses) <= {200, 503}, traffic.read_statuses
+
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            drain_until = time.monotonic() + DRAIN_S
+            while True:
+                runs = instance.get_run_records(dg.RunsFilter(job_name="campaign_job"))
+                by_sensor = [r for r in runs if r.dagster_run.tags.get("dagster/sensor_name")]
+                finished = all(r.dagster_run.is_finished for r in runs)
+                if (len(by_sensor) >= len(keys) and finished) or time.monotonic() > drain_until:
+                    break
+                time.sleep(1)
+        statuses = {r.dagster_run.run_id: r.dagster_run.status.value for r in runs}
+        assert len(runs) == len(created) + len(keys), statuses
+        assert set(statuses.values()) == {"SUCCESS"}, statuses
+    finally:
+        if ingress is not None:
+            ingress.stop()
+        ui.stop()
+
+    outputs = {"ui": ui.log.read_text(errors="replace"),
+               "serve": (tmp_path / "serve.log").read_text(errors="replace")}
+    for process, text in outputs.items():
+        for failure in LOCK_FAILURES:
+            assert failure not in text, f"{process}: {failure}\n{text[-3000:]}"
+
+    expected = {body["campaign_key"] for body in created} | keys
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        deployed = dict(connection.execute(
+            "SELECT r.campaign_key, COUNT(t.IIN) FROM campaign_ops.campaign_registry r "
+            "LEFT JOIN dssb_ocds.mb22_local_target t ON t.CAMPAIGNCODE = r.campaign_code "
+            "WHERE r.deleted_at IS NULL GROUP BY r.campaign_key").fetchall())
+    assert expected == set(deployed), sorted(expected ^ set(deployed))
+    assert all(rows > 0 for rows in deployed.values()), deployed
+    print(f"soak {SOAK_S:.0f} s: {len(created)} creates, {len(traffic.posted)} posted requests, "
+          f"{len(traffic.read_statuses)} reads ({traffic.read_statuses.count(503)} answered 503)")
