@@ -15,10 +15,13 @@ documented reason to wait. Every sensor and the CLI follow the same steps:
 4. The run that admitted it calls ``take(path, fingerprint)`` once it has taken the file: into
    ``archive/`` only if the bytes are still the admitted ones, else it is a new arrival.
 
-Contract, the same on a local disk and (in production) on object storage:
+Contract, the same on a local disk and on object storage (``root`` from ``CAMPAIGN_DATA_URL``;
+adapters/storage.py says how each keeps it):
 - writers write a hidden temp file in the target folder, fsync it, then ``os.replace`` it into
-  place, so a reader never sees half a file; readers wait for temp files;
-- readers never delete: every move is an ``os.replace`` inside one folder tree (atomic);
+  place, so a reader never sees half a file; readers wait for temp files (on a store: one PUT,
+  whole or absent);
+- readers never delete: every move is an ``os.replace`` inside one folder tree (atomic); on a
+  store a copy then a delete, whose repeat after a crash reuses the copy (nothing twice);
 - a move never overwrites: a name already taken gets a UTC timestamp, so nothing is lost;
 - files the zone writes (landed files, ``.error.json``) get ``FILE_MODE`` 0o640: the operators'
   group can read them whatever the umask; moved files keep the mode they arrived with;
@@ -30,13 +33,11 @@ Contract, the same on a local disk and (in production) on object storage:
 from __future__ import annotations
 
 import json
-import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from campaign_pipelines.adapters.atomic_write import fsync_folder, write_bytes_atomic
 from campaign_pipelines.adapters.landing_arrivals import (
     ABANDONED_TEMP_SECONDS,
     ARCHIVE,
@@ -51,6 +52,7 @@ from campaign_pipelines.adapters.landing_arrivals import (
     sha256_hex,
 )
 from campaign_pipelines.adapters.landing_errors import LandingError, landing_errors
+from campaign_pipelines.adapters.storage import Storage, as_path, same_place, storage_for
 
 __all__ = [
     "ABANDONED_TEMP_SECONDS", "FILE_MODE", "KINDS", "QUIET_SECONDS", "Arrival", "LandingError",
@@ -68,16 +70,20 @@ FILE_MODE = 0o640
 
 @dataclass(frozen=True)
 class LandingZone:
-    root: Path  # $CAMPAIGN_DATA_DIR/landing
+    root: Path  # $CAMPAIGN_DATA_URL/landing: a Path, or a UPath on an object store
+
+    @property
+    def storage(self) -> Storage:
+        return storage_for(self.root)
 
     def folder(self, kind: str) -> Path:
         """``root/kind``, created on first use so a fresh deployment needs no setup step."""
         if kind not in KINDS:
             raise ValueError(f"unknown landing kind {kind!r}; expected one of {sorted(KINDS)}")
-        path = Path(self.root) / kind
+        path = self.root / kind
         doing = f"create the landing folder {path}"
-        with landing_errors(doing, (Path(self.root),), "Nothing was written."):
-            path.mkdir(parents=True, exist_ok=True)
+        with landing_errors(doing, (self.root,), "Nothing was written."):
+            self.storage.make_folder(path)
         return path
 
     def arrivals(
@@ -109,7 +115,7 @@ class LandingZone:
         """
         _check_name(name)
         target = self.folder(kind) / name
-        if target.exists():
+        if self.storage.taken(target):
             if target.read_bytes() == data:
                 return target
             raise FileExistsError(f"{target} already exists with different content")
@@ -120,7 +126,7 @@ class LandingZone:
 
     def archive(self, path: Path) -> Path:
         """Moves a processed file into ``root/kind/archive/`` and returns its new path."""
-        path = Path(path)
+        path = as_path(path)
         with _moving("archive", path, ARCHIVE):
             return _move(path, self._subfolder(path, ARCHIVE))
 
@@ -129,7 +135,7 @@ class LandingZone:
         ``archive/`` only if it is still there with that exact sha256, and returns the archived
         path. None when it is gone (a retried step, another reader) or its content changed:
         then it is a new arrival, the sensor's to answer, and stays where it is."""
-        path = Path(path)
+        path = as_path(path)
         self._kind_folder(path)
         read = read_regular_file(path)
         if read is None or read[0] != fingerprint or not is_still(path, read[1]):
@@ -138,7 +144,7 @@ class LandingZone:
             with _moving("take", path, ARCHIVE):
                 return _move(path, self._subfolder(path, ARCHIVE))
         except FileNotFoundError:
-            if os.path.lexists(path):
+            if self.storage.taken(path):
                 raise
             return None  # taken by another reader between the check and the move
 
@@ -152,33 +158,39 @@ class LandingZone:
         the two, a report without its entry is left in ``rejected/``; the entry itself is
         still in the landing folder.)
         """
-        path = Path(path)
+        path = as_path(path)
         self._kind_folder(path)
+        entry = self.storage.lstat(path)
+        if entry is None:
+            raise FileNotFoundError(path)
         report = {
             **error,
             "file": path.name,
-            "entry": describe_entry(path, os.lstat(path)),
+            "entry": describe_entry(path, entry),
             "rejected_at": datetime.now(UTC).isoformat(),
         }
         text = json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
         with _moving("reject", path, REJECTED):
-            folder = self._subfolder(path, REJECTED)
-            target = _free_target(folder, path.name, also_free=ERROR_SUFFIX)
+            folder, storage = self._subfolder(path, REJECTED), self.storage
+            earlier = storage.earlier_copy(path, folder)
+            if earlier is not None:  # a reject that died between its copy and its delete
+                storage.delete(path)
+                return earlier
+            target = _free_target(storage, folder, path.name, also_free=ERROR_SUFFIX)
             report_path = folder / f"{target.name}{ERROR_SUFFIX}"
             write_file_atomic(report_path, text.encode("utf-8"))
             try:
-                os.replace(path, target)
+                storage.move(path, target)
             except BaseException:
-                if not os.path.lexists(target):
-                    report_path.unlink(missing_ok=True)
+                if not storage.taken(target):
+                    storage.delete(report_path)
                 raise
-        fsync_folder(folder)
         return target
 
     def _kind_folder(self, path: Path) -> Path:
         """``root/kind`` for an entry that sits directly in it; ValueError for anything else."""
-        kind_folder = Path(path).parent
-        inside = kind_folder.parent.resolve() == Path(self.root).resolve()
+        kind_folder = path.parent
+        inside = same_place(kind_folder.parent, self.root)
         if not inside or kind_folder.name not in KINDS:
             raise ValueError(f"{path} is not a file directly inside a kind folder of {self.root}")
         return kind_folder
@@ -186,14 +198,14 @@ class LandingZone:
     def _subfolder(self, path: Path, sub: str) -> Path:
         """``root/kind/sub`` for an entry of ``root/kind``, created on first use."""
         folder = self._kind_folder(path) / sub
-        folder.mkdir(exist_ok=True)
+        self.storage.make_folder(folder)
         return folder
 
 
 def file_fingerprint(path: Path) -> str:
     """sha256 hex of the content, streamed: the same bytes give the same run key, so a file
     landed twice (or renamed) is recognised without trusting names or mtimes."""
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         return sha256_hex(handle)
 
 
@@ -213,8 +225,9 @@ def _check_name(name: str) -> None:
 
 def write_file_atomic(target: Path, data: bytes) -> None:
     """``target`` holds ``data`` whole or not at all, with ``FILE_MODE``: the landing zone's
-    use of ``atomic_write.write_atomic_with`` (temp file, fsync, rename, fsync of the folder)."""
-    write_bytes_atomic(target, data, mode=FILE_MODE)
+    use of ``atomic_write.write_atomic_with`` (temp file, fsync, rename, fsync of the folder);
+    one PUT on an object store."""
+    storage_for(target).write_with(target, lambda temp: temp.write_bytes(data), FILE_MODE)
 
 
 def _moving(doing: str, path: Path, sub: str) -> AbstractContextManager[None]:
@@ -224,21 +237,26 @@ def _moving(doing: str, path: Path, sub: str) -> AbstractContextManager[None]:
 
 
 def _move(path: Path, folder: Path) -> Path:
-    """``os.replace`` into ``folder`` under a name not taken yet."""
-    target = _free_target(folder, path.name)
-    os.replace(path, target)
-    fsync_folder(folder)
+    """Moves into ``folder`` under a name not taken yet (``os.replace``; on a store copy and
+    delete, and a repeat after a crash between the two only deletes: ``earlier_copy``)."""
+    storage = storage_for(path)
+    earlier = storage.earlier_copy(path, folder)
+    if earlier is not None:
+        storage.delete(path)
+        return earlier
+    target = _free_target(storage, folder, path.name)
+    storage.move(path, target)
     return target
 
 
-def _free_target(folder: Path, name: str, also_free: str = "") -> Path:
+def _free_target(storage: Storage, folder: Path, name: str, also_free: str = "") -> Path:
     """``folder/name`` if neither it nor ``name + also_free`` is taken, else a timestamped
     ``stem.<UTC timestamp>[-n].suffix`` (sorts by time, keeps the extension). ``lexists``
     because a dangling symlink is taken too: ``os.replace`` would overwrite it."""
 
     def free(candidate: Path) -> bool:
-        taken = os.path.lexists(folder / f"{candidate.name}{also_free}") if also_free else False
-        return not os.path.lexists(candidate) and not taken
+        taken = storage.taken(folder / f"{candidate.name}{also_free}") if also_free else False
+        return not storage.taken(candidate) and not taken
 
     if free(folder / name):
         return folder / name

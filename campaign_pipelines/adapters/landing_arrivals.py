@@ -1,8 +1,8 @@
 """What sits in a landing folder, and the answer each entry is waiting for (DESIGN.md §3).
 
-Listing looks at ``lstat`` only: it never opens a file (a fifo would block, a large upload
-would cost a read per tick) and never follows a symlink (a link could point anywhere on the
-host). Each entry directly in ``root/kind`` (the ``archive/`` and ``rejected/`` folders aside)
+Listing looks at ``lstat`` only (on an object store: the listing's keys, times and sizes):
+it never opens a file (a fifo would block, a large upload would cost a read per tick) and
+never follows a symlink (a link could point anywhere on the host). Each entry directly in ``root/kind`` (the ``archive/`` and ``rejected/`` folders aside)
 is one ``Arrival`` with a status:
 
 - ``ready``: a regular file with an accepted extension and no change for ``QUIET_SECONDS``
@@ -19,7 +19,6 @@ from it and the modification time, which a rename keeps.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -27,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from campaign_pipelines.adapters.storage import Entry, storage_for
 
 QUIET_SECONDS = 5
 ABANDONED_TEMP_SECONDS = 24 * 60 * 60
@@ -67,7 +68,7 @@ class Arrival:
         if self.status != "ready":
             raise ValueError(f"{self.name} is {self.status}: only a ready arrival has an id")
         read = read_regular_file(self.path)
-        if read is None or read[1].st_mtime_ns != self.mtime_ns:
+        if read is None or read[1].mtime_ns != self.mtime_ns:
             return None
         digest = read[0]
         return digest, f"{digest[:16]}-{self.mtime_ns}"
@@ -83,19 +84,14 @@ def list_arrivals(
 ) -> list[Arrival]:
     """Every entry of ``folder`` but ``archive/`` and ``rejected/``, oldest first (mtime, then
     name, so that entries of the same instant still come in a stable order). ``now`` is epoch
-    seconds (``time.time()`` when None)."""
+    seconds (``time.time()`` when None). ``folder`` may be on an object store (storage.py)."""
     now_ns = time.time_ns() if now is None else round(now * 1e9)
     rule = _Rule(normalise_suffixes(suffixes), now_ns, quiet_seconds, abandoned_seconds)
     found = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            try:
-                status = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # taken by another reader since the folder was read
-            if entry.name in (ARCHIVE, REJECTED) and stat.S_ISDIR(status.st_mode):
-                continue
-            found.append(rule.classify(folder / entry.name, status))
+    for entry in storage_for(folder).scan(folder):
+        if entry.name in (ARCHIVE, REJECTED) and stat.S_ISDIR(entry.mode):
+            continue
+        found.append(rule.classify(entry))
     return sorted(found, key=lambda arrival: (arrival.mtime_ns, arrival.name))
 
 
@@ -107,9 +103,9 @@ def entry_kind(mode: int) -> str:
     return next((word for test, word in kinds if test(mode)), "special file")
 
 
-def describe_entry(path: Path, status: os.stat_result) -> str:
+def describe_entry(path: Path, entry: Entry) -> str:
     """``entry_kind``, and for a symlink its target, read from the link, never followed."""
-    kind = entry_kind(status.st_mode)
+    kind = entry_kind(entry.mode)
     if kind == "symlink":
         try:
             return f"symlink to {os.readlink(path)!r}"
@@ -118,38 +114,18 @@ def describe_entry(path: Path, status: os.stat_result) -> str:
     return kind
 
 
-def read_regular_file(path: Path) -> tuple[str, os.stat_result] | None:
-    """sha256 hex and ``fstat`` of the regular file at ``path``, read without following a
+def read_regular_file(path: Path) -> tuple[str, Entry] | None:
+    """sha256 hex and the entry of the regular file at ``path``, read without following a
     symlink; None when it is gone, is not a regular file, or changed while being read."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        descriptor = os.open(path, flags)
-    except OSError as error:
-        # ELOOP: a symlink; ENXIO: a socket. Either way not the file that was admitted.
-        if error.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
-            return None
-        raise
-    before = os.fstat(descriptor)
-    if not stat.S_ISREG(before.st_mode):
-        os.close(descriptor)
-        return None
-    with os.fdopen(descriptor, "rb") as handle:
-        digest = sha256_hex(handle)
-        after = os.fstat(descriptor)
-    if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
-        return None  # written in place while we read it: not a stable version yet
-    return digest, after
+    return storage_for(path).digest(path)
 
 
-def is_still(path: Path, read: os.stat_result) -> bool:
-    """Whether ``path`` still names the very file that was read (not a new one renamed over
-    it). A check, not a lock: writers choose unique names, so a swap in between is unlikely."""
-    try:
-        now = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    fields = ("st_dev", "st_ino", "st_mtime_ns", "st_size")
-    return all(getattr(now, name) == getattr(read, name) for name in fields)
+def is_still(path: Path, read: Entry) -> bool:
+    """Whether ``path`` still names the very file that was read (not a new one put over it:
+    inode locally, ETag on a store). A check, not a lock: writers choose unique names, so a
+    swap in between is unlikely."""
+    now = storage_for(path).lstat(path)
+    return now is not None and now.version == read.version
 
 
 def sha256_hex(handle) -> str:
@@ -164,11 +140,11 @@ class _Rule:
     quiet_seconds: float
     abandoned_seconds: float
 
-    def classify(self, path: Path, status: os.stat_result) -> Arrival:
-        name, mtime_ns = path.name, status.st_mtime_ns
+    def classify(self, entry: Entry) -> Arrival:
+        path, name, mtime_ns = entry.path, entry.name, entry.mtime_ns
         age = (self.now_ns - mtime_ns) / 1e9
-        if not stat.S_ISREG(status.st_mode):
-            problem = _not_a_file(path, entry_kind(status.st_mode))
+        if not stat.S_ISREG(entry.mode):
+            problem = _not_a_file(path, entry_kind(entry.mode))
             return Arrival(path, name, mtime_ns, "refused", problem=problem)
         if is_temp_name(name):
             if age < self.abandoned_seconds:

@@ -1,0 +1,322 @@
+"""Where shared files live: a local folder or an object store, behind one small seam.
+
+``CAMPAIGN_DATA_URL`` names the root of every file more than one process shares: the landing
+zone with its ``archive/`` and ``rejected/``, the stored requests and the IO manager's asset
+files. A plain path (the default, ``CAMPAIGN_DATA_DIR``) is a local folder; a URL such as
+``s3://bucket/prefix`` is an object store reached through universal-pathlib and fsspec (s3fs;
+any S3-compatible server through ``AWS_ENDPOINT_URL``). Paths are ``pathlib.Path`` locally and
+``UPath`` on a store: both answer ``/``, ``name``, ``parent``, ``exists``, ``read_bytes`` and
+``open``; what differs (listing, atomic writes, moves, claims) goes through ``storage_for``.
+
+The landing contract (adapters/landing.py) on each:
+
+- a writer's file appears whole: locally a temp file, fsync, ``os.replace``; on a store one
+  PUT (a multipart upload appears at its completion);
+- a move (archive/, rejected/): locally ``os.replace`` in one tree; on a store a copy, then a
+  delete, and a repeat after a crash between the two finds the copy and only deletes;
+- a name taken only once: locally ``os.link`` of a temp file; on a store a PUT with
+  ``If-None-Match: *``;
+- two readers of one arrival: locally one daemon and Dagster's run keys, as always; on a store
+  (several pods, sensors, CLIs) a claim object per arrival (``ObjectStorage.claim``).
+
+DuckDB files are not shared storage: the embedded warehouse is a local file per process, and a
+deployment on an object store uses Oracle (or a local DuckDB per process, for a demo).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from upath import UPath
+
+from campaign_pipelines.adapters.atomic_write import PRIVATE_MODE, fsync_folder, write_atomic_with
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def storage_path(location: str | os.PathLike) -> Path:
+    """A ``Path`` for a local path (or ``file://`` URL), a ``UPath`` for any other URL; what a
+    run's config or tag holds as text becomes a path again through here, never ``Path(text)``
+    (which would turn ``s3://b/k`` into ``s3:/b/k``)."""
+    text = os.fspath(location)
+    if _URL.match(text) and not text.startswith("file://"):
+        return UPath(text)  # type: ignore[return-value]  # a Path-like, not a Path
+    return Path(text.removeprefix("file://"))
+
+
+def as_path(location: str | os.PathLike) -> Path:
+    """A path as it is, or text (a run's config) through ``storage_path``."""
+    if isinstance(location, Path | UPath):
+        return location  # type: ignore[return-value]
+    return storage_path(location)
+
+
+def is_local(path: Path) -> bool:
+    return isinstance(path, Path)  # a local UPath is a Path too
+
+
+def same_place(one: Path, other: Path) -> bool:
+    """Whether two folders are one: resolved locally, by URL on a store."""
+    if is_local(one) and is_local(other):
+        return Path(one).resolve() == Path(other).resolve()
+    return str(one).rstrip("/") == str(other).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry as listed: its ``lstat`` mode (a store has regular files, and folders where
+    keys share a prefix), modification time, size, and ``version``, what tells it from another
+    file put under the same name since (inode locally, ETag on a store)."""
+
+    path: Path
+    mode: int
+    mtime_ns: int
+    size: int
+    version: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class LocalStorage:
+    """A folder on this machine's disk: the behaviour the landing zone always had."""
+
+    shared = False
+
+    def scan(self, folder: Path) -> list[Entry]:
+        found = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    status = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # taken by another reader since the folder was read
+                found.append(_local_entry(folder / entry.name, status))
+        return found
+
+    def lstat(self, path: Path) -> Entry | None:
+        try:
+            return _local_entry(path, os.lstat(path))
+        except FileNotFoundError:
+            return None
+
+    def digest(self, path: Path) -> tuple[str, Entry] | None:
+        """sha256 and the entry of the regular file at ``path``, never through a symlink; None
+        when it is gone, is not a regular file, or changed while being read."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        try:
+            descriptor = os.open(path, flags)
+        except OSError as error:
+            # ELOOP: a symlink; ENXIO: a socket. Either way not the file that was admitted.
+            if error.errno in (errno.ENOENT, errno.ELOOP, errno.ENXIO):
+                return None
+            raise
+        before = os.fstat(descriptor)
+        if not stat.S_ISREG(before.st_mode):
+            os.close(descriptor)
+            return None
+        with os.fdopen(descriptor, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            after = os.fstat(descriptor)
+        if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
+            return None  # written in place while we read it: not a stable version yet
+        return digest, _local_entry(Path(path), after)
+
+    def write_with(self, target: Path, write: Callable[[Path], None], mode: int) -> None:
+        write_atomic_with(target, write, mode=mode)
+
+    def create(self, target: Path, data: bytes, mode: int = PRIVATE_MODE) -> bool:
+        """Writes ``target`` whole only if the name is free; False when it is taken."""
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                        suffix=".tmp")
+        temp = Path(name)
+        try:
+            os.fchmod(handle, mode)
+            os.write(handle, data)
+            os.fsync(handle)
+            os.close(handle)
+            os.link(temp, target)  # a link never replaces a name
+        except FileExistsError:
+            return False
+        finally:
+            temp.unlink(missing_ok=True)
+        fsync_folder(target.parent)
+        return True
+
+    def move(self, source: Path, target: Path) -> None:
+        os.replace(source, target)
+        fsync_folder(target.parent)
+
+    def delete(self, path: Path) -> None:
+        Path(path).unlink(missing_ok=True)
+
+    def earlier_copy(self, source: Path, folder: Path) -> Path | None:
+        """``os.replace`` leaves no copy behind to find."""
+        return None
+
+    def taken(self, path: Path) -> bool:
+        return os.path.lexists(path)
+
+    def make_folder(self, path: Path) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+
+    def claim(self, folder: Path, name: str, body: bytes, lease_s: float, now: float) -> bool:
+        """One machine: the daemon evaluates a sensor's ticks one at a time and Dagster's run
+        keys answer a repeated tick, as they always have; nothing to claim."""
+        return True
+
+    @contextmanager
+    def local_copy(self, path: Path) -> Iterator[Path]:
+        yield Path(path)
+
+
+class ObjectStorage:
+    """An object store (S3 or compatible) through fsspec: ``fs`` takes ``bucket/key`` paths."""
+
+    shared = True
+
+    def __init__(self, fs: Any):
+        self.fs = fs
+
+    def scan(self, folder: Path) -> list[Entry]:
+        key = _key(folder)
+        try:
+            listed = self.fs.ls(key, detail=True, refresh=True)
+        except FileNotFoundError:
+            return []
+        found = []
+        for info in listed:
+            name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+            if info["name"].rstrip("/") == key.rstrip("/") or not name:
+                continue  # a folder marker some consoles write
+            found.append(_object_entry(folder / name, info))
+        return found
+
+    def lstat(self, path: Path) -> Entry | None:
+        self.fs.invalidate_cache(_key(path))
+        try:
+            return _object_entry(path, self.fs.info(_key(path)))
+        except FileNotFoundError:
+            return None
+
+    def digest(self, path: Path) -> tuple[str, Entry] | None:
+        before = self.lstat(path)
+        if before is None or not stat.S_ISREG(before.mode):
+            return None
+        try:
+            with self.fs.open(_key(path), "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        except FileNotFoundError:
+            return None
+        after = self.lstat(path)
+        if after is None or after.version != before.version:
+            return None  # replaced while we read it: the next listing sees the new one
+        return digest, after
+
+    def write_with(self, target: Path, write: Callable[[Path], None], mode: int) -> None:
+        with tempfile.TemporaryDirectory(prefix="campaign-upload-") as folder:
+            local = Path(folder) / target.name
+            write(local)
+            self.fs.put_file(str(local), _key(target))  # one object, whole at completion
+
+    def create(self, target: Path, data: bytes, mode: int = PRIVATE_MODE) -> bool:
+        try:
+            self.fs.pipe_file(_key(target), data, IfNoneMatch="*")
+        except FileExistsError:  # s3fs's answer to 412 Precondition Failed
+            return False
+        return True
+
+    def move(self, source: Path, target: Path) -> None:
+        """Copy, then delete. A crash in between leaves both; the repeat finds the copy
+        (``same_copy``) and only deletes. A folder (a shared prefix) moves key by key."""
+        src, dst = _key(source), _key(target)
+        if self.fs.isdir(src):
+            self.fs.copy(src, dst, recursive=True)
+            self.fs.rm(src, recursive=True)
+        else:
+            self.fs.copy(src, dst)
+            self.fs.rm_file(src)
+        self.fs.invalidate_cache()
+
+    def earlier_copy(self, source: Path, folder: Path) -> Path | None:
+        """``folder/<name>`` when it already holds ``source``'s bytes: the copy of a move
+        that died before its delete (a server-side copy keeps a single-part object's ETag,
+        its MD5). Identical bytes archived earlier under the name count too: one copy kept."""
+        entry, there = self.lstat(source), self.lstat(folder / source.name)
+        if entry is None or there is None or not stat.S_ISREG(entry.mode):
+            return None
+        return there.path if there.version[:2] == entry.version[:2] else None
+
+    def delete(self, path: Path) -> None:
+        try:
+            self.fs.rm_file(_key(path))
+        except FileNotFoundError:
+            pass
+
+    def taken(self, path: Path) -> bool:
+        self.fs.invalidate_cache(_key(path))
+        return bool(self.fs.exists(_key(path)))
+
+    def make_folder(self, path: Path) -> None:
+        """Prefixes exist by their keys: nothing to create."""
+
+    def claim(self, folder: Path, name: str, body: bytes, lease_s: float, now: float) -> bool:
+        """Whether this evaluation may request the run for ``name`` (an arrival): it creates
+        ``folder/name/<n>.json`` with ``If-None-Match: *``, so of two evaluations at once
+        exactly one wins. A claim older than ``lease_s`` whose run never came (its evaluation
+        died) is taken over with the next ``n``, again by exactly one."""
+        claims = sorted((e for e in self.scan(folder / name) if e.name.endswith(".json")),
+                        key=lambda e: int(e.name.split(".")[0]))
+        if claims and now - claims[-1].mtime_ns / 1e9 < lease_s:
+            return False
+        number = int(claims[-1].name.split(".")[0]) + 1 if claims else 0
+        return self.create(folder / name / f"{number}.json", body)
+
+    @contextmanager
+    def local_copy(self, path: Path) -> Iterator[Path]:
+        """The object as a local file of the same name (readers that want a file: xlsx)."""
+        with tempfile.TemporaryDirectory(prefix="campaign-read-") as folder:
+            local = Path(folder) / path.name
+            self.fs.get_file(_key(path), str(local))
+            yield local
+
+
+Storage = LocalStorage | ObjectStorage
+LOCAL = LocalStorage()
+
+
+def storage_for(path: Path) -> Storage:
+    """The storage ``path`` lives on (``storage_path`` made it)."""
+    if is_local(path):
+        return LOCAL
+    return ObjectStorage(path.fs)  # type: ignore[attr-defined]
+
+
+def _key(path: Path) -> str:
+    return str(path.path)  # type: ignore[attr-defined]  # UPath: bucket/key
+
+
+def _local_entry(path: Path, status: os.stat_result) -> Entry:
+    return Entry(path, status.st_mode, status.st_mtime_ns, status.st_size,
+                 (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size))
+
+
+def _object_entry(path: Path, info: dict) -> Entry:
+    if info.get("type") == "directory":
+        return Entry(path, stat.S_IFDIR | 0o750, 0, 0, ())
+    modified = info.get("LastModified")
+    mtime_ns = round(modified.timestamp() * 1e9) if modified else 0
+    size = int(info.get("size") or 0)
+    return Entry(path, stat.S_IFREG | 0o640, mtime_ns, size,
+                 (str(info.get("ETag", "")), size, mtime_ns))
