@@ -26,12 +26,12 @@ The contract, which every sensor of this project follows (README "Admission"):
    run can never succeed. The run checks the names again against the vocabulary it reads.
 
 Concurrent admissions of one key (two ``campaigns create`` at the same moment, the sensor and
-the command line) are serialised by an exclusive lock on ``requests/<key>/.lock``.
+the command line) are serialised by an exclusive lock on ``requests/<key>/.lock`` (``flock``
+locally; on an object store a lock object created only if absent, storage.py).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
@@ -43,6 +43,7 @@ from pathlib import Path
 
 from campaign_pipelines.adapters.landing import file_fingerprint, write_file_atomic
 from campaign_pipelines.adapters.landing_errors import landing_errors
+from campaign_pipelines.adapters.storage import storage_for
 from campaign_pipelines.adapters.uploads import UploadError, upload_path
 from campaign_pipelines.core.admission import Claim, Outcome, decide
 from campaign_pipelines.core.audience import unknown_filter_names
@@ -135,7 +136,7 @@ class RequestStore:
             )
             path = self.version_path(key, version)
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
+                storage_for(path).make_folder(path.parent)
                 write_file_atomic(path, request.model_dump_json(indent=2).encode("utf-8"))
             if not dry_run and outcome is not Outcome.SAME:
                 self._write_claim(key, current, Claim(
@@ -166,7 +167,7 @@ class RequestStore:
         version = request_version(request)
         path = self.version_path(key, version)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            storage_for(path).make_folder(path.parent)
             write_file_atomic(path, request.model_dump_json(indent=2).encode("utf-8"))
         return Claim(key=key, version=version, campaign_name=request.metadata.campaign_name,
                      source_file=f"requests/{legacy.name}", admitted_at=stamp)
@@ -193,10 +194,9 @@ class RequestStore:
 
     @contextmanager
     def _locked(self, key: str) -> Iterator[None]:
-        folder = self.root / key
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+        folder, storage = self.root / key, storage_for(self.root)
+        storage.make_folder(folder)
+        with storage.locked(folder / ".lock"):
             yield
 
 

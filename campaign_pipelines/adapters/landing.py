@@ -32,7 +32,9 @@ adapters/storage.py says how each keeps it):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +68,9 @@ ERROR_SUFFIX = ".error.json"
 # operators who inspect rejected/ (mkstemp alone makes 0600); nobody else may read customer
 # data. Give the folders that group, or the setgid bit, so new files inherit it.
 FILE_MODE = 0o640
+# How long a claim on an arrival (object store) waits for its run before another evaluation
+# may take it over: a sensor's run is created seconds after its tick.
+CLAIM_LEASE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,17 @@ class LandingZone:
         with landing_errors(f"land {name} in {target.parent}", (target.parent,), left):
             write_file_atomic(target, data)
         return target
+
+    def claim(self, kind: str, arrival_id: str, body: dict) -> bool:
+        """Whether this evaluation may request the run for ``arrival_id``: on an object store
+        the first of two sensor evaluations (two pods, two ticks at once) to create the
+        arrival's claim object wins and the other waits for its run; a claim whose run never
+        came is taken over after ``CLAIM_LEASE_S``. Locally always True (storage.py)."""
+        name = hashlib.sha256(arrival_id.encode("utf-8")).hexdigest()[:32]
+        folder = self.root.parent / "landing_claims" / kind
+        text = json.dumps({**body, "arrival": arrival_id}, ensure_ascii=False).encode("utf-8")
+        with landing_errors(f"claim {arrival_id} in {folder}", (folder,), "Nothing was moved."):
+            return self.storage.claim(folder, name, text, CLAIM_LEASE_S, time.time())
 
     def archive(self, path: Path) -> Path:
         """Moves a processed file into ``root/kind/archive/`` and returns its new path."""

@@ -26,11 +26,13 @@ deployment on an object store uses Oracle (or a local DuckDB per process, for a 
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,10 @@ from upath import UPath
 from campaign_pipelines.adapters.atomic_write import PRIVATE_MODE, fsync_folder, write_atomic_with
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A lock object older than this belongs to a process that died holding it (a holder keeps a
+# lock for one admission: well under a second).
+LOCK_LEASE_S = 60.0
+LOCK_POLL_S = 0.05
 
 
 def storage_path(location: str | os.PathLike) -> Path:
@@ -50,7 +56,8 @@ def storage_path(location: str | os.PathLike) -> Path:
     (which would turn ``s3://b/k`` into ``s3:/b/k``)."""
     text = os.fspath(location)
     if _URL.match(text) and not text.startswith("file://"):
-        return UPath(text)  # type: ignore[return-value]  # a Path-like, not a Path
+        # Other processes write the same keys: no listing is ever answered from a cache.
+        return UPath(text, use_listings_cache=False)  # type: ignore[return-value]
     return Path(text.removeprefix("file://"))
 
 
@@ -177,6 +184,13 @@ class LocalStorage:
         return True
 
     @contextmanager
+    def locked(self, path: Path) -> Iterator[None]:
+        """An exclusive ``flock`` on the file ``path``, released when the block ends."""
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+            yield
+
+    @contextmanager
     def local_copy(self, path: Path) -> Iterator[Path]:
         yield Path(path)
 
@@ -282,6 +296,22 @@ class ObjectStorage:
             return False
         number = int(claims[-1].name.split(".")[0]) + 1 if claims else 0
         return self.create(folder / name / f"{number}.json", body)
+
+    @contextmanager
+    def locked(self, path: Path) -> Iterator[None]:
+        """A lock object at ``path``, created with ``If-None-Match: *`` (the holder) and
+        deleted at the end; a lock older than ``LOCK_LEASE_S`` is a dead holder's and goes."""
+        body = f"{os.uname().nodename} {os.getpid()}".encode()
+        while not self.create(path, body):
+            held = self.lstat(path)
+            if held is not None and time.time() - held.mtime_ns / 1e9 > LOCK_LEASE_S:
+                self.delete(path)
+                continue
+            time.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            self.delete(path)
 
     @contextmanager
     def local_copy(self, path: Path) -> Iterator[Path]:

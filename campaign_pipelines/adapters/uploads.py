@@ -18,7 +18,9 @@ Decisions:
   Arabic-Indic digits); values are returned as written and core/iin.py rejects such digits.
 - A Parquet IIN column must hold text or numbers; a list, struct, boolean or date is refused.
 - ``upload_path`` is how a named upload is found: a plain name inside landing/uploads, a
-  regular file, reached by symlinks only while they stay inside the folder.
+  regular file, reached by symlinks only while they stay inside the folder (an object store
+  has no symlinks); ``read_upload`` reads a local file: an object is read through
+  ``storage_for(path).local_copy(path)``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
+from campaign_pipelines.adapters.storage import as_path, is_local
 from campaign_pipelines.adapters.upload_text import (
     IIN_COLUMN_NAMES as IIN_COLUMN_NAMES,  # re-exported: part of what uploads.py offers
 )
@@ -51,7 +54,7 @@ def upload_path(uploads_dir: Path, name: str) -> Path:
     """The upload ``name`` inside ``uploads_dir``, or UploadError saying why it cannot be read:
     missing (naming what is there), not a plain name, not a regular file, or reached through a
     symlink that leads outside the folder."""
-    uploads_dir = Path(uploads_dir)
+    uploads_dir = as_path(uploads_dir)
     if not name or Path(name).name != name or name in (".", ".."):
         fix = "name a file directly inside landing/uploads, without folders"
         raise UploadError(name or "(no name)", "is not a plain file name", fix)
@@ -66,7 +69,7 @@ def upload_path(uploads_dir: Path, name: str) -> Path:
         raise UploadError(
             name, f"is not in {uploads_dir}", f"upload the file first, or use one of: {shown}"
         )
-    if not path.resolve().is_relative_to(uploads_dir.resolve()):
+    if is_local(path) and not path.resolve().is_relative_to(uploads_dir.resolve()):
         raise UploadError(
             name,
             f"leads outside {uploads_dir} (a symlink)",

@@ -6,7 +6,10 @@ A sensor built on ``answer_arrivals`` only reads, validates and requests runs:
   to ``rejected/`` with its ``.error.json``;
 - an admitted file gets exactly one run per arrival: the run key and the ``landing/arrival``
   tag name the arrival (its name, content hash and modification time), so evaluating the same
-  tick twice requests nothing new; the run's first step takes the file into ``archive/``;
+  tick twice requests nothing new; the run's first step takes the file into ``archive/``. On
+  an object store (``CAMPAIGN_DATA_URL``), where several processes may evaluate at once, the
+  evaluation must also win the arrival's claim object (``LandingZone.claim``); the other one
+  counts the file as in flight;
 - a file whose run ended without taking it (failed before its first step, canceled) is
   rejected naming that run, unless Dagster's run retries will run it again;
 - a landing folder the sensor cannot write to, or a full disk, fails that one file with a
@@ -230,6 +233,10 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
         return
     if run is not None:
         _reject(context, landing, arrival.path, [gave_up(run)], answers)
+        return
+    claim = {"sensor": getattr(context, "_sensor_name", None) or "", "file": arrival.name}
+    if not landing.claim(arrival.path.parent.name, arrival_id, claim):
+        answers.in_flight += 1  # another evaluation (object store) is requesting its run
         return
     try:
         admission = admit(arrival.path, fingerprint, arrival_id)

@@ -33,6 +33,7 @@ from typing import Protocol, TypeVar
 import dagster as dg
 
 from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines.adapters.storage import storage_path
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.defs.arrivals import Admission, Admit, TickAnswers, earlier_runs, gave_up
@@ -112,7 +113,7 @@ def take_batch(answers: TickAnswers, landing: LandingZone,
         if state == "in_flight":
             answers.in_flight += 1
         elif state == "built":
-            landing.archive(Path(request.tags["path"]))
+            landing.archive(storage_path(request.tags["path"]))
             answers.archived.append(name)
         elif (reason := held()) is not None:
             answers.waiting.append(f"{name} ({reason})")
@@ -154,5 +155,5 @@ def admitted_bytes(path: Path, fingerprint: str, log: dg.DagsterLogManager,
 def admitted(files: list[F], log: dg.DagsterLogManager,
              gone: str = ANSWERED) -> list[tuple[F, bytes]]:
     """The files still holding the admitted bytes, with those bytes (``admitted_bytes``)."""
-    return [(file, data) for file in files
-            if (data := admitted_bytes(Path(file.path), file.fingerprint, log, gone)) is not None]
+    return [(file, data) for file in files if (data := admitted_bytes(
+        storage_path(file.path), file.fingerprint, log, gone)) is not None]

@@ -1,29 +1,35 @@
 """Parquet between assets: frames as Parquet, request models as JSON, one file per partition.
 
-Each file is written with ``atomic_write.write_atomic_with`` (a reader sees the old file or the
-new one, never half; two runs writing one partition never write into each other's temp file)
-and gets its default mode 0o600: only the account that runs Dagster reads them.
+Each file is written whole or not at all (a reader sees the old file or the new one, never
+half; two runs writing one partition never write into each other's temp file): locally with
+``atomic_write.write_atomic_with``, mode 0o600 (only the account that runs Dagster reads
+them); under an object-store ``base_dir`` (``CAMPAIGN_DATA_URL``) as one PUT, through
+adapters/storage.py.
 
 Inputs annotated ``pl.LazyFrame`` are scanned, not read, so a 10M-row reference dataset costs
-only what the filter actually touches.
+only what the filter actually touches. From an object store they are read whole first (a
+lazy frame over the downloaded bytes): the same result, without the local file's savings.
 """
 
+import io
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import BaseModel
 
-from campaign_pipelines.adapters.atomic_write import write_atomic_with
+from campaign_pipelines.adapters.atomic_write import PRIVATE_MODE
+from campaign_pipelines.adapters.storage import is_local, storage_for, storage_path
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """``base_dir``: where the files live (defs/resources.py: ``$CAMPAIGN_DATA_DIR/assets``)."""
+    """``base_dir``: where the files live (defs/resources.py: ``$CAMPAIGN_DATA_URL/assets``),
+    a folder or an object-store URL."""
 
     base_dir: str
 
     def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
-        key_path = Path(self.base_dir, *context.asset_key.path)
+        key_path = storage_path(self.base_dir).joinpath(*context.asset_key.path)
         name = context.asset_partition_key if context.has_asset_partitions else "__all__"
         return key_path / f"{name}{suffix}"
 
@@ -31,14 +37,13 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if isinstance(obj, pl.LazyFrame):
             obj = obj.collect()
         if isinstance(obj, pl.DataFrame):
+            frame = obj
             path = self._path(context, ".parquet")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic_with(path, lambda tmp: obj.write_parquet(tmp, compression="lz4"))
+            _write(path, lambda tmp: frame.write_parquet(tmp, compression="lz4"))
         elif isinstance(obj, BaseModel):
             path = self._path(context, ".json")
             text = obj.model_dump_json(indent=2)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store {type(obj)}")
 
@@ -48,6 +53,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             path = self._existing(context, ".json")
             return wanted.model_validate_json(path.read_text(encoding="utf-8"))
         path = self._existing(context, ".parquet")
+        if not is_local(path):
+            frame = pl.read_parquet(io.BytesIO(path.read_bytes()))
+            return frame.lazy() if wanted is pl.LazyFrame else frame
         return pl.scan_parquet(path) if wanted is pl.LazyFrame else pl.read_parquet(path)
 
     def _existing(self, context: dg.InputContext, suffix: str) -> Path:
@@ -61,3 +69,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             )
         return path
 
+
+def _write(path: Path, write) -> None:
+    storage = storage_for(path)
+    storage.make_folder(path.parent)
+    storage.write_with(path, write, PRIVATE_MODE)

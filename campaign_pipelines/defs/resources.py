@@ -32,6 +32,7 @@ from campaign_pipelines.adapters.reference_config import (
 from campaign_pipelines.adapters.sequence_sender import Sender
 from campaign_pipelines.adapters.sequence_store import SequenceStore
 from campaign_pipelines.adapters.sms_store import SmsStore
+from campaign_pipelines.adapters.storage import storage_path
 from campaign_pipelines.adapters.streak_store import StreakStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment, DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
@@ -51,20 +52,25 @@ from campaign_pipelines.defs.sms.resources import sms_resource
 
 
 class CampaignDataResource(dg.ConfigurableResource):
-    """The data directory: landing zone and accepted requests."""
+    """The data directory (this machine's files) and the shared root (``data_url``: the landing
+    zone and accepted requests, a folder or an object store; empty: the data directory)."""
 
     data_dir: str
+    data_url: str = ""
     # A landing file modified this recently may still be being written in place: it waits.
     landing_quiet_s: float = 5.0
 
     def root(self) -> Path:
         return Path(self.data_dir)
 
+    def shared(self) -> Path:
+        return storage_path(self.data_url) if self.data_url else self.root()
+
     def landing(self) -> LandingZone:
-        return LandingZone(self.root() / "landing")
+        return LandingZone(self.shared() / "landing")
 
     def requests(self) -> RequestStore:
-        return RequestStore(self.root() / "requests")
+        return RequestStore(self.shared() / "requests")
 
     def uploads_dir(self) -> Path:
         return self.landing().folder("uploads")
@@ -307,12 +313,18 @@ def build_resources(
         settings = settings.model_copy(update={"data_dir": directory.resolve()})
     return {
         "warehouse": warehouse_resource(settings),
-        "campaign_data": CampaignDataResource(data_dir=str(settings.data_dir)),
-        "io_manager": ParquetIOManager(base_dir=str(settings.data_dir / "assets")),
+        "campaign_data": CampaignDataResource(data_dir=str(settings.data_dir),
+                                              data_url=_shared_url(settings)),
+        "io_manager": ParquetIOManager(base_dir=str(settings.shared_root / "assets")),
         "journey_config": journey_config_resource(settings),
         **email_resources(settings),
         "sms": sms_resource(settings),
     }
+
+
+def _shared_url(settings: Settings) -> str:
+    """``CAMPAIGN_DATA_URL`` as the resources carry it; empty when it is the data directory."""
+    return "" if settings.data_url is None else str(settings.shared_root)
 
 
 @dg.definitions

@@ -8,7 +8,9 @@ environment at import. Secrets (Oracle credentials, the journey-config token,
 
 | Variable | Default | Meaning |
 |---|---|---|
-| ``CAMPAIGN_DATA_DIR`` | ``./data`` | DuckDB file, landing zone, requests, asset files |
+| ``CAMPAIGN_DATA_DIR`` | ``./data`` | this machine's files: DuckDB, the instance, outboxes |
+| ``CAMPAIGN_DATA_URL`` | ``CAMPAIGN_DATA_DIR`` | shared files: landing zone, requests, assets; a |
+| | | folder or ``s3://bucket/prefix`` (``AWS_ENDPOINT_URL``) |
 | ``CAMPAIGN_WAREHOUSE`` | ``duckdb`` | ``duckdb`` (embedded) or ``oracle`` |
 | ``CAMPAIGN_BLACKLIST_MAX_AGE_S`` | 3600 | oldest blacklist snapshot a campaign applies; 0: live |
 | ``CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S`` | 120 | longest wait, in all, for another process's lock |
@@ -45,6 +47,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from campaign_pipelines.adapters.storage import storage_path
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.setting_values import (
@@ -69,6 +72,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("data")
+    # The files every process shares (adapters/storage.py); unset: data_dir.
+    data_url: str | None = Field(default=None, pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+                                 r"(/\S*)?|file://\S+|[^:]+)$")
     warehouse: Literal["duckdb", "oracle"] = "duckdb"
     blacklist_max_age_s: int = Field(default=3600, ge=0)
     duckdb_lock_timeout_s: float = Field(default=DEFAULT_LOCK_TIMEOUT_S, gt=0)
@@ -120,6 +126,15 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def shared_root(self) -> Path:
+        """Where the landing zone, the stored requests and the asset files live: a local
+        folder (a ``Path``) or an object store (a ``UPath``, adapters/storage.py)."""
+        if self.data_url is None:
+            return self.data_dir
+        return storage_path(self.data_url if "://" in self.data_url
+                            else str(Path(self.data_url).resolve()))
+
+    @property
     def database(self) -> Path:
         """The embedded warehouse's file."""
         return self.data_dir / "warehouse.duckdb"
@@ -136,6 +151,8 @@ _HINTS = {
     "warehouse": "use 'duckdb' or 'oracle'",
     "blacklist_max_age_s": "use a whole number of seconds (0: always extract the blacklist "
     "live; unset: 3600)",
+    "data_url": "use a folder or s3://bucket/prefix (the endpoint of an S3-compatible store in "
+    "AWS_ENDPOINT_URL, its keys in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
     "duckdb_lock_timeout_s": "use a number of seconds above 0, e.g. 300 (unset: 120)",
     "journey_config": "use 'file' or 'http'",
     "email_provider": "use 'outbox', 'resend' or 'smtp'",

@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 
 from campaign_pipelines.adapters.landing import file_fingerprint
+from campaign_pipelines.adapters.storage import storage_for, storage_path
 from campaign_pipelines.adapters.uploads import UploadError, read_upload, upload_path
 from campaign_pipelines.core import audience as core
 from campaign_pipelines.core import blacklist
@@ -46,10 +47,11 @@ def campaign_request(
         raise fail(str(error)) from None
     taken = None
     if config.landing_file:
+        landing_file = storage_path(config.landing_file)
         try:
-            taken = campaign_data.landing().take(Path(config.landing_file), config.landing_sha256)
+            taken = campaign_data.landing().take(landing_file, config.landing_sha256)
         except OSError as error:
-            raise fail(f"{Path(config.landing_file).name} cannot be moved to archive/, so this "
+            raise fail(f"{landing_file.name} cannot be moved to archive/, so this "
                         f"run builds nothing: {error}") from None
     meta = request.metadata
     return dg.Output(
@@ -79,7 +81,8 @@ def raw_audience(
         try:
             path = upload_path(uploads, name)
             _unchanged_since_admission(path, campaign_request.user_files_sha256.get(name))
-            upload = read_upload(path)
+            with storage_for(path).local_copy(path) as local:
+                upload = read_upload(local)
         except UploadError as error:
             raise fail(str(error)) from None
         parts.append(upload.select(pl.lit(name).alias("source"), "row", "raw_iin"))
