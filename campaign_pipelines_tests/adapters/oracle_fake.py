@@ -14,6 +14,8 @@ more on top (``STATEMENT_RULES``, ``TABLE_RULES``, ``ARROW_RULES``); a broken on
 from __future__ import annotations
 
 import re
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,18 +334,32 @@ class _Failure:
     after: int
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A query result too big to script as one table: ``make(start, stop)`` builds rows
+    ``start``..``stop - 1`` when the driver fetches them, so only fetched batches exist."""
+
+    count: int
+    schema: pa.Schema
+    make: Callable[[int, int], pa.Table]
+
+
 @dataclass
 class FakeOracle:
     """The database: a log shared by all connections, scripted results and scripted failures.
 
     ``log`` holds tuples: ("connect",), ("execute", sql, binds), ("executemany", sql, rows,
-    batch_size), ("batch", rows) for each round trip the driver would make, ("commit",),
-    ("rollback",), ("close",).
+    batch_size), ("batch", rows) for each round trip the driver would make, ("fetch_df_batches",
+    sql, size) then ("fetched", rows) for each batch fetched, ("commit",), ("rollback",),
+    ("close",). ``max_rows_alive``: the most rows of fetched batches that were still referenced
+    at once (each batch is watched until the caller lets it go).
     """
 
     log: list[tuple] = field(default_factory=list)
     # The project's Oracle DDL as it stands now, so a table added to it counts at once.
     schema: Schema = field(default_factory=project_schema)
+    max_rows_alive: int = 0
+    _rows_alive: int = 0
     _results: list[tuple[str, list[Any]]] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
 
@@ -353,7 +369,8 @@ class FakeOracle:
 
     def returns(self, fragment: str, *results: Any) -> None:
         """Statements containing ``fragment`` answer ``results`` in turn, the last repeating: a
-        list of row tuples (query), an int (DML row count) or a pyarrow Table (fetch_df_all)."""
+        list of row tuples (query), an int (DML row count), a pyarrow Table (fetch_df_all,
+        fetch_df_batches) or ``Rows`` (fetch_df_batches)."""
         self._results.append((fragment, list(results)))
 
     def fails(self, fragment: str, error: Exception, times: int = 1, after: int = 0):
@@ -376,6 +393,19 @@ class FakeOracle:
             if fragment in sql:
                 return results.pop(0) if len(results) > 1 else results[0]
         return None
+
+    def batch_sizes(self) -> list[int]:
+        """The ``size`` each ``fetch_df_batches`` call asked for."""
+        return [entry[2] for entry in self.log if entry[0] == "fetch_df_batches"]
+
+    def _watch(self, batch: Any, rows: int) -> Any:
+        self._rows_alive += rows
+        self.max_rows_alive = max(self.max_rows_alive, self._rows_alive)
+        weakref.finalize(batch, self._let_go, rows)
+        return batch
+
+    def _let_go(self, rows: int) -> None:
+        self._rows_alive -= rows
 
     def _maybe_fail(self, sql: str) -> None:
         for failure in self._failures:
@@ -407,6 +437,39 @@ class FakeConnection:
         # python-oracledb 26.1's from_arrow cannot import a table without rows (IndexError), so
         # an empty result travels as the pyarrow Table, which speaks the same Arrow interface.
         return oracledb.from_arrow(table) if table.num_rows else table
+
+    def fetch_df_batches(
+        self, statement: str, parameters: dict | None = None, size: int | None = None
+    ) -> Iterator[Any]:
+        """As python-oracledb 26.1: batches of ``size`` rows (default ``defaults.arraysize``),
+        the first always yielded, so an empty result is one empty batch carrying the columns
+        (a pyarrow Table: the driver's own from_arrow cannot import one without rows)."""
+        self._check_open()
+        _check_binds(statement, parameters or {})
+        database = self.database
+        size = oracledb.defaults.arraysize if size is None else size
+        database.log.append(("execute", statement, dict(parameters or {})))
+        database.log.append(("fetch_df_batches", statement, size))
+        database._maybe_fail(statement)
+        result = database._result(statement)
+        assert isinstance(result, pa.Table | Rows), f"script a Table or Rows for: {statement}"
+        if isinstance(result, pa.Table):
+            table = result
+            result = Rows(table.num_rows, table.schema,
+                          lambda start, stop: table.slice(start, stop - start))
+        return self._batches(result, size)
+
+    def _batches(self, rows: Rows, size: int) -> Iterator[Any]:
+        database = self.database
+        if not rows.count:
+            database.log.append(("fetched", 0))
+            yield rows.schema.empty_table()
+        for start in range(0, rows.count, size):
+            self._check_open()
+            batch = oracledb.from_arrow(rows.make(start, min(start + size, rows.count)))
+            database.log.append(("fetched", batch.num_rows()))
+            yield database._watch(batch, batch.num_rows())
+            del batch  # as the driver: a fetched batch belongs to the caller alone
 
     def commit(self) -> None:
         self._check_open()

@@ -44,6 +44,12 @@ from campaign_pipelines.adapters.warehouse.duckdb_read import (
     WarehouseMissingError,
     project_tables_absent,
 )
+from campaign_pipelines.adapters.warehouse.extract import (
+    EXTRACT_BATCH_ROWS,
+    Extracted,
+    Transform,
+    write_batches,
+)
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import (
     CAMPAIGN_REGISTRY,
@@ -102,6 +108,21 @@ class DuckDBWarehouse:
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         with self.connect() as connection:
             return _frame(connection.sql(sql, params=params or None).to_arrow_table())
+
+    def extract(
+        self,
+        sql: str,
+        path: Path,
+        params: dict[str, Any] | None = None,
+        transform: Transform | None = None,
+    ) -> Extracted:
+        """The query's rows streamed into the Parquet file ``path`` (``extract``) through an
+        Arrow reader of ``EXTRACT_BATCH_ROWS``-row batches, one row group each."""
+        with self.connect() as connection:
+            reader = connection.sql(sql, params=params or None).to_arrow_reader(
+                EXTRACT_BATCH_ROWS
+            )
+            return write_batches(reader, path, schema=reader.schema, transform=transform)
 
     def init_sources(self) -> None:
         """Creates the schemas and the empty reference-source tables (idempotent)."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import oracledb
@@ -30,6 +31,12 @@ import polars as pl
 import pyarrow as pa
 
 from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse.extract import (
+    EXTRACT_BATCH_ROWS,
+    Extracted,
+    Transform,
+    write_batches,
+)
 from campaign_pipelines.adapters.warehouse.oracle_connections import (
     arrow_binds,
     bind_timestamps,
@@ -93,6 +100,8 @@ class OracleWarehouse:
     password: str = field(repr=False)
     # A stand-in's ``connect(user=, password=, dsn=)`` (tests); None: this process's pool.
     connect_fn: Callable[..., Any] | None = None
+    # Rows per round trip and per Parquet row group of ``extract``.
+    extract_batch_rows: int = EXTRACT_BATCH_ROWS
 
     def describe(self) -> str:
         return f"Oracle {self.dsn} as {self.user}"
@@ -116,6 +125,21 @@ class OracleWarehouse:
         with self.connect() as connection:
             frame = connection.fetch_df_all(statement=sql, parameters=params or {})
             return cast(pl.DataFrame, pl.from_arrow(pa.table(frame)))
+
+    def extract(
+        self,
+        sql: str,
+        path: Path,
+        params: dict[str, Any] | None = None,
+        transform: Transform | None = None,
+    ) -> Extracted:
+        """The query's rows streamed into the Parquet file ``path`` (``extract``):
+        ``fetch_df_batches`` of ``extract_batch_rows``, one round trip and one row group each."""
+        with self.connect() as connection:
+            batches = connection.fetch_df_batches(
+                statement=sql, parameters=params or {}, size=self.extract_batch_rows
+            )
+            return write_batches(batches, path, transform=transform)
 
     def in_transaction(self, work: Callable[[Any], T], what: str) -> T:
         """``work(connection)`` as one transaction on a fresh connection.

@@ -1,6 +1,7 @@
 """What a warehouse is to the rest of the project, as ``typing.Protocol`` classes.
 
-``WarehouseReader``: reading with SQL (the reference extractions, the live blacklist).
+``WarehouseReader``: reading with SQL (the reference extractions, the live blacklist), whole
+(``fetch``) or streamed into Parquet (``extract``, see ``extract.py``).
 ``Deployment``: a campaign's codes, its rows in the six deployment tables, the registry and the
 deployment ledger; and, as ``KpiTable``, the metrics domain's campaign_ops.kpi_daily.
 ``DuckDBWarehouse``/``DuckDBDeployment`` (embedded) and
@@ -14,10 +15,12 @@ Errors are part of the contract: implementations never retry; they raise, and
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
 
+from campaign_pipelines.adapters.warehouse.extract import Extracted, Transform
 from campaign_pipelines.core.codes import CampaignCodes
 from campaign_pipelines.core.deployment import Table
 from campaign_pipelines.core.requests import CampaignRequest
@@ -30,6 +33,18 @@ class WarehouseReader(Protocol):
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """The rows of one query, named binds (``:name``)."""
+        ...
+
+    def extract(
+        self,
+        sql: str,
+        path: Path,
+        params: dict[str, Any] | None = None,
+        transform: Transform | None = None,
+    ) -> Extracted:
+        """The rows of one query streamed into the Parquet file ``path``, batch by batch
+        (each after ``transform``, one row group each), never all in memory at once; an empty
+        result writes the query's columns and no rows."""
         ...
 
 

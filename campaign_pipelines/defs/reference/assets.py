@@ -1,11 +1,24 @@
 """Reference datasets extracted from the warehouse once a day and stored as Parquet, so that
 filtering a campaign never queries the source again; the one exception is the blacklist, which
 a campaign re-extracts live when this snapshot is older than ``blacklist_max_age_s``
-(``campaign_blacklist``)."""
+(``campaign_blacklist``).
+
+Extracts stream (``WarehouseReader.extract``): the warehouse hands over batches of 50,000 rows,
+each is keyed (``core.reference.keyed_reference``) as it arrives and written to a staging Parquet
+file, so the raw 10M-row result is never in memory; the staged rows are then made distinct across
+batches, which is the stored dataset. The staging file lives in a temporary folder (``TMPDIR``)
+for the step and is removed with it.
+"""
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from campaign_pipelines.adapters.warehouse.protocol import WarehouseReader
 from campaign_pipelines.core.blacklist import extract_blacklists
 from campaign_pipelines.core.profile import build_profile, vocabulary_frame
 from campaign_pipelines.core.reference import DATASETS, keyed_reference, values_of
@@ -30,7 +43,8 @@ def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]
     frame, per_source, dropped = warehouse_work(
         "reference/blacklist",
         lambda: extract_blacklists(
-            warehouse.adapter().fetch, warehouse.reference_config().blacklists
+            lambda sql: _streamed_frame(warehouse.adapter(), sql),
+            warehouse.reference_config().blacklists,
         ),
     )
     return dg.Output(
@@ -56,8 +70,8 @@ def _reference_asset(dataset: str, description: str) -> dg.AssetsDefinition:
     def _extract(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]:
         frame, dropped = warehouse_work(
             f"reference/{dataset}",
-            lambda: keyed_reference(
-                warehouse.adapter().fetch(warehouse.reference_config().datasets[dataset]), dataset
+            lambda: _streamed_reference(
+                warehouse.adapter(), warehouse.reference_config().datasets[dataset], dataset
             ),
         )
         metadata = {"dagster/row_count": frame.height, "rows_without_usable_iin": dropped}
@@ -68,6 +82,38 @@ def _reference_asset(dataset: str, description: str) -> dg.AssetsDefinition:
         return dg.Output(frame, metadata=metadata)
 
     return _extract
+
+
+@contextmanager
+def _staging(name: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="campaign-reference-") as folder:
+        yield Path(folder) / f"{name}.parquet"
+
+
+def _streamed_reference(reader: WarehouseReader, sql: str, dataset: str) -> tuple[
+        pl.DataFrame, int]:
+    """``keyed_reference`` of the query's rows, applied batch by batch as they stream in;
+    a row repeated in two batches is kept once, as ``keyed_reference`` keeps it once."""
+    dropped = 0
+
+    def keyed(batch: pl.DataFrame) -> pl.DataFrame:
+        nonlocal dropped
+        stored, unusable = keyed_reference(batch, dataset)
+        dropped += unusable
+        return stored
+
+    with _staging(dataset) as staged:
+        reader.extract(sql, staged, transform=keyed)
+        return pl.scan_parquet(staged).unique().collect(engine="streaming"), dropped
+
+
+def _streamed_frame(reader: WarehouseReader, sql: str) -> pl.DataFrame:
+    """One blacklist source's rows, fetched in batches (few round trips) and read back whole:
+    ``extract_blacklists`` takes each source as a frame, as the live blacklist of a campaign
+    does, and blacklists are a few hundred thousand rows, not the 10M of the datasets."""
+    with _staging("blacklist-source") as staged:
+        reader.extract(sql, staged)
+        return pl.read_parquet(staged)
 
 
 reference_devices = _reference_asset("devices", "Client devices (``iin_key``, ``device``).")
