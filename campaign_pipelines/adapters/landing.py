@@ -101,11 +101,12 @@ class LandingZone:
         now: float | None = None,
     ) -> list[Arrival]:
         """Every entry in ``root/kind`` with its answer: ready, waiting (and why) or refused
-        (and the problem), oldest first; stat only (see ``landing_arrivals``)."""
+        (and the problem), oldest first; stat only (see ``landing_arrivals``). On an object
+        store nothing is written in place, so nothing waits for a quiet period."""
         return list_arrivals(
             self.folder(kind),
             suffixes,
-            quiet_seconds=quiet_seconds,
+            quiet_seconds=quiet_seconds if self.storage.writes_in_place else 0,
             abandoned_seconds=abandoned_seconds,
             now=now,
         )

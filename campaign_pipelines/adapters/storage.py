@@ -100,6 +100,8 @@ class LocalStorage:
     """A folder on this machine's disk: the behaviour the landing zone always had."""
 
     shared = False
+    # A writer may write a file in place, visible while it grows: readers wait for quiet.
+    writes_in_place = True
 
     def scan(self, folder: Path) -> list[Entry]:
         found = []
@@ -199,6 +201,7 @@ class ObjectStorage:
     """An object store (S3 or compatible) through fsspec: ``fs`` takes ``bucket/key`` paths."""
 
     shared = True
+    writes_in_place = False  # an object is visible only once whole: no quiet period to wait
 
     def __init__(self, fs: Any):
         self.fs = fs

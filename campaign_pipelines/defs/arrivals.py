@@ -127,7 +127,7 @@ class TickAnswers:
     @classmethod
     def begin(cls, context: dg.SensorEvaluationContext, landing: LandingZone,
               kind: str) -> TickAnswers:
-        return cls(folder=f"{Path(landing.root).name}/{kind}", report=read_cursor(context.cursor))
+        return cls(folder=f"{landing.root.name}/{kind}", report=read_cursor(context.cursor))
 
     def absorb(self, other: TickAnswers) -> None:
         """Adds ``other``'s answers (another folder's, the same tick) to these: every list,
@@ -252,7 +252,7 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
 def _reject(context, landing: LandingZone, path: Path, problems: list, answers) -> None:
     moved = landing.reject(path, {"problems": problems})
     error_file = moved.with_name(f"{moved.name}{ERROR_SUFFIX}")
-    shown = f"{Path(landing.root).name}/{error_file.relative_to(landing.root).as_posix()}"
+    shown = f"{landing.root.name}/{error_file.relative_to(landing.root).as_posix()}"
     answers.rejected.append(Refusal(path.name, shown, _in_short(problems)))
     context.log.warning(f"rejected {path.name}: " + "; ".join(p["problem"] for p in problems))
 

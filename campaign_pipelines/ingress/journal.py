@@ -30,6 +30,12 @@ file's size included, and its name: the folder was fsynced when the journal was 
 - The machine loses power: what was acknowledged was synced, names included; temp journals
   are recovered at the next start.
 
+On an object store (``CAMPAIGN_DATA_URL=s3://...``) there is no file to append to, and none
+is needed: each batch is one complete ``<prefix>-<host>-<pid>-<n>.jsonl`` object, created with
+one PUT that never replaces another (``journal_files.put_complete``), and the batch's requests
+are answered once that PUT returned. Nothing is left to recover; a PUT that fails is a 503
+(if the store took it anyway, its lines land once more: at least once, as above).
+
 A journal is opened only when a line arrives and completed within ``rotate_seconds``, so no
 live journal is ever old; an orphan left while no ingress runs for a day is what the landing
 sensor refuses as an abandoned temp file (``landing_arrivals``): moved to ``rejected/`` with
@@ -44,6 +50,7 @@ import logging
 import time
 from pathlib import Path
 
+from campaign_pipelines.adapters.storage import as_path, is_local, storage_for
 from campaign_pipelines.ingress import journal_files
 from campaign_pipelines.ingress.journal_files import JournalFile
 
@@ -63,7 +70,8 @@ class Journal:
         rotate_records: int = 10_000,
         recover_seconds: float = 10.0,
     ):
-        self.folder = Path(folder)
+        self.folder = as_path(folder)
+        self._remote = not is_local(self.folder)  # batches go as whole objects
         self.prefix = prefix
         self.rotate_seconds = rotate_seconds
         self.rotate_records = rotate_records
@@ -79,7 +87,7 @@ class Journal:
 
     async def start(self) -> list[Path]:
         """Creates the folder, completes the orphans of dead writers, starts the writer."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        storage_for(self.folder).make_folder(self.folder)
         recovered = await asyncio.to_thread(self._recover)
         self._task = asyncio.create_task(self._run(), name=f"journal {self.folder}")
         return recovered
@@ -157,6 +165,9 @@ class Journal:
     # In the writer's thread:
 
     def _write(self, data: bytes, records: int) -> None:
+        if self._remote:
+            journal_files.put_complete(self.folder, self.prefix, self._tag, self._numbers, data)
+            return
         if self._file is None:
             self._file = journal_files.open_journal(self.folder, self._tag, self._numbers)
         journal_files.append(self._file, data, records)
@@ -177,6 +188,8 @@ class Journal:
 
     def _recover(self) -> list[Path]:
         self._recovered_at = time.monotonic()
+        if self._remote:
+            return []  # every batch was a whole object: no temp journal to complete
         try:
             return journal_files.recover_orphans(self.folder, self.prefix)
         except OSError as error:  # tried again in recover_seconds; live journals do not wait

@@ -34,6 +34,7 @@ from pathlib import Path
 from campaign_pipelines.adapters import landing_arrivals
 from campaign_pipelines.adapters.atomic_write import fsync_folder
 from campaign_pipelines.adapters.landing import FILE_MODE
+from campaign_pipelines.adapters.storage import storage_for
 
 COMPLETE_SUFFIX = ".jsonl"
 # Hidden and .tmp: both halves of the name readers skip (landing_arrivals.is_temp_name).
@@ -58,6 +59,19 @@ def process_tag() -> str:
     """``<host>-<pid>``: unique among the live writers of one landing folder."""
     host = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
     return f"{host}-{os.getpid()}"
+
+
+def put_complete(folder: Path, prefix: str, tag: str, numbers: Iterator[int],
+                 data: bytes) -> Path:
+    """On an object store, a batch as one complete journal object, created only under a free
+    name (``If-None-Match: *``: a name taken, say by a pod of the same host name and pid before
+    a restart, moves on to the next ``n``); whole once the PUT returns."""
+    storage = storage_for(folder)
+    for number in numbers:
+        target = folder / f"{prefix}-{tag}-{number}{COMPLETE_SUFFIX}"
+        if storage.create(target, data, FILE_MODE):
+            return target
+    raise AssertionError("itertools.count never ends")
 
 
 def open_journal(folder: Path, tag: str, numbers: Iterator[int]) -> JournalFile:

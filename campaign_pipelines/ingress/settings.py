@@ -30,6 +30,7 @@ from typing import get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from campaign_pipelines.adapters.storage import storage_path
 from campaign_pipelines.core.setting_values import (
     EMAIL_PROVIDER,
     SEQUENCE_TIMING,
@@ -50,6 +51,8 @@ class IngressSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(default=Path("data"), validation_alias="CAMPAIGN_DATA_DIR")
+    # The shared files' root (defs/settings.py): the landing zone lives there when it is set.
+    data_url: str | None = Field(default=None, validation_alias="CAMPAIGN_DATA_URL")
     ingress_token: SecretStr | None = None
     ingress_hmac_secret: SecretStr | None = None
     unsubscribe_secret: SecretStr | None = None
@@ -76,7 +79,8 @@ class IngressSettings(BaseSettings):
 
     @property
     def landing(self) -> Path:
-        return self.data_dir / "landing"
+        """``$CAMPAIGN_DATA_URL/landing`` (a folder or an object store), else the data dir's."""
+        return (storage_path(self.data_url) if self.data_url else self.data_dir) / "landing"
 
 
 def read_ingress_settings() -> IngressSettings:

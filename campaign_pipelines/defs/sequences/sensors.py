@@ -32,6 +32,7 @@ from campaign_pipelines.defs.resources import (
     WarehouseResource,
     sequence_store,
 )
+from campaign_pipelines.defs.run_states import going_run
 from campaign_pipelines.defs.sequences.assets import SIGNUPS_KEY, SUPPRESSIONS_KEY
 from campaign_pipelines.defs.sequences.jobs import send_due_emails_job, sequence_admission_job
 from campaign_pipelines.defs.settings import read_settings
@@ -67,7 +68,7 @@ def sequence_answers(context: dg.SensorEvaluationContext, campaign_data: Campaig
     Raises ``ProblemsError`` when the sequence definitions are unusable (the files wait)."""
     landing = campaign_data.landing()
     answers = TickAnswers.begin(context, landing, "signups")
-    answers.folder = " or ".join(f"{Path(landing.root).name}/{kind}" for kind in KINDS)
+    answers.folder = " or ".join(f"{landing.root.name}/{kind}" for kind in KINDS)
     if not any(landing.arrivals(kind, SUFFIXES, quiet_seconds=0) for kind in KINDS):
         return answers
     known = set(sequences.definitions())
@@ -107,12 +108,9 @@ def due_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseResource,
         return dg.SensorResult(skip_reason="e-mails are due but UNSUBSCRIBE_SECRET is not set "
                                "(every e-mail carries a signed unsubscribe link): set it where "
                                "the daemon and the runs read their environment")
-    going = context.instance.get_runs(filters=dg.RunsFilter(
-        job_name=send_due_emails_job.name, statuses=[
-            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-            dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]), limit=1)
+    going = going_run(context.instance, send_due_emails_job.name)
     if going:
-        return dg.SensorResult(skip_reason=f"run {going[0].run_id} is sending")
+        return dg.SensorResult(skip_reason=f"run {going.run_id} is sending")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"send-due@{now:%Y-%m-%dT%H:%M}")])
 
 

@@ -1,0 +1,178 @@
+"""CAMPAIGN_DATA_URL on an object store: moto's S3 server on loopback stands in for the bucket
+every pod shares (adapters/storage.py). The landing zone, archive/ and rejected/, the stored
+requests and the asset files live in the bucket; the warehouse is a local DuckDB file.
+
+The runs are queued in a real instance and executed as the daemon's worker would
+(defs/test_sensor.py's helpers); the requests come through the ingress app and boto3, as an
+outside writer's would."""
+
+import json
+import logging
+import threading
+import uuid
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
+
+from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
+from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
+from campaign_pipelines.defs.resources import build_resources
+from campaign_pipelines.ingress.app import create_app
+from campaign_pipelines.ingress.settings import read_ingress_settings
+from campaign_pipelines.responses import materialization_metadata
+from campaign_pipelines_tests.bank import CUSTOMERS, SEED_REQUEST, request_text
+from campaign_pipelines_tests.defs.test_sensor import _dequeue_and_run, _queue
+
+PREFIX = "campaigns-prod"
+TOKEN = "object-storage-test-token"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """A new bucket, CAMPAIGN_DATA_URL pointing into it, and the reference datasets the location
+    template built moved there from the data directory (which keeps only the DuckDB file)."""
+    name = f"campaigns-{uuid.uuid4().hex[:12]}"
+    for variable, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "CAMPAIGN_DATA_URL": f"s3://{name}/{PREFIX}", "INGRESS_TOKEN": TOKEN,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket=name)
+    assets = data_dir / "assets"
+    for path in sorted(p for p in assets.rglob("*") if p.is_file()):
+        key = f"{PREFIX}/assets/{path.relative_to(assets).as_posix()}"
+        client.put_object(Bucket=name, Key=key, Body=path.read_bytes())
+        path.unlink()
+    return Bucket(client, name)
+
+
+class Bucket:
+    def __init__(self, client, name: str):
+        self.client, self.name = client, name
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.name, Key=f"{PREFIX}/{key}", Body=body)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=f"{PREFIX}/{key}")["Body"].read()
+
+    def keys(self, under: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.name, Prefix=f"{PREFIX}/{under}/")
+        return sorted(o["Key"].removeprefix(f"{PREFIX}/{under}/")
+                      for page in pages for o in page.get("Contents", []))
+
+
+def _tick(data_dir: Path, instance: dg.DagsterInstance) -> dg.SensorResult:
+    """One evaluation of the campaign sensor over the bucket (no quiet period: a PUT is whole)."""
+    resources = build_resources(data_dir)
+    context = dg.build_sensor_context(
+        instance=instance,
+        resources={k: resources[k] for k in ("campaign_data", "warehouse", "io_manager")},
+    )
+    result = campaign_requests_sensor(context)
+    for request in result.dynamic_partitions_requests:  # what the daemon applies
+        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    return result
+
+
+def _deployed(data_dir: Path, code: str) -> tuple[int, int]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        targets = connection.execute("SELECT COUNT(*) FROM dssb_ocds.mb22_local_target "
+                                     "WHERE CAMPAIGNCODE = ?", [code]).fetchone()
+        registered = connection.execute("SELECT COUNT(*) FROM campaign_ops.campaign_registry "
+                                        "WHERE campaign_code = ?", [code]).fetchone()
+    assert targets is not None and registered is not None
+    return targets[0], registered[0]
+
+
+def test_a_request_from_the_ingress_and_an_upload_in_the_bucket_are_built_deployed_and_archived(
+    bucket: Bucket, location, data_dir: Path, instance: dg.DagsterInstance
+):
+    iins = [customer.iin for customer in CUSTOMERS.values()]
+    bucket.put("landing/uploads/spring list.csv", ("IIN\n" + "\n".join(iins) + "\n").encode())
+    body = request_text(user_files=["spring list.csv"])
+    with TestClient(create_app(read_ingress_settings())) as ingress:
+        answer = ingress.post("/campaigns/create", content=body,
+                              headers={"Authorization": f"Bearer {TOKEN}",
+                                       "Content-Type": "application/json"})
+    assert answer.status_code == 202, answer.text
+    landed = f"{answer.json()['campaign_key']}.json"
+    bucket.put("landing/campaigns/bad.json", request_text(metadata=None).encode())
+    assert bucket.keys("landing/campaigns") == ["bad.json", landed]
+
+    result = _tick(data_dir, instance)
+
+    [request] = result.run_requests
+    assert bucket.keys("landing/campaigns") == sorted(
+        [landed, "rejected/bad.json", "rejected/bad.json.error.json"])
+    report = json.loads(bucket.get("landing/campaigns/rejected/bad.json.error.json"))
+    assert report["file"] == "bad.json"
+    assert any(p["field"] == "metadata" and p["fix"] for p in report["problems"])
+    assert bucket.keys(f"requests/{request.partition_key}")  # the admitted version, stored
+    outcome = _dequeue_and_run(instance, _queue(instance, request))
+
+    assert outcome.success
+    assert materialization_metadata(outcome, "raw_audience")["initial_count"] == len(iins) + len(
+        SEED_REQUEST["user_iins"])
+    code = materialization_metadata(outcome, "campaign_codes")["campaign_code"]
+    targets, registered = _deployed(data_dir, code)
+    assert targets > 0 and registered == 1
+    assert bucket.keys("landing/campaigns") == sorted(
+        [f"archive/{landed}", "rejected/bad.json", "rejected/bad.json.error.json"])
+    assert f"raw_audience/{request.partition_key}.parquet" in bucket.keys("assets")
+    assert not (data_dir / "assets").exists() or not any((data_dir / "assets").rglob("*.parquet"))
+    assert not (data_dir / "landing").exists()  # nothing of the landing zone on the local disk
+    assert _tick(data_dir, instance).run_requests == []
+
+
+def test_two_sensor_evaluations_at_once_request_one_run_per_object(
+    bucket: Bucket, location, data_dir: Path, instance: dg.DagsterInstance
+):
+    names = ["north.json", "south.json"]
+    for name in names:
+        bucket.put(f"landing/campaigns/{name}", request_text().encode())
+    start = threading.Barrier(2)
+    results: list[dg.SensorResult] = []
+    failures: list[BaseException] = []
+
+    def evaluate() -> None:
+        start.wait()
+        try:
+            results.append(_tick(data_dir, instance))
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=evaluate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    requests = [r for result in results for r in result.run_requests]
+    assert sorted(r.tags["campaign/request_file"] for r in requests) == names
+    assert len({r.tags[ARRIVAL_TAG] for r in requests}) == len(names)
+    for request in requests:
+        assert _dequeue_and_run(instance, _queue(instance, request)).success
+    assert bucket.keys("landing/campaigns") == [f"archive/{name}" for name in names]
+    assert _tick(data_dir, instance).run_requests == []
+    runs = instance.get_runs(dg.RunsFilter(job_name="campaign_job"))
+    assert sorted(run.tags["campaign/request_file"] for run in runs) == names
