@@ -25,6 +25,7 @@ from campaign_pipelines.defs.arrivals import TickAnswers, answer_arrivals
 from campaign_pipelines.defs.batched_arrivals import admit_by_file_tag, batch_request, take_batch
 from campaign_pipelines.defs.commands.jobs import OP_NAME, apply_commands_job
 from campaign_pipelines.defs.resources import CampaignDataResource
+from campaign_pipelines.defs.run_states import going_run
 
 KIND = "commands"
 SUFFIXES = (".json",)
@@ -53,10 +54,8 @@ def command_answers(context: dg.SensorEvaluationContext,
 
 def _held_by(instance: dg.DagsterInstance) -> str | None:
     """Why new files wait: a run of the job that is queued, going or to be retried, if any."""
-    for run in instance.get_runs(dg.RunsFilter(job_name=apply_commands_job.name), limit=20):
-        if not run.is_finished or run.is_complete_and_waiting_to_retry:
-            return f"run {run.run_id} applies earlier commands first"
-    return None
+    going = going_run(instance, apply_commands_job.name)
+    return f"run {going.run_id} applies earlier commands first" if going else None
 
 
 @dg.sensor(name="command_arrivals_sensor", job=apply_commands_job, minimum_interval_seconds=15,
