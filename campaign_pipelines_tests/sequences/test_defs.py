@@ -99,6 +99,14 @@ def test_one_tick_one_run_then_seven_emails_per_enrolled_address(resources, tmp_
         assert signups_meta["refused_lines"].value == 1
         assert not list((tmp_path / "landing/signups").glob("*.jsonl"))  # all taken
 
+        # A send run still canceling is still sending: no second run beside it.
+        canceling = dg.DagsterRun(job_name="send_due_emails_job",
+                                  status=dg.DagsterRunStatus.CANCELING)
+        instance.add_run(canceling)
+        held = tick(due_sensor, resources, instance, ("warehouse", "campaign_data", "sequences"))
+        assert held.skip_reason.skip_message == f"run {canceling.run_id} is sending"
+        instance.report_run_canceled(canceling)
+
         due = tick(due_sensor, resources, instance, ("warehouse", "campaign_data", "sequences"))
         [send] = due.run_requests
         assert send.run_key == f"send-due@{datetime.now(UTC):%Y-%m-%dT%H:%M}"
