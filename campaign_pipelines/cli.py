@@ -343,17 +343,20 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs one command. A setting that is missing (exit 2), an unreachable warehouse or config
     service (exit 1) and Ctrl-C (exit 130) end in one sentence on stderr, not a traceback."""
-    from campaign_pipelines.defs.settings import SettingError
-    from campaign_pipelines.run_watch import EXIT_INTERRUPTED
-    from campaign_pipelines.service import SettingMissing
-
     args = parser().parse_args(argv)
     try:
         return args.run(args)
     except KeyboardInterrupt as stop:  # run_watch.RunInterrupted says which run stopped
+        from campaign_pipelines.run_watch import EXIT_INTERRUPTED
+
         print(f"campaigns: {str(stop) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _outside_errors() as error:
+        # Imported here, not at the top: they import Dagster (1.5 s of CPU), which `serve`,
+        # `--help` and the commands that need no run would load for nothing.
+        from campaign_pipelines.defs.settings import SettingError
+        from campaign_pipelines.service import SettingMissing
+
         command = " ".join(filter(None, [args.command, getattr(args, args.command, None)]))
         print(f"campaigns {command}: {_described(error)}", file=sys.stderr)
         setting = isinstance(error, SettingMissing | SettingError)

@@ -81,7 +81,7 @@ def build_empty_homes(template: Path) -> Path:
 def build_location_template(template: Path, bank: Path) -> Path:
     """What the ``location`` fixture used to build per test, under ``template``."""
     from campaign_pipelines.definitions import defs
-    from campaign_pipelines.service import Location, run_job
+    from campaign_pipelines.service import Location, missing_reference_data, run_job
 
     data, home = _data_dir(template, bank), template / INSTANCE_HOME
     home.mkdir()
@@ -96,6 +96,7 @@ def build_location_template(template: Path, bank: Path) -> Path:
             # its data directory, in Dagster's cache: the refresh would write there.
             forget_rebuilt_jobs()
             assert run_job(loaded, "reference_refresh_job").success
+            assert missing_reference_data(loaded) == []  # once here, not in every copy
     return template
 
 
@@ -145,8 +146,13 @@ def forget_rebuilt_jobs() -> None:
     """
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
+    from campaign_pipelines import service
+
     ReconstructableJob.get_definition.cache_clear()
     ReconstructableJob.get_repository_definition.cache_clear()
+    # The definitions loaded per settings value (service.loaded_definitions): each test's data
+    # directory is another value, so without this every test's definitions would stay loaded.
+    service._definitions.cache_clear()
 
 
 def copy_into(source: Path, target: Path) -> None:
