@@ -51,7 +51,7 @@ test: lint dagster-home
 	CAMPAIGN_SOAK_SECONDS=$${CAMPAIGN_SOAK_SECONDS:-30} $(BIN)/pytest -q
 
 soak: venv
-	CAMPAIGN_SOAK_SECONDS=$${CAMPAIGN_SOAK_SECONDS:-120} $(BIN)/pytest -q -n 0 \
+	CAMPAIGN_SOAK_SECONDS=$${CAMPAIGN_SOAK_SECONDS:-120} $(BIN)/pytest -q -s -n 0 \
 		campaign_pipelines_tests/topology/test_many_processes.py
 
 # From DAGSTER_HOME, where its dagster.yaml is the instance's: started from the repository
