@@ -47,6 +47,7 @@ def campaign_key(deployment):
 def allocate_in_child(keys: list[str], go, results) -> None:
     """A spawned process's allocations: wait for the signal, allocate, report (or the error)."""
     deployment = OracleDeployment(live_warehouse())
+    deployment.require_tables()  # connected (pool and session ready) before the signal
     go.wait(60)
     try:
         results.put([(key, deployment.allocate_codes(key, live_request()).campaign_code)
@@ -66,7 +67,7 @@ def test_two_processes_allocating_at_once_never_share_a_code(deployment):
     try:
         for child in children:
             child.start()
-        time.sleep(3)  # both connected and waiting
+        time.sleep(5)  # both connected and waiting
         go.set()
         answers = [results.get(timeout=120) for _ in children]
         for child in children:
@@ -129,12 +130,12 @@ def test_a_load_killed_mid_way_leaves_the_previous_rows_and_a_rerun_the_new_ones
     assert child.exitcode == -9
     # Committed data only: the killed load's rows were never committed.
     assert deployment.warehouse.fetch(TARGET_COUNT, {"code": code}).item() == 700
+    ledger_of = {"code": code, "table_name": MB22_LOCAL_TARGET.qualified}
+    assert deployment.warehouse.fetch(LEDGER_ROWS, ledger_of).item() == 700
     # The rerun's DELETE waits, if need be, for the server to finish that rollback.
     assert deployment.replace_campaign_rows(MB22_LOCAL_TARGET, code,
                                             target_rows(code, 1_500, 500_000_000_000)) == 1_500
     iins = deployment.warehouse.fetch(TARGET_IINS, {"code": code})["IIN"]
     assert iins.len() == 1_500 == iins.n_unique()
     assert iins.min() == "500000000000"
-    ledger = deployment.warehouse.fetch(
-        LEDGER_ROWS, {"code": code, "table_name": MB22_LOCAL_TARGET.qualified})
-    assert ledger.item() == 1_500
+    assert deployment.warehouse.fetch(LEDGER_ROWS, ledger_of).item() == 1_500
