@@ -211,6 +211,12 @@ def test_a_campaign_runs_through_the_sensor_and_the_queue_on_postgres(
                 daemon.stop()
             assert run.status == dg.DagsterRunStatus.SUCCESS, daemon.tail()
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            # The project's rules, from deploy/dagster.yaml, held in PostgreSQL: the deployment
+            # steps took the pool "warehouse" at its default limit of one slot.
+            limits = instance.get_concurrency_config()
+            assert limits.run_queue_config.max_concurrent_runs == 4
+            pool = instance.event_log_storage.get_concurrency_info("warehouse")
+            assert pool.slot_count == 1 and pool.active_slot_count == 0
             assert run.tags["dagster/sensor_name"] == "campaign_requests_sensor"
             assert run.tags["dagster/partition"] == "pg_promo" and ARRIVAL_TAG in run.tags
             logs = instance.all_logs(run.run_id)
