@@ -2,8 +2,9 @@
 
 Listing looks at ``lstat`` only (on an object store: the listing's keys, times and sizes):
 it never opens a file (a fifo would block, a large upload would cost a read per tick) and
-never follows a symlink (a link could point anywhere on the host). Each entry directly in ``root/kind`` (the ``archive/`` and ``rejected/`` folders aside)
-is one ``Arrival`` with a status:
+never follows a symlink (a link could point anywhere on the host). Each entry directly in
+``root/kind`` (the ``archive/`` and ``rejected/`` folders aside) is one ``Arrival`` with a
+status:
 
 - ``ready``: a regular file with an accepted extension and no change for ``QUIET_SECONDS``
   (a writer that writes in place instead of temp-then-rename may still be writing before);
