@@ -37,6 +37,7 @@ from campaign_pipelines.core.metrics.outcomes import Outcome
 from campaign_pipelines.core.metrics.rollup import CHANNELS, KEY, KPI_DAILY, daily_kpis
 from campaign_pipelines.core.registry import BANK_TIMEZONE
 from campaign_pipelines.defs.failures import fail, warehouse_work
+from campaign_pipelines.defs.markdown import markdown_table
 from campaign_pipelines.defs.metrics.partitions import kpi_days
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
@@ -81,25 +82,16 @@ def daily_kpis_asset(context: dg.AssetExecutionContext,
         **{f"rows/{channel}": per_channel.get(channel, 0) for channel in CHANNELS},
         "absent_domains": ", ".join(sorted(
             name for name, frame in vars(activity).items() if frame is None)) or "none",
-        "preview": dg.MetadataValue.md(markdown_table(rows.head(PREVIEW_ROWS))),
+        "preview": dg.MetadataValue.md(preview_table(rows.head(PREVIEW_ROWS))),
     })
 
 
-def markdown_table(rows: pl.DataFrame) -> str:
+def preview_table(rows: pl.DataFrame) -> str:
     """The rows as a markdown table, without the columns that are null throughout."""
     if rows.is_empty():
         return "_no activity recorded on these days_"
     kept = [c for c in rows.columns if c in KEY or rows[c].null_count() < rows.height]
-    shown = rows.select(kept)
-    lines = ["| " + " | ".join(kept) + " |", "|" + "---|" * len(kept)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.iter_rows()]
-    return "\n".join(lines)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return markdown_table(rows.select(kept))
 
 
 class OutcomeConfig(dg.Config):

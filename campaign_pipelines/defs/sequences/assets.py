@@ -27,6 +27,7 @@ from campaign_pipelines.core.sequences.intake import parse_lines, parse_unsubscr
 from campaign_pipelines.core.sequences.plan import SIGNUP_SCHEMA, enroll
 from campaign_pipelines.defs.batched_arrivals import ArrivedFile, admitted
 from campaign_pipelines.defs.failures import fail, warehouse_work
+from campaign_pipelines.defs.markdown import markdown_table
 from campaign_pipelines.defs.resources import (
     AlertsResource,
     CampaignDataResource,
@@ -114,7 +115,7 @@ def enrollments(batch: pl.DataFrame, warehouse: WarehouseResource,
             dict(enrolled.group_by("segment").len().sort("segment").iter_rows())),
         "enrollments_per_segment_and_status": dg.MetadataValue.json(counts["enrollments"]),
         "ledger_per_state": dg.MetadataValue.json(counts["ledger"]),
-        "sample": dg.MetadataValue.md(_table(batch.head(10))),
+        "sample": dg.MetadataValue.md(markdown_table(batch.head(10))),
     })
 
 
@@ -206,9 +207,3 @@ def _definitions(sequences: SequencesResource):
 def _scalars(values: dict) -> dict:
     return {k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
             for k, v in values.items()}
-
-
-def _table(frame: pl.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n"
-                            for row in frame.iter_rows())
