@@ -6,9 +6,11 @@ The runs are queued in a real instance and executed as the daemon's worker would
 (defs/test_sensor.py's helpers); the requests come through the ingress app and boto3, as an
 outside writer's would."""
 
+import hashlib
 import json
 import logging
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -19,9 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
+from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines.adapters.storage import storage_for
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
 from campaign_pipelines.defs.resources import build_resources
+from campaign_pipelines.defs.settings import SettingError, read_settings
 from campaign_pipelines.ingress.app import create_app
 from campaign_pipelines.ingress.settings import read_ingress_settings
 from campaign_pipelines.responses import materialization_metadata
@@ -43,9 +48,8 @@ def s3_endpoint():
 
 
 @pytest.fixture
-def bucket(s3_endpoint: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    """A new bucket, CAMPAIGN_DATA_URL pointing into it, and the reference datasets the location
-    template built moved there from the data directory (which keeps only the DuckDB file)."""
+def store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """A new bucket, and CAMPAIGN_DATA_URL pointing into it."""
     name = f"campaigns-{uuid.uuid4().hex[:12]}"
     for variable, value in {
         "AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
@@ -55,12 +59,18 @@ def bucket(s3_endpoint: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(variable, value)
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.create_bucket(Bucket=name)
+    return Bucket(client, name)
+
+
+@pytest.fixture
+def bucket(store: "Bucket", data_dir: Path) -> "Bucket":
+    """``store``, with the reference datasets the location template built moved there from the
+    data directory (which keeps only the DuckDB file and the instance)."""
     assets = data_dir / "assets"
     for path in sorted(p for p in assets.rglob("*") if p.is_file()):
-        key = f"{PREFIX}/assets/{path.relative_to(assets).as_posix()}"
-        client.put_object(Bucket=name, Key=key, Body=path.read_bytes())
+        store.put(f"assets/{path.relative_to(assets).as_posix()}", path.read_bytes())
         path.unlink()
-    return Bucket(client, name)
+    return store
 
 
 class Bucket:
@@ -176,3 +186,73 @@ def test_two_sensor_evaluations_at_once_request_one_run_per_object(
     assert _tick(data_dir, instance).run_requests == []
     runs = instance.get_runs(dg.RunsFilter(job_name="campaign_job"))
     assert sorted(run.tags["campaign/request_file"] for run in runs) == names
+
+
+def test_a_move_that_died_between_its_copy_and_its_delete_is_finished_by_its_repeat(
+    store: Bucket,
+):
+    data = request_text().encode()
+    store.put("landing/campaigns/promo.json", data)
+    store.put("landing/campaigns/archive/promo.json", data)  # the copy; the delete never came
+    landing = LandingZone(read_settings().shared_root / "landing")
+
+    taken = landing.take(landing.folder("campaigns") / "promo.json",
+                         hashlib.sha256(data).hexdigest())
+
+    assert taken is not None and taken.name == "promo.json"
+    assert store.keys("landing/campaigns") == ["archive/promo.json"]  # one copy, none lost
+    assert landing.take(landing.folder("campaigns") / "promo.json",
+                        hashlib.sha256(data).hexdigest()) is None  # gone: nothing to repeat
+
+
+def test_a_landed_name_is_never_replaced_and_a_retried_write_changes_nothing(store: Bucket):
+    landing = LandingZone(read_settings().shared_root / "landing")
+    landing.write_atomic("commands", "pause-1.json", b'{"command": "pause"}')
+    landing.write_atomic("commands", "pause-1.json", b'{"command": "pause"}')  # a retry
+    with pytest.raises(FileExistsError):
+        landing.write_atomic("commands", "pause-1.json", b'{"command": "resume"}')
+    assert store.get("landing/commands/pause-1.json") == b'{"command": "pause"}'
+
+
+def test_signups_posted_to_the_ingress_land_as_whole_journal_objects(store: Bucket):
+    with TestClient(create_app(read_ingress_settings())) as ingress:
+        for number in range(3):
+            answer = ingress.post("/webhooks/signups", json={
+                "email": f"ada{number}@example.com", "first_name": "Ada", "red_systems": 2},
+                headers={"Authorization": f"Bearer {TOKEN}"})
+            assert answer.status_code == 202, answer.text
+    [*journals] = store.keys("landing/signups")
+    assert journals and all(name.startswith("signups-") and name.endswith(".jsonl")
+                            for name in journals)
+    lines = [json.loads(line) for name in journals
+             for line in store.get(f"landing/signups/{name}").decode().splitlines()]
+    assert sorted(line["signup"]["email"] for line in lines) == [
+        f"ada{n}@example.com" for n in range(3)]
+
+
+def test_admissions_of_one_key_wait_for_each_other_on_the_lock_object(store: Bucket):
+    lock = read_settings().shared_root / "requests" / "promo" / ".lock"
+    storage, inside, order = storage_for(lock), threading.Event(), []
+
+    def second() -> None:
+        inside.wait()
+        with storage.locked(lock):
+            order.append("second")
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    with storage.locked(lock):
+        inside.set()
+        time.sleep(0.3)  # the second holder polls meanwhile
+        order.append("first")
+    waiter.join()
+    assert order == ["first", "second"]
+    assert store.keys("requests/promo") == []  # released: no lock object left
+
+
+def test_a_data_url_of_another_kind_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("CAMPAIGN_DATA_URL", "ftp://files.example/campaigns")
+    with pytest.raises(SettingError, match="CAMPAIGN_DATA_URL='ftp://files.example/campaigns'"):
+        read_settings()
