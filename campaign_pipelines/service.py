@@ -27,6 +27,7 @@ from campaign_pipelines.adapters.admission import (
     read_request,
 )
 from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
+from campaign_pipelines.adapters.storage import same_place
 from campaign_pipelines.adapters.warehouse.protocol import Deployment
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, arrival_key
@@ -126,7 +127,7 @@ def register(
     """
     data = location.campaign_data
     landing = data.landing()
-    in_landing = not dry_run and path.resolve().parent == landing.folder("campaigns").resolve()
+    in_landing = not dry_run and same_place(path.resolve().parent, landing.folder("campaigns"))
     identity = _identify(path) if in_landing else None
     try:
         if identity is not None:

@@ -116,19 +116,20 @@ class LandingZone:
 
         Writing the same bytes again returns the existing file (a retried request); different
         bytes under a taken name raise ``FileExistsError`` instead of replacing a file that
-        has not been processed yet (writers choose unique names; the check is not a lock).
-        Names a reader would skip (hidden, ``.tmp``) are refused: they would never be read.
+        has not been processed yet (``Storage.land``: locally writers choose unique names and
+        the check is not a lock; on a store a PUT with ``If-None-Match: *``, so of two writers
+        of one name, say two ingress replicas, one lands and the other is told). Names a
+        reader would skip (hidden, ``.tmp``) are refused: they would never be read.
         """
         _check_name(name)
         target = self.folder(kind) / name
-        if self.storage.taken(target):
-            if target.read_bytes() == data:
-                return target
-            raise FileExistsError(f"{target} already exists with different content")
         left = f"Nothing was landed: no part of {name} is in {target.parent}."
         with landing_errors(f"land {name} in {target.parent}", (target.parent,), left):
-            write_file_atomic(target, data)
-        return target
+            if self.storage.land(target, data, FILE_MODE):
+                return target
+        if target.read_bytes() == data:
+            return target  # a retried request
+        raise FileExistsError(f"{target} already exists with different content")
 
     def claim(self, kind: str, arrival_id: str, body: dict) -> bool:
         """Whether this evaluation may request the run for ``arrival_id``: on an object store

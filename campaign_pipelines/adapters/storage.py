@@ -163,6 +163,14 @@ class LocalStorage:
         fsync_folder(target.parent)
         return True
 
+    def land(self, target: Path, data: bytes, mode: int) -> bool:
+        """Writes ``target`` whole (temp file, fsync, rename) unless the name is taken: a
+        check, not a lock (local writers choose unique names); False when taken."""
+        if target.exists():
+            return False
+        write_atomic_with(target, lambda temp: temp.write_bytes(data), mode=mode)
+        return True
+
     def move(self, source: Path, target: Path) -> None:
         os.replace(source, target)
         fsync_folder(target.parent)
@@ -253,6 +261,10 @@ class ObjectStorage:
         except FileExistsError:  # s3fs's answer to 412 Precondition Failed
             return False
         return True
+
+    def land(self, target: Path, data: bytes, mode: int) -> bool:
+        """One PUT that takes the name only if it is free (``If-None-Match: *``)."""
+        return self.create(target, data, mode)
 
     def move(self, source: Path, target: Path) -> None:
         """Copy, then delete. A crash in between leaves both; the repeat finds the copy

@@ -256,3 +256,20 @@ def test_a_data_url_of_another_kind_is_refused_naming_the_variable(
     monkeypatch.setenv("CAMPAIGN_DATA_URL", "ftp://files.example/campaigns")
     with pytest.raises(SettingError, match="CAMPAIGN_DATA_URL='ftp://files.example/campaigns'"):
         read_settings()
+
+
+def test_keys_under_a_prefix_in_a_landing_folder_are_rejected_together_with_their_report(
+    store: Bucket,
+):
+    store.put("landing/campaigns/spring/a.json", b"{}")
+    store.put("landing/campaigns/spring/b.json", b"{}")
+    landing = LandingZone(read_settings().shared_root / "landing")
+    [arrival] = landing.arrivals("campaigns", (".json",))
+    assert arrival.status == "refused" and arrival.problem is not None
+
+    landing.reject(arrival.path, {"problems": [arrival.problem]})
+
+    assert store.keys("landing/campaigns") == [
+        "rejected/spring.error.json", "rejected/spring/a.json", "rejected/spring/b.json"]
+    report = json.loads(store.get("landing/campaigns/rejected/spring.error.json"))
+    assert report["entry"] == "folder" and "spring is a folder" in report["problems"][0]["problem"]

@@ -21,11 +21,11 @@ command (file, command, campaign, outcome, rows removed, message), masked: a cam
 be digits.
 """
 
-from pathlib import Path
 
 import dagster as dg
 
 from campaign_pipelines.adapters.campaign_deletion import delete_campaign
+from campaign_pipelines.adapters.storage import storage_path
 from campaign_pipelines.core.commands import DeleteCommand, parse_command
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
@@ -78,7 +78,7 @@ def apply_commands(context: dg.OpExecutionContext, config: CommandFiles,
 
 def _apply_file(context: dg.OpExecutionContext, file: ArrivedFile,
                 resources: Resources) -> dict | None:
-    path, landing = Path(file.path), resources.campaign_data.landing()
+    path, landing = storage_path(file.path), resources.campaign_data.landing()
     data = admitted_bytes(path, file.fingerprint, context.log)
     if data is None:
         return None

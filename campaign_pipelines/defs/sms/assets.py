@@ -11,11 +11,11 @@ core/sms/events.py's; the tables adapters/sms_store.py's.
 """
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from campaign_pipelines.adapters.storage import storage_path
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.campaign import CampaignFile, parse_campaign
@@ -36,7 +36,7 @@ def store_campaign_file(file: ArrivedFile, data: bytes, *, warehouse: WarehouseR
                         campaign_data: CampaignDataResource, sms: SmsResource,
                         now: datetime) -> dict:
     """One admitted campaign file parsed, stored and answered (archive/ or rejected/)."""
-    path, landing = Path(file.path), campaign_data.landing()
+    path, landing = storage_path(file.path), campaign_data.landing()
     store = sms_store(warehouse)
     def put(parsed: CampaignFile) -> str | ProblemsError:
         try:
@@ -95,7 +95,7 @@ def events(context: dg.AssetExecutionContext, config: ArrivedFiles,
     frames, refused = [], []
     for file, data in found:
         rows, problems = parse_events(data)
-        name = Path(file.path).name
+        name = storage_path(file.path).name
         frames.append(rows.with_columns(source_file=pl.lit(name)))
         refused += [{**p, "file": masked(name), "problem": masked(p["problem"])}
                     for p in problems]
@@ -106,7 +106,7 @@ def events(context: dg.AssetExecutionContext, config: ArrivedFiles,
             pl.concat(frames), datetime.now(UTC)))
     landing = campaign_data.landing()
     for file, _ in found:
-        landing.take(Path(file.path), file.fingerprint)
+        landing.take(storage_path(file.path), file.fingerprint)
     unknown = applied.get("unknown_message_ids", [])
     return dg.MaterializeResult(metadata={
         "files": len(found), "received": applied["received"],

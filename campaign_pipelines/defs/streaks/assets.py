@@ -19,6 +19,7 @@ from campaign_pipelines.adapters.journey_config import (
     ConfigServiceError,
     JourneyConfigUnavailable,
 )
+from campaign_pipelines.adapters.storage import same_place, storage_path
 from campaign_pipelines.adapters.streak_store import STATE_TABLE, StreakStoreError
 from campaign_pipelines.core.streaks.config import ConfigError
 from campaign_pipelines.core.streaks.daily import plan_day
@@ -134,9 +135,9 @@ def manual_assignments(
 ) -> dg.Output[pl.DataFrame]:
     """Moves users by hand from a CSV (experiments: any streak → any streak). The file is
     applied whole or not at all; from landing/assignments it is archived or rejected."""
-    path = Path(config.file)
+    path = storage_path(config.file)
     landing = campaign_data.landing()
-    in_landing = path.parent.resolve() == landing.folder("assignments").resolve()
+    in_landing = same_place(path.parent, landing.folder("assignments"))
     if not path.is_file():
         raise fail(f"{path} does not exist (already processed? see archive/ and rejected/)")
     journey = _config(journey_config, context)

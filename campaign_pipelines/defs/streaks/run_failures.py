@@ -9,10 +9,10 @@ rejected/ with an .error.json naming that run and its failure. A run Dagster wil
 the file where it is, for the retry to take.
 """
 
-from pathlib import Path
 
 import dagster as dg
 
+from campaign_pipelines.adapters.storage import same_place, storage_path
 from campaign_pipelines.defs.arrivals import RESEND_FIX
 from campaign_pipelines.defs.resources import CampaignDataResource
 from campaign_pipelines.defs.streaks.jobs import streak_manual_assignment_job
@@ -44,9 +44,9 @@ def streak_assignment_failures_sensor(
     run = context.dagster_run
     if not is_last_attempt(run, context.instance):
         return dg.SkipReason(f"run {run.run_id} failed; Dagster retries it")
-    path = Path(run.run_config["ops"][MANUAL_OP]["config"]["file"])
+    path = storage_path(run.run_config["ops"][MANUAL_OP]["config"]["file"])
     landing = campaign_data.landing()
-    if path.parent.resolve() != landing.folder("assignments").resolve() or not path.is_file():
+    if not same_place(path.parent, landing.folder("assignments")) or not path.is_file():
         return dg.SkipReason(f"{path} is not waiting in landing/assignments")
     runs = int(run.tags.get(RETRY_NUMBER_TAG, "0")) + 1
     landing.reject(path, {"problems": [_gave_up(runs, run.run_id, _failure(context))]})
