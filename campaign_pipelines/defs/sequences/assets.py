@@ -9,7 +9,6 @@ idempotent (a signup already recorded, by signup_id, is not recorded again) and 
 """
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -21,6 +20,7 @@ from campaign_pipelines.adapters.sequence_sender import (
     sync_tracking,
 )
 from campaign_pipelines.adapters.sequence_store import ENROLLMENTS, LEDGER, SIGNUPS, TRACKING
+from campaign_pipelines.adapters.storage import storage_path
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sequences.intake import parse_lines, parse_unsubscribes, signup_rows
@@ -55,7 +55,7 @@ def _refused(file: ArrivedFile, problems: list[dict], context: dg.AssetExecution
              ) -> list[dict]:
     """A file's refused lines, each logged and named with the file (masked) for the metadata."""
     named = [{**problem, "problem": masked(problem["problem"]),
-              "file": masked(Path(file.path).name)} for problem in problems]
+              "file": masked(storage_path(file.path).name)} for problem in problems]
     for problem in named:
         context.log.warning(f"refused {problem['file']} {problem['field']}: {problem['problem']}")
     return named
@@ -64,7 +64,7 @@ def _refused(file: ArrivedFile, problems: list[dict], context: dg.AssetExecution
 def _take(campaign_data: CampaignDataResource, found: list[tuple[ArrivedFile, bytes]]) -> None:
     landing = campaign_data.landing()
     for file, _ in found:
-        landing.take(Path(file.path), file.fingerprint)
+        landing.take(storage_path(file.path), file.fingerprint)
 
 
 @dg.asset(key=SIGNUPS_KEY, group_name=GROUP, kinds={"polars", "duckdb"}, pool="warehouse",
@@ -82,7 +82,7 @@ def signups(
     for file, data in found:
         records, problems = parse_lines(data, set(definitions))
         refused += _refused(file, problems, context)
-        frames.append(signup_rows(records, Path(file.path).name, file.arrival))
+        frames.append(signup_rows(records, storage_path(file.path).name, file.arrival))
     now = datetime.now(UTC)
     store = sequence_store(warehouse, campaign_data)
     result = warehouse_work(SIGNUPS, lambda: store.admit(
