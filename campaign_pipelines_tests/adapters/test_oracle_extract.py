@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from campaign_pipelines.adapters.reference_config import default_config_path
+from campaign_pipelines.adapters.warehouse import extract
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.errors import is_transient
 from campaign_pipelines.adapters.warehouse.extract import (
@@ -233,3 +235,20 @@ def test_the_devices_asset_stores_the_stream_keyed_and_distinct(db, tmp_path, re
     metadata = event.materialization.metadata
     assert metadata["dagster/row_count"].value == len(usable)
     assert metadata["rows_without_usable_iin"].value == unusable
+
+
+def test_distinct_rows_spills_past_its_memory_budget_and_keeps_the_columns(tmp_path,
+                                                                          monkeypatch):
+    # A budget this hash table does not fit in: without its spill folder DuckDB runs out of
+    # memory here (OutOfMemoryException, checked by hand with temp_directory unset).
+    monkeypatch.setattr(extract, "DISTINCT_MEMORY_LIMIT", "32MB")
+    rows = pl.DataFrame({"iin_key": [i % 400_000 for i in range(1_200_000)],
+                         "month": [date(2026, 1 + i % 2, 1) for i in range(1_200_000)]})
+    path = tmp_path / "staged.parquet"
+    rows.write_parquet(path, row_group_size=50_000)
+    distinct = extract.distinct_rows(path)
+    assert distinct.schema == rows.schema
+    assert distinct.height == 400_000 == distinct.unique().height  # i%400k fixes i%2
+    assert distinct.sort("iin_key").equals(rows.unique().sort("iin_key"))
+    rows.clear().write_parquet(path)
+    assert extract.distinct_rows(path).schema == rows.schema

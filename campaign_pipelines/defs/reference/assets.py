@@ -6,8 +6,8 @@ a campaign re-extracts live when this snapshot is older than ``blacklist_max_age
 Extracts stream (``WarehouseReader.extract``): the warehouse hands over batches of 50,000 rows,
 each is keyed (``core.reference.keyed_reference``) as it arrives and written to a staging Parquet
 file, so the raw 10M-row result is never in memory; the staged rows are then made distinct across
-batches, which is the stored dataset. The staging file lives in a temporary folder (``TMPDIR``)
-for the step and is removed with it.
+batches (``extract.distinct_rows``, within a fixed memory budget), which is the stored dataset.
+The staging file lives in a temporary folder (``TMPDIR``) for the step and is removed with it.
 """
 
 import tempfile
@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from campaign_pipelines.adapters.warehouse.extract import distinct_rows
 from campaign_pipelines.adapters.warehouse.protocol import WarehouseReader
 from campaign_pipelines.core.blacklist import extract_blacklists
 from campaign_pipelines.core.profile import build_profile, vocabulary_frame
@@ -104,7 +105,7 @@ def _streamed_reference(reader: WarehouseReader, sql: str, dataset: str) -> tupl
 
     with _staging(dataset) as staged:
         reader.extract(sql, staged, transform=keyed)
-        return pl.scan_parquet(staged).unique().collect(engine="streaming"), dropped
+        return distinct_rows(staged), dropped
 
 
 def _streamed_frame(reader: WarehouseReader, sql: str) -> pl.DataFrame:
