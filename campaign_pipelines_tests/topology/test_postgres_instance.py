@@ -5,11 +5,11 @@ builds and deploys the campaign; then the run, its queueing and its materializat
 back from PostgreSQL, through Dagster and in Dagster's own tables with plain SQL.
 
 The server is Debian's postgresql package (``/usr/lib/postgresql/<version>/bin``; `.ci/run`
-installs it when missing), started here as the ``postgres`` user in a temporary directory on a
-free loopback port and stopped at the end. It runs with ``fsync=off``: a throwaway cluster, and
-nothing under test depends on surviving a power cut. The instance is deploy/dagster.yaml minus
-its Kubernetes run launcher (no cluster here): each run is a local process, as Dagster's default
-launcher makes it.
+installs it when missing), started here (as the ``postgres`` user when the tests run as root)
+in a temporary directory on a free loopback port and stopped at the end. It runs with
+``fsync=off``: a throwaway cluster, and nothing under test depends on surviving a power cut.
+The instance is deploy/dagster.yaml minus its Kubernetes run launcher (no cluster here): each
+run is a local process, as Dagster's default launcher makes it.
 """
 
 from __future__ import annotations
@@ -62,8 +62,11 @@ def _free_port() -> int:
 
 
 def _as_postgres(*command: str) -> list[str]:
-    """``command`` run as the ``postgres`` user: the server refuses to run as root. setpriv
-    execs (no child in between), so the process started is the server itself."""
+    """``command`` run as the ``postgres`` user when this is root (the server refuses to run as
+    root), else as this user. setpriv execs (no child in between), so the process started is
+    the server itself."""
+    if os.geteuid() != 0:
+        return list(command)
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *command]
 
 
@@ -72,16 +75,17 @@ class Server:
 
     def __init__(self, bindir: Path):
         self.bindir, self.port = bindir, _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="campaign-pg-"))
-        account = pwd.getpwnam("postgres")
-        os.chown(self.root, account.pw_uid, account.pw_gid)
+        self.root = Path(tempfile.mkdtemp(prefix="campaign-pg-"))  # mode 0700
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("postgres")
+            os.chown(self.root, account.pw_uid, account.pw_gid)
         self.data, self.log = self.root / "data", self.root / "server.log"
         self.password = secrets.token_urlsafe(18)  # this run's only; never written to a file
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         subprocess.run(_as_postgres(str(self.bindir / "initdb"), "-D", str(self.data),
-                                    "-U", "postgres", "--auth-local=peer",
+                                    "-U", "postgres", "--auth-local=trust",
                                     "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"),
                        check=True, capture_output=True, timeout=120)
         with open(self.log, "wb") as log:
@@ -91,7 +95,10 @@ class Server:
                 "-c", "fsync=off", "-c", "synchronous_commit=off",
                 "-c", "full_page_writes=off"), stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()
-        # The instance's own login and database, as a DBA would give them: not a superuser.
+        # The socket is in the cluster's own 0700 directory: only its owner (and root) reach the
+        # trusted superuser.
+        # The instance's own login and database, as a DBA would give them: not a superuser,
+        # a password over TCP (scram-sha-256).
         self.psql("postgres", f"CREATE ROLE dagster LOGIN PASSWORD '{self.password}'")
         self.psql("postgres", "CREATE DATABASE dagster OWNER dagster")
 
@@ -104,7 +111,7 @@ class Server:
             time.sleep(0.1)
 
     def psql(self, database: str, sql: str) -> str:
-        """As the superuser, over the server's own socket (peer authentication)."""
+        """As the superuser, over the server's own socket."""
         done = subprocess.run(_as_postgres(
             str(self.bindir / "psql"), "-h", str(self.root), "-p", str(self.port), "-d",
             database, "-v", "ON_ERROR_STOP=1", "-Atc", sql), capture_output=True, text=True,
