@@ -21,6 +21,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=expected_seconds, reverse=True)  # stable: the rest keep their order
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _migration_scripts_parsed_once():
+    """Every Dagster instance a test opens (and the ephemeral ones Dagster makes for
+    ``build_input_context`` and friends, and each run's event-log shard) has alembic read its
+    migration scripts from site-packages again, executing each one: about a tenth of the CPU of
+    the tests that run jobs in this process. The scripts cannot change during the session, so
+    each script directory is read once; the stamps and revision checks still run against every
+    database. (`campaigns` processes read them as the product does.)"""
+    from alembic.script import ScriptDirectory
+
+    read = ScriptDirectory.from_config
+    parsed: dict[tuple, ScriptDirectory] = {}
+
+    def from_config(config):
+        key = (config.config_file_name, config.get_alembic_option("script_location"))
+        if key not in parsed:
+            parsed[key] = read(config)
+        return parsed[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ScriptDirectory, "from_config", from_config)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reaches the repository's data/ (the default CAMPAIGN_DATA_DIR, and what
