@@ -22,10 +22,19 @@ from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
 from campaign_pipelines.adapters.landing import LandingZone
+from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.adapters.storage import storage_for
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
-from campaign_pipelines.defs.resources import build_resources
+from campaign_pipelines.defs.io_manager import ParquetIOManager
+from campaign_pipelines.defs.resources import (
+    CampaignDataResource,
+    DuckDBWarehouseResource,
+    SequencesResource,
+    build_resources,
+)
+from campaign_pipelines.defs.sequences import assets as sequence_assets
+from campaign_pipelines.defs.sequences.sensors import sequence_sensors
 from campaign_pipelines.defs.settings import SettingError, read_settings
 from campaign_pipelines.ingress.app import create_app
 from campaign_pipelines.ingress.settings import read_ingress_settings
@@ -47,30 +56,38 @@ def s3_endpoint():
     server.stop()
 
 
-@pytest.fixture
-def store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+def _new_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "Bucket":
     """A new bucket, and CAMPAIGN_DATA_URL pointing into it."""
     name = f"campaigns-{uuid.uuid4().hex[:12]}"
     for variable, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
         "CAMPAIGN_DATA_URL": f"s3://{name}/{PREFIX}", "INGRESS_TOKEN": TOKEN,
     }.items():
         monkeypatch.setenv(variable, value)
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client = boto3.client("s3", endpoint_url=endpoint)
     client.create_bucket(Bucket=name)
     return Bucket(client, name)
 
 
 @pytest.fixture
-def bucket(store: "Bucket", data_dir: Path) -> "Bucket":
-    """``store``, with the reference datasets the location template built moved there from the
-    data directory (which keeps only the DuckDB file and the instance)."""
+def store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "Bucket":
+    return _new_bucket(s3_endpoint, monkeypatch)
+
+
+@pytest.fixture
+def bucket(data_dir: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "Bucket":
+    """A new bucket holding the reference datasets the location template built, moved there
+    from the data directory (which keeps only the DuckDB file). After ``data_dir``: the
+    template is built (once per run) before CAMPAIGN_DATA_URL is set, into its own folder."""
+    new = _new_bucket(s3_endpoint, monkeypatch)
     assets = data_dir / "assets"
-    for path in sorted(p for p in assets.rglob("*") if p.is_file()):
-        store.put(f"assets/{path.relative_to(assets).as_posix()}", path.read_bytes())
+    files = sorted(p for p in assets.rglob("*") if p.is_file())
+    assert files, f"no reference datasets in {assets}"
+    for path in files:
+        new.put(f"assets/{path.relative_to(assets).as_posix()}", path.read_bytes())
         path.unlink()
-    return store
+    return new
 
 
 class Bucket:
@@ -273,3 +290,39 @@ def test_keys_under_a_prefix_in_a_landing_folder_are_rejected_together_with_thei
         "rejected/spring.error.json", "rejected/spring/a.json", "rejected/spring/b.json"]
     report = json.loads(store.get("landing/campaigns/rejected/spring.error.json"))
     assert report["entry"] == "folder" and "spring is a folder" in report["problems"][0]["problem"]
+
+
+def test_signups_from_the_ingress_are_admitted_enrolled_and_archived_in_the_bucket(
+    store: Bucket, tmp_path: Path
+):
+    url = str(read_settings().shared_root)
+    resources = {
+        "warehouse": DuckDBWarehouseResource(database=str(tmp_path / "warehouse.duckdb"),
+                                             reference_config_path=str(
+                                                 default_config_path("duckdb"))),
+        "campaign_data": CampaignDataResource(data_dir=str(tmp_path), data_url=url),
+        "io_manager": ParquetIOManager(base_dir=f"{url}/assets"),
+        "sequences": SequencesResource(timing="testing", unsubscribe_secret="s3cret"),
+    }
+    with TestClient(create_app(read_ingress_settings())) as ingress:
+        for red, address in enumerate(["crit@x.org", "urg@x.org", "crit@X.org"]):
+            answer = ingress.post("/webhooks/signups", headers={"Authorization": f"Bearer {TOKEN}"},
+                                  json={"email": address, "first_name": "A", "red_systems": red})
+            assert answer.status_code == 202, answer.text
+    journals = store.keys("landing/signups")
+    arrivals_sensor, _ = sequence_sensors(running=True)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources={
+                k: resources[k] for k in ("campaign_data", "sequences")}) as context:
+            [request] = arrivals_sensor(context).run_requests
+        result = dg.materialize([sequence_assets.signups, sequence_assets.enrollments,
+                                 sequence_assets.suppressions],
+                                resources=resources, run_config=request.run_config,
+                                instance=instance)
+
+    assert result.success
+    enrolled = result.asset_materializations_for_node("sequences__enrollments")[0].metadata
+    assert enrolled["enrolled_now"].value == 2 and enrolled["duplicates_now"].value == 1
+    assert store.keys("landing/signups") == [f"archive/{name}" for name in journals]
+    assert not (tmp_path / "landing").exists()
