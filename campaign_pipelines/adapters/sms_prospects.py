@@ -1,4 +1,4 @@
-"""An SMS campaign's prospects as the ledger takes them (adapters/sms_runner.Prospects:
+"""An SMS campaign's prospects as the ledger takes them (adapters/sms_start.Prospects:
 phone_e164, first_name, idempotency_key), from the source its file names.
 
 - ``campaign_code: C000000123``: the deployed campaign's target group
@@ -35,7 +35,7 @@ import fastexcel
 import polars as pl
 
 from campaign_pipelines.adapters.reference_config import ReferenceConfig
-from campaign_pipelines.adapters.sms_runner import Prospects
+from campaign_pipelines.adapters.sms_start import Prospects
 from campaign_pipelines.adapters.upload_text import (
     UploadError,
     scrubbed,

@@ -45,12 +45,13 @@ import polars as pl
 
 from campaign_pipelines.adapters import sms_store_sql as sql
 from campaign_pipelines.adapters.atomic_write import write_bytes_atomic
+from campaign_pipelines.adapters.sms_store_engine import Attached
 from campaign_pipelines.adapters.sms_store_sql import EVENT_SCHEMA, RESULT_SCHEMA, Queued
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, transaction
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms import lifecycle
 from campaign_pipelines.core.sms.campaign import CampaignFile
-from campaign_pipelines.core.sms.ledger import Counters
+from campaign_pipelines.core.sms.ledger import Counters, with_unrecorded
 from campaign_pipelines.core.sms.lifecycle import Command, Status
 
 SUPPRESSION_REASONS = ("stop_reply", "provider_21610", "manual")
@@ -91,6 +92,11 @@ class SmsStore:
     @property
     def marker_folder(self) -> Path:
         return self.markers or self.warehouse.path.parent / "sms_markers"
+
+    @property
+    def journal_folder(self) -> Path:
+        """The runners' outcome journals (adapters/sms_journal.py), beside the markers."""
+        return self.marker_folder.parent / "sms_journal"
 
     def ensure_tables(self) -> None:
         with self._connect():
@@ -260,6 +266,22 @@ class SmsStore:
                 self._stamp_suppressions()
         return Step(status, end_at, rows, suppressed)
 
+    def progress(self, name: str, unrecorded: pl.DataFrame, *, now: datetime) -> Counters:
+        """The counters while a runner holds outcomes it has not recorded (``unrecorded``,
+        RESULT_SCHEMA: rows it claimed, ``sending`` in the ledger): the ledger's states with
+        those rows in their outcome's state (core ledger.with_unrecorded). The numbers the
+        provider said opted out (21610) are suppressed now, not at the record, so no other
+        campaign texts them meanwhile. No checkpoint (sms_store_engine)."""
+        outcomes = dict(unrecorded.get_column("state").value_counts().iter_rows())
+        with self._connect(checkpoint=False) as connection:
+            with transaction(connection):
+                states = with_unrecorded(sql.ledger_states(connection, name), outcomes)
+                opted_out = sql.suppress_opted_out(connection, unrecorded, now)
+                written = sql.write_counters(connection, name, None, states)
+            if opted_out:
+                self._stamp_suppressions()
+        return written
+
     def finish(self, name: str, results: pl.DataFrame, *, claimer: str, now: datetime
                ) -> Finish:
         """The run's last record, then the runner's lifecycle step (core runner_command:
@@ -386,8 +408,8 @@ class SmsStore:
                 "unknown_message_ids": decided.filter(pl.col("outcome") == "unknown_message")
                 .get_column("provider_message_id").to_list()}
 
-    def _connect(self):
-        return sql.Prepared(self.warehouse)
+    def _connect(self, *, checkpoint: bool = True) -> Attached:
+        return Attached(self.warehouse, sql.DDL, sql.TABLES, checkpoint=checkpoint)
 
 
 LEASE = timedelta(minutes=10)

@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import duckdb
 import polars as pl
 
 from campaign_pipelines.adapters.sms_store_events import decide_inbound, decide_receipts
-from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.ledger import Counters, counters, run_result
 from campaign_pipelines.core.sms.lifecycle import Status
@@ -209,20 +207,7 @@ class Queued:
     already: int  # rows the ledger had (a rerun adds nothing)
 
 
-class Prepared:
-    """A connection with the tables there and the session in UTC."""
-
-    def __init__(self, warehouse: DuckDBWarehouse):
-        self._context = warehouse.connect()
-
-    def __enter__(self) -> duckdb.DuckDBPyConnection:
-        connection = self._context.__enter__()
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute(DDL)  # ~2 ms; a cache by file would miss a file made anew
-        return connection
-
-    def __exit__(self, *exc: Any) -> None:
-        self._context.__exit__(*exc)
+TABLES = (CAMPAIGNS, LEDGER, SUPPRESSIONS, EVENTS)
 
 
 def status_of(connection: duckdb.DuckDBPyConnection, name: str
@@ -264,16 +249,23 @@ def record_results(connection: duckdb.DuckDBPyConnection, results: pl.DataFrame,
     results = results.select(RESULT_SCHEMA.names()).cast(RESULT_SCHEMA)
     with_rows(connection, results.drop("suppress_reason"), RECORD,
                {"now": now, "claimer": claimer})
-    opted_out = results.filter(pl.col("suppress_reason").is_not_null()).select(
-        "phone_e164", reason=pl.col("suppress_reason"),
-        source=pl.lit("provider refusal of ") + pl.col("idempotency_key"))
-    with_rows(connection, opted_out, SUPPRESS, {"now": now})
+    opted_out = suppress_opted_out(connection, results, now)
     accepted = results.filter(pl.col("provider_message_id").is_not_null())
     if accepted.height:
         waiting = frame_with(connection, accepted, WAITING_RECEIPTS)
         if waiting.height:
             decided = decide_events(connection, waiting.cast(EVENT_SCHEMA), now)
             with_rows(connection, decided, MARK_APPLIED)
+    return opted_out
+
+
+def suppress_opted_out(connection: duckdb.DuckDBPyConnection, results: pl.DataFrame,
+                       now: datetime) -> bool:
+    """The numbers of ``results`` the provider said opted out (21610) suppressed, once."""
+    opted_out = results.filter(pl.col("suppress_reason").is_not_null()).select(
+        "phone_e164", reason=pl.col("suppress_reason"),
+        source=pl.lit("provider refusal of ") + pl.col("idempotency_key"))
+    with_rows(connection, opted_out, SUPPRESS, {"now": now})
     return opted_out.height > 0
 
 

@@ -86,6 +86,18 @@ def is_checkpoint(sent_in_run: int, every: int) -> bool:
     return sent_in_run > 0 and sent_in_run % every == 0
 
 
+def with_unrecorded(states: Mapping[str, int], outcomes: Mapping[str, int]) -> dict[str, int]:
+    """The ledger's rows per state (``states``) as they will be once a runner records the
+    outcomes it holds (``outcomes``: rows per outcome state, each row ``sending`` in
+    ``states`` until then); a state left with no row is dropped."""
+    moved = {state: n for state, n in outcomes.items() if state != L.SENDING and n}
+    result = dict(states)
+    result[L.SENDING.value] = max(0, int(result.get(L.SENDING.value, 0)) - sum(moved.values()))
+    for state, n in moved.items():
+        result[state] = int(result.get(state, 0)) + n
+    return {state: n for state, n in result.items() if n}
+
+
 @dataclass(frozen=True)
 class Counters:
     total: int

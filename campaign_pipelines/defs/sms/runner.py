@@ -1,7 +1,7 @@
 """The SMS runner: ``sms/sends`` starts what is due and sends what is queued (metrics.py
 reports the counters it leaves).
 
-``sms/sends`` is one step: adapters/sms_runner.start_due_campaigns (end what has ended,
+``sms/sends`` is one step: adapters/sms_start.start_due_campaigns (end what has ended,
 start what is due with its prospects queued, complete what is done), then run_campaign for
 each Active campaign, with the provider, sending hours, STOP hint, segment limit and receipt
 URL of the ``sms`` resource. Its metadata says, per campaign, what was sent, failed,
@@ -29,12 +29,9 @@ import dagster as dg
 import polars as pl
 
 from campaign_pipelines.adapters.sms_prospects import ProspectSource, Resolved
-from campaign_pipelines.adapters.sms_runner import (
-    Prospects,
-    RunReport,
-    run_campaign,
-    start_due_campaigns,
-)
+from campaign_pipelines.adapters.sms_run import RunReport
+from campaign_pipelines.adapters.sms_runner import run_campaign
+from campaign_pipelines.adapters.sms_start import Prospects, start_due_campaigns
 from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.core.sms.lifecycle import Status
 from campaign_pipelines.defs.failures import fail, warehouse_work

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from campaign_pipelines.adapters.sms.protocol import SmsAccepted, SmsMessage, SmsRefused
-from campaign_pipelines.adapters.sms_runner import Prospects
+from campaign_pipelines.adapters.sms_start import Prospects
 from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.core.sms.campaign import parse_campaign

@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from campaign_pipelines.adapters.sms_runner import run_campaign
 from campaign_pipelines_tests.sms.adapters.fakes import (
     STOP_HINT,
@@ -57,8 +59,9 @@ def _recipients(outbox: Path) -> Counter:
     return Counter(line["to"] for line in FileProvider(outbox).lines())
 
 
+@pytest.mark.parametrize("journal_lost", [False, True])
 def test_sigkill_after_acceptance_then_rerun_sends_everyone_exactly_once(
-        tmp_path: Path) -> None:
+        tmp_path: Path, journal_lost: bool) -> None:
     database, outbox = tmp_path / "w.duckdb", tmp_path / "outbox.jsonl"
     store = store_at(database)
     create(store, NAME)
@@ -67,17 +70,26 @@ def test_sigkill_after_acceptance_then_rerun_sends_everyone_exactly_once(
     killed.communicate(timeout=120)
     assert killed.returncode == -signal.SIGKILL
     assert sum(_recipients(outbox).values()) == 37
-    states = store.states(NAME)
-    assert states["sent"] == 25 and states["sending"] == 25  # the killed group: 12 accepted
+    # One batch of 100 claimed; nothing recorded yet, but the counters moved at 25.
+    assert store.states(NAME) == {"sending": 100} and store.campaign(NAME)["sent"] == 25
+    journals = list((store.journal_folder / NAME).glob("*.jsonl"))
+    assert len(journals) == 1
+    if journal_lost:  # another host's runner, say: every claimed row is asked about
+        journals[0].unlink()
     report = run_campaign(store, FileProvider(outbox), NAME, now=T0, quiet_hours=None,
                           stop_hint=STOP_HINT, log=lambda _: None)
-    assert (report.reconciled_sent, report.reconciled_requeued) == (12, 13)
+    decided = (report.reconciled_from_journal, report.reconciled_sent, report.reconciled_asked,
+               report.reconciled_requeued)
+    # With the journal: 36 outcomes it holds, the 37th (accepted, then killed) and the rest
+    # of its 25 tried (38-50) asked about, 51-100 never tried: queued without asking.
+    assert decided == ((0, 37, 100, 63) if journal_lost else (36, 1, 14, 63))
     assert report.sent == 63 and report.status == "Completed"
     recipients = _recipients(outbox)
     assert sorted(recipients) == sorted(phone(n) for n in range(100))
     assert set(recipients.values()) == {1}
     ledger = store.ledger(NAME)
     assert set(ledger["state"]) == {"sent"} and ledger["provider_message_id"].null_count() == 0
+    assert not list((store.journal_folder / NAME).glob("*.jsonl"))  # all recorded: removed
 
 
 def test_two_runners_at_once_send_each_message_once(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from campaign_pipelines.adapters.sms.protocol import SmsMessage, SmsProviderDown
-from campaign_pipelines.adapters.sms_runner import Stop, run_campaign, start_due_campaigns
+from campaign_pipelines.adapters.sms_run import Stop
+from campaign_pipelines.adapters.sms_runner import run_campaign
+from campaign_pipelines.adapters.sms_start import start_due_campaigns
 from campaign_pipelines.core.sms.lifecycle import Status
 from campaign_pipelines.core.sms.quiet_hours import quiet_hours
 from campaign_pipelines_tests.sms.adapters.fakes import (
