@@ -15,6 +15,7 @@ from campaign_pipelines.core.sms.ledger import (
     is_checkpoint,
     run_result,
     with_idempotency_keys,
+    with_unrecorded,
 )
 
 L = LedgerState
@@ -89,3 +90,11 @@ def test_the_run_result_reads_like_the_seeds():
 def test_checkpoints_every_10_and_25_messages():
     assert [n for n in range(0, 51) if is_checkpoint(n, 10)] == [10, 20, 30, 40, 50]
     assert [n for n in range(0, 51) if is_checkpoint(n, 25)] == [25, 50]
+
+
+def test_unrecorded_outcomes_move_their_rows_out_of_sending():
+    states = {"sending": 40, "sent": 100, "queued": 60}
+    assert with_unrecorded(states, {"sent": 24, "failed": 1, "sending": 2}) == {
+        "sending": 15, "sent": 124, "failed": 1, "queued": 60}
+    assert with_unrecorded(states, {"queued": 40}) == {"sent": 100, "queued": 100}
+    assert with_unrecorded({"sending": 3}, {"sent": 5}) == {"sent": 5}  # never below zero
