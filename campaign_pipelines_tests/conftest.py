@@ -45,6 +45,28 @@ def _migration_scripts_parsed_once():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _component_library_listed_once():
+    """Loading the definitions (``load_from_defs_folder``) also lists the component types of
+    every installed Dagster plugin for the UI: half of each load's CPU, and a test process loads
+    them for nearly every test (each test's settings are others). The installed plugins cannot
+    change during the session, so the list is made once; the definitions themselves are still
+    built from the defs folder every time."""
+    from dagster.components.core import load_defs
+
+    list_library = load_defs.get_library_json_enriched_defs
+    listed: list[dg.Definitions] = []
+
+    def enriched(tree):
+        if not listed:
+            listed.append(list_library(None))
+        return dg.Definitions(metadata=listed[0].metadata, component_tree=tree)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(load_defs, "get_library_json_enriched_defs", enriched)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reaches the repository's data/ (the default CAMPAIGN_DATA_DIR, and what
