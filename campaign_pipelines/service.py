@@ -27,7 +27,7 @@ from campaign_pipelines.adapters.admission import (
     read_request,
 )
 from campaign_pipelines.adapters.landing_arrivals import Arrival, is_temp_name
-from campaign_pipelines.adapters.storage import same_place
+from campaign_pipelines.adapters.storage import same_place, storage_for
 from campaign_pipelines.adapters.warehouse.protocol import Deployment
 from campaign_pipelines.core.requests import RequestError
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG, arrival_key
@@ -169,11 +169,11 @@ def prepare_campaign_run(location: Location, path: Path, say: runs.Say) -> None:
 def _identify(path: Path) -> tuple[str, str] | None:
     """(sha256, arrival id) of a landing file, as the sensor names the same arrival (see
     defs/arrivals.py); None when it is gone."""
-    try:
-        mtime_ns = path.stat().st_mtime_ns
-    except FileNotFoundError:
+    entry = storage_for(path).lstat(path)  # the listing's time, on a store too
+    if entry is None:
         return None
-    identity = Arrival(path=path, name=path.name, mtime_ns=mtime_ns, status="ready").identify()
+    identity = Arrival(path=path, name=path.name, mtime_ns=entry.mtime_ns,
+                       status="ready").identify()
     return None if identity is None else (identity[0], arrival_key(path.name, identity[1]))
 
 
@@ -182,13 +182,19 @@ def _refuse_if_in_flight(location: Location, path: Path, arrival_id: str) -> Non
     going = [run for run in started if not run.is_finished]
     if going:
         raise InFlight(path.name, going[0].run_id)
+    # On an object store a sensor elsewhere may be requesting its run right now (landing.py).
+    claim = {"sensor": "campaigns create", "file": path.name}
+    if not location.campaign_data.landing().claim("campaigns", arrival_id, claim):
+        raise InFlight(path.name, "")
 
 
 class InFlight(RuntimeError):
-    """The sensor already started a run for this very file."""
+    """The sensor already started a run for this very file (or, on an object store, is
+    requesting it: ``run_id`` empty)."""
 
     def __init__(self, name: str, run_id: str):
-        super().__init__(f"{name} is already being built by run {run_id} (started by the "
+        by = f"run {run_id}" if run_id else "a run the sensor is requesting now"
+        super().__init__(f"{name} is already being built by {by} (started by the "
                          "campaign_requests_sensor): follow it in the Dagster UI")
         self.run_id = run_id
 

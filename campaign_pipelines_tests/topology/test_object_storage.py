@@ -39,6 +39,7 @@ from campaign_pipelines.defs.settings import SettingError, read_settings
 from campaign_pipelines.ingress.app import create_app
 from campaign_pipelines.ingress.settings import read_ingress_settings
 from campaign_pipelines.responses import materialization_metadata
+from campaign_pipelines.service import InFlight, register
 from campaign_pipelines_tests.bank import CUSTOMERS, SEED_REQUEST, request_text
 from campaign_pipelines_tests.defs.test_sensor import _dequeue_and_run, _queue
 
@@ -170,7 +171,7 @@ def test_a_request_from_the_ingress_and_an_upload_in_the_bucket_are_built_deploy
     assert _tick(data_dir, instance).run_requests == []
 
 
-def test_two_sensor_evaluations_at_once_request_one_run_per_object(
+def test_two_sensor_evaluations_at_once_and_the_command_line_request_one_run_per_object(
     bucket: Bucket, location, data_dir: Path, instance: dg.DagsterInstance
 ):
     names = ["north.json", "south.json"]
@@ -197,6 +198,9 @@ def test_two_sensor_evaluations_at_once_request_one_run_per_object(
     requests = [r for result in results for r in result.run_requests]
     assert sorted(r.tags["campaign/request_file"] for r in requests) == names
     assert len({r.tags[ARRIVAL_TAG] for r in requests}) == len(names)
+    landing = location.campaign_data.landing()
+    with pytest.raises(InFlight, match="a run the sensor is requesting now"):  # the command line
+        register(location, landing.folder("campaigns") / names[0])
     for request in requests:
         assert _dequeue_and_run(instance, _queue(instance, request)).success
     assert bucket.keys("landing/campaigns") == [f"archive/{name}" for name in names]
