@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from campaign_pipelines.adapters.object_storage import ObjectStorage
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# What CAMPAIGN_DATA_URL may be (both settings objects check it): an S3 bucket and prefix, a
+# file:// URL or a plain path.
+DATA_URL_PATTERN = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|file://\S+|[^:]+)$"
 
 
 def storage_path(location: str | os.PathLike) -> Path:

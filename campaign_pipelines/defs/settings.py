@@ -47,7 +47,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from campaign_pipelines.adapters.storage import storage_path
+from campaign_pipelines.adapters.storage import DATA_URL_PATTERN, storage_path
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.setting_values import (
@@ -73,8 +73,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     # The files every process shares (adapters/storage.py); unset: data_dir.
-    data_url: str | None = Field(default=None, pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-                                 r"(/\S*)?|file://\S+|[^:]+)$")
+    data_url: str | None = Field(default=None, pattern=DATA_URL_PATTERN)
     warehouse: Literal["duckdb", "oracle"] = "duckdb"
     blacklist_max_age_s: int = Field(default=3600, ge=0)
     duckdb_lock_timeout_s: float = Field(default=DEFAULT_LOCK_TIMEOUT_S, gt=0)

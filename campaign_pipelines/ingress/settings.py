@@ -3,6 +3,8 @@
 | Variable | Default | Meaning |
 |---|---|---|
 | ``CAMPAIGN_DATA_DIR`` | ``./data`` | the landing zone is ``$CAMPAIGN_DATA_DIR/landing`` |
+| ``CAMPAIGN_DATA_URL`` | unset | set: it is ``$CAMPAIGN_DATA_URL/landing`` (``s3://…``: each |
+| | | journal batch one object, journal.py) |
 | ``INGRESS_TOKEN`` | unset | bearer token a caller may send (``Authorization: Bearer …``) |
 | ``INGRESS_HMAC_SECRET`` | unset | key of the ``X-Signature`` HMAC-SHA256 a caller may send |
 | ``UNSUBSCRIBE_SECRET`` | unset | key of the unsubscribe tokens; unset: unsubscribe answers 503 |
@@ -30,7 +32,7 @@ from typing import get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from campaign_pipelines.adapters.storage import storage_path
+from campaign_pipelines.adapters.storage import DATA_URL_PATTERN, storage_path
 from campaign_pipelines.core.setting_values import (
     EMAIL_PROVIDER,
     SEQUENCE_TIMING,
@@ -52,7 +54,8 @@ class IngressSettings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), validation_alias="CAMPAIGN_DATA_DIR")
     # The shared files' root (defs/settings.py): the landing zone lives there when it is set.
-    data_url: str | None = Field(default=None, validation_alias="CAMPAIGN_DATA_URL")
+    data_url: str | None = Field(default=None, validation_alias="CAMPAIGN_DATA_URL",
+                                 pattern=DATA_URL_PATTERN)
     ingress_token: SecretStr | None = None
     ingress_hmac_secret: SecretStr | None = None
     unsubscribe_secret: SecretStr | None = None
