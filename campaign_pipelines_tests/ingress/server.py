@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from campaign_pipelines.ingress.journal_files import COMPLETE_SUFFIX
+from campaign_pipelines.ingress.journal_files import COMPLETE_SUFFIX, TEMP_PREFIX, TEMP_SUFFIX
 
 TOKEN = "test-ingress-token-0123456789"
 HMAC_SECRET = "test-hmac-secret-abcdef"
@@ -97,6 +97,27 @@ def wait_for_lines(folder: Path, count: int, limit_s: float = 5) -> list[bytes]:
         if len(lines) >= count or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
+
+
+def settled_bytes(folder: Path, limit_s: float = 5) -> int:
+    """``bytes_in`` once no journal holding lines is still open: whatever was written before is
+    complete (rotation takes ~0.2 s here), so completing it, which links the complete name
+    before removing the temp one, cannot pass for a new write. A refused request that wrote
+    anyway leaves an open journal with lines: it is waited for, and counted."""
+    deadline = time.monotonic() + limit_s
+    while _open_journal_with_lines(folder) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bytes_in(folder)
+
+
+def _open_journal_with_lines(folder: Path) -> bool:
+    for path in folder.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        try:
+            if path.stat().st_size:
+                return True
+        except FileNotFoundError:  # completed meanwhile
+            continue
+    return False
 
 
 def bytes_in(folder: Path) -> int:

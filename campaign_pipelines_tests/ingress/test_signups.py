@@ -16,8 +16,8 @@ from campaign_pipelines_tests.ingress.server import (
     HMAC_SECRET,
     SIGNUP,
     UNSUBSCRIBE_SECRET,
-    bytes_in,
     complete_lines,
+    settled_bytes,
     wait_for_lines,
 )
 
@@ -85,8 +85,7 @@ def _refusals(ingress) -> list[tuple[int, object]]:
 def test_refusals_name_the_problem_and_write_nothing(ingress):
     signups = ingress.landing / "signups"
     wait_for_lines(signups, 1)
-    time.sleep(0.3)  # any journal of an earlier test completed
-    written = bytes_in(signups)
+    written = settled_bytes(signups)  # any journal of an earlier test completed
     answers = _refusals(ingress)
     assert [answer.status_code for _, answer in answers] == [status for status, _ in answers]
     fields = [answer.json()["problems"][0]["field"] for _, answer in answers]
@@ -95,8 +94,7 @@ def test_refusals_name_the_problem_and_write_nothing(ingress):
     assert "given twice" in answers[8][1].json()["message"]
     assert "stale" not in answers[3][1].text and "300 s" in answers[3][1].json()["message"]
     assert all(problem["fix"] for _, answer in answers for problem in answer.json()["problems"])
-    time.sleep(0.3)
-    assert bytes_in(signups) == written
+    assert settled_bytes(signups) == written
 
 
 def test_health_says_what_is_configured_and_no_secret(ingress):
@@ -119,8 +117,7 @@ def test_unsubscribe_with_a_good_token_writes_a_suppression_and_a_forged_one_doe
     one_click = {"content": b"List-Unsubscribe=One-Click",
                  "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
     assert ingress.client.post(f"/unsubscribe?token={forged}", **one_click).status_code == 403
-    time.sleep(0.3)
-    assert bytes_in(folder) == 0
+    assert settled_bytes(folder) == 0
     page = ingress.client.get("/unsubscribe", params={"token": good})
     assert page.status_code == 200 and "grace@example.com" in page.text
     clicked = ingress.client.post(f"/unsubscribe?token={good}", **one_click)

@@ -16,8 +16,8 @@ from campaign_pipelines_tests.ingress.server import (
     HMAC_SECRET,
     TOKEN,
     Ingress,
-    bytes_in,
     complete_lines,
+    settled_bytes,
     wait_for_lines,
 )
 
@@ -112,8 +112,7 @@ def test_the_same_callback_twice_has_one_event_id(twilio_ingress):
 ])
 def test_a_forged_or_missing_signature_is_401_and_nothing_is_written(twilio_ingress, headers):
     folder = twilio_ingress.landing / "sms_events"
-    time.sleep(0.3)  # earlier tests' journals completed
-    written = bytes_in(folder)
+    written = settled_bytes(folder)  # earlier tests' journals completed
     if headers.get("X-Twilio-Signature") == "{loopback}":
         headers = {"X-Twilio-Signature": twilio_signature(
             TWILIO_TOKEN, twilio_ingress.base + STATUS, receipt())}
@@ -123,8 +122,7 @@ def test_a_forged_or_missing_signature_is_401_and_nothing_is_written(twilio_ingr
                                             headers={**FORM, **headers})
         assert answer.status_code == 401, answer.text
         assert answer.json()["problems"][0]["field"] == "X-Twilio-Signature"
-    time.sleep(0.3)
-    assert bytes_in(folder) == written
+    assert settled_bytes(folder) == written
 
 
 def test_without_a_twilio_token_the_project_s_token_or_hmac_authenticates(ingress):
@@ -147,7 +145,7 @@ def test_without_a_twilio_token_the_project_s_token_or_hmac_authenticates(ingres
         **FORM, "X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, PUBLIC_URL + STATUS,
                                                        receipt("failed"))})
     assert twilio_signed.status_code == 401  # no Twilio token here: its signature proves nothing
-    time.sleep(0.3)
+    settled_bytes(folder)
     assert len(complete_lines(folder)) == before + 2
 
 
@@ -194,20 +192,17 @@ def test_an_inbound_from_a_number_no_sms_can_reach_is_kept_without_a_number(ingr
 ])
 def test_a_bad_form_is_422_naming_the_field_and_nothing_is_written(ingress, path, fields, field):
     folder = ingress.landing / "sms_events"
-    time.sleep(0.3)
-    written = bytes_in(folder)
+    written = settled_bytes(folder)
     answer = bearer_post(ingress, path, fields)
     assert answer.status_code == 422, answer.text
     problems = answer.json()["problems"]
     assert problems[0]["field"] == field and problems[0]["fix"]
-    time.sleep(0.3)
-    assert bytes_in(folder) == written
+    assert settled_bytes(folder) == written
 
 
 def test_bodies_that_are_not_one_utf8_form_within_the_limit_are_refused(ingress):
     folder = ingress.landing / "sms_events"
-    time.sleep(0.3)
-    written = bytes_in(folder)
+    written = settled_bytes(folder)
     auth = ingress.post_headers()
     too_large = ingress.client.post(STATUS, headers={**FORM, **auth},
                                     content=urlencode({**receipt(), "Body": "x" * 70_000}))
@@ -220,8 +215,7 @@ def test_bodies_that_are_not_one_utf8_form_within_the_limit_are_refused(ingress)
     latin = ingress.client.post(STATUS, headers={**FORM, **auth},
                                 content=urlencode(receipt()).encode() + b"&Body=%FF\xff")
     assert latin.status_code == 400
-    time.sleep(0.3)
-    assert bytes_in(folder) == written
+    assert settled_bytes(folder) == written
 
 
 @pytest.mark.parametrize(("action", "model"), [
