@@ -26,7 +26,6 @@ LOCK_POLL_S = 0.05
 class ObjectStorage:
     """An object store (S3 or compatible) through fsspec: ``fs`` takes ``bucket/key`` paths."""
 
-    shared = True
     writes_in_place = False  # an object is visible only once whole: no quiet period to wait
 
     def __init__(self, fs: Any):

@@ -103,7 +103,6 @@ class Entry:
 class LocalStorage:
     """A folder on this machine's disk: the behaviour the landing zone always had."""
 
-    shared = False
     # A writer may write a file in place, visible while it grows: readers wait for quiet.
     writes_in_place = True
 

@@ -11,10 +11,8 @@ import json
 import logging
 import threading
 import time
-import uuid
 from pathlib import Path
 
-import boto3
 import dagster as dg
 import duckdb
 import pytest
@@ -42,9 +40,7 @@ from campaign_pipelines.responses import materialization_metadata
 from campaign_pipelines.service import InFlight, register
 from campaign_pipelines_tests.bank import CUSTOMERS, SEED_REQUEST, request_text
 from campaign_pipelines_tests.defs.test_sensor import _dequeue_and_run, _queue
-
-PREFIX = "campaigns-prod"
-TOKEN = "object-storage-test-token"
+from campaign_pipelines_tests.topology.object_store import TOKEN, Bucket, new_bucket
 
 
 @pytest.fixture(scope="module")
@@ -57,31 +53,17 @@ def s3_endpoint():
     server.stop()
 
 
-def _new_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "Bucket":
-    """A new bucket, and CAMPAIGN_DATA_URL pointing into it."""
-    name = f"campaigns-{uuid.uuid4().hex[:12]}"
-    for variable, value in {
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "CAMPAIGN_DATA_URL": f"s3://{name}/{PREFIX}", "INGRESS_TOKEN": TOKEN,
-    }.items():
-        monkeypatch.setenv(variable, value)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket=name)
-    return Bucket(client, name)
+@pytest.fixture
+def store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    return new_bucket(s3_endpoint, monkeypatch)
 
 
 @pytest.fixture
-def store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "Bucket":
-    return _new_bucket(s3_endpoint, monkeypatch)
-
-
-@pytest.fixture
-def bucket(data_dir: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> "Bucket":
+def bucket(data_dir: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     """A new bucket holding the reference datasets the location template built, moved there
     from the data directory (which keeps only the DuckDB file). After ``data_dir``: the
     template is built (once per run) before CAMPAIGN_DATA_URL is set, into its own folder."""
-    new = _new_bucket(s3_endpoint, monkeypatch)
+    new = new_bucket(s3_endpoint, monkeypatch)
     assets = data_dir / "assets"
     files = sorted(p for p in assets.rglob("*") if p.is_file())
     assert files, f"no reference datasets in {assets}"
@@ -89,23 +71,6 @@ def bucket(data_dir: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) ->
         new.put(f"assets/{path.relative_to(assets).as_posix()}", path.read_bytes())
         path.unlink()
     return new
-
-
-class Bucket:
-    def __init__(self, client, name: str):
-        self.client, self.name = client, name
-
-    def put(self, key: str, body: bytes) -> None:
-        self.client.put_object(Bucket=self.name, Key=f"{PREFIX}/{key}", Body=body)
-
-    def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.name, Key=f"{PREFIX}/{key}")["Body"].read()
-
-    def keys(self, under: str) -> list[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.name, Prefix=f"{PREFIX}/{under}/")
-        return sorted(o["Key"].removeprefix(f"{PREFIX}/{under}/")
-                      for page in pages for o in page.get("Contents", []))
 
 
 def _tick(data_dir: Path, instance: dg.DagsterInstance) -> dg.SensorResult:
