@@ -36,6 +36,7 @@ import polars as pl
 
 from campaign_pipelines.adapters.reference_config import ReferenceConfig
 from campaign_pipelines.adapters.sms_start import Prospects
+from campaign_pipelines.adapters.storage import as_path, storage_for
 from campaign_pipelines.adapters.upload_text import (
     UploadError,
     scrubbed,
@@ -155,7 +156,7 @@ class ProspectSource:
 def upload_columns_problems(uploads_dir: Path, upload: str) -> list[dict]:
     """What refuses a campaign's upload when it is there already (no phone column, not
     readable); nothing when it is not there yet: it must be by the campaign's start."""
-    if not (Path(uploads_dir) / upload).exists():
+    if not (as_path(uploads_dir) / upload).exists():
         return []
     try:
         _phone_column(upload, read_phone_list(upload_path(uploads_dir, upload)).columns)
@@ -169,7 +170,13 @@ def upload_columns_problems(uploads_dir: Path, upload: str) -> list[dict]:
 
 def read_phone_list(path: Path) -> pl.DataFrame:
     """The list's cells as text (Parquet: as stored) and ``row``, the row a person sees (the
-    header is row 1); UploadError for a file that cannot be read."""
+    header is row 1); UploadError for a file that cannot be read. An upload on an object store
+    (``CAMPAIGN_DATA_URL``) is read from a local copy of the same name."""
+    with storage_for(path).local_copy(path) as local:
+        return _read_phone_file(local)
+
+
+def _read_phone_file(path: Path) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
