@@ -24,6 +24,8 @@ from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.adapters.storage import storage_for
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
+from campaign_pipelines.defs.commands.jobs import apply_commands_job
+from campaign_pipelines.defs.commands.sensors import command_arrivals_sensor
 from campaign_pipelines.defs.io_manager import ParquetIOManager
 from campaign_pipelines.defs.resources import (
     CampaignDataResource,
@@ -84,6 +86,16 @@ def _tick(data_dir: Path, instance: dg.DagsterInstance) -> dg.SensorResult:
     for request in result.dynamic_partitions_requests:  # what the daemon applies
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
     return result
+
+
+def _bucket_resources(local: Path) -> dict:
+    """A new DuckDB warehouse in ``local``; landing zone and assets in the bucket."""
+    url = str(read_settings().shared_root)
+    database = str(local / "warehouse.duckdb")
+    return {"warehouse": DuckDBWarehouseResource(
+                database=database, reference_config_path=str(default_config_path("duckdb"))),
+            "campaign_data": CampaignDataResource(data_dir=str(local), data_url=url),
+            "io_manager": ParquetIOManager(base_dir=f"{url}/assets")}
 
 
 def _deployed(data_dir: Path, code: str) -> tuple[int, int]:
@@ -264,15 +276,8 @@ def test_keys_under_a_prefix_in_a_landing_folder_are_rejected_together_with_thei
 def test_signups_from_the_ingress_are_admitted_enrolled_and_archived_in_the_bucket(
     store: Bucket, tmp_path: Path
 ):
-    url = str(read_settings().shared_root)
-    resources = {
-        "warehouse": DuckDBWarehouseResource(database=str(tmp_path / "warehouse.duckdb"),
-                                             reference_config_path=str(
-                                                 default_config_path("duckdb"))),
-        "campaign_data": CampaignDataResource(data_dir=str(tmp_path), data_url=url),
-        "io_manager": ParquetIOManager(base_dir=f"{url}/assets"),
-        "sequences": SequencesResource(timing="testing", unsubscribe_secret="s3cret"),
-    }
+    resources = {**_bucket_resources(tmp_path),
+                 "sequences": SequencesResource(timing="testing", unsubscribe_secret="s3cret")}
     with TestClient(create_app(read_ingress_settings())) as ingress:
         for red, address in enumerate(["crit@x.org", "urg@x.org", "crit@X.org"]):
             answer = ingress.post("/webhooks/signups", headers={"Authorization": f"Bearer {TOKEN}"},
@@ -295,3 +300,28 @@ def test_signups_from_the_ingress_are_admitted_enrolled_and_archived_in_the_buck
     assert enrolled["enrolled_now"].value == 2 and enrolled["duplicates_now"].value == 1
     assert store.keys("landing/signups") == [f"archive/{name}" for name in journals]
     assert not (tmp_path / "landing").exists()
+
+
+def test_a_delete_command_from_the_ingress_is_applied_from_the_bucket_and_answered_there(
+    store: Bucket, tmp_path: Path
+):
+    resources = _bucket_resources(tmp_path)
+    with TestClient(create_app(read_ingress_settings())) as ingress:
+        answer = ingress.delete("/campaigns/C999999999",
+                                headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 202, answer.text
+    landed = answer.json()["file"]
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources={
+                "campaign_data": resources["campaign_data"]}) as context:
+            [request] = command_arrivals_sensor(context).run_requests
+        result = apply_commands_job.execute_in_process(
+            run_config=request.run_config, resources=resources, instance=instance,
+            tags=request.tags, raise_on_error=False)
+
+    assert result.success
+    assert store.keys("landing/commands") == [f"rejected/{landed}",
+                                              f"rejected/{landed}.error.json"]
+    report = json.loads(store.get(f"landing/commands/rejected/{landed}.error.json"))
+    assert "C999999999" in json.dumps(report["problems"])

@@ -34,7 +34,7 @@ FILES_TAG = "commands/files"
 
 def _holds_command(path: Path) -> None:
     """Refuses (``ProblemsError``) a file that is no command."""
-    with open(path, "rb") as handle:  # bounded: parse_command refuses what is longer
+    with path.open("rb") as handle:  # bounded: parse_command refuses what is longer
         parse_command(handle.read(MAX_COMMAND_BYTES + 1))
 
 

@@ -48,7 +48,7 @@ def read_campaign_file(path: Path, uploads_dir: Path, sms: SmsResource,
     """The campaign file parsed, or refused (ProblemsError) when it cannot become a campaign:
     what core/sms/campaign refuses, or an upload already in ``uploads_dir`` without a phone
     column. The sensor's check and ``campaigns sms create`` both call it."""
-    with open(path, "rb") as handle:  # bounded: the parser refuses what is longer
+    with path.open("rb") as handle:  # bounded: the parser refuses what is longer
         data = handle.read(MAX_CAMPAIGN_FILE_BYTES + 1)
     parsed = parse_campaign(data, path.name, now=now, stop_hint=sms.stop_hint,
                             max_segments=sms.max_segments)
