@@ -57,6 +57,7 @@ records the batch's outcomes, leaves the message in flight ``sending`` and is ra
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -189,12 +190,15 @@ class _Sender:
         self.run, self.journal = run, journal
         self.check_every, self.progress_every = check_every, progress_every
         self.in_doubt = False  # a message may be with the provider and is left ``sending``
+        self.unrecorded: Counter[str] = Counter()  # the batch's outcomes per state
+        self.opted_out: list[dict] = []  # 21610 refusals since the last progress unit
 
     def send(self, rows: pl.DataFrame) -> pl.DataFrame:
         run, report = self.run, self.run.report
-        claimed, outcomes = rows.to_dicts(), []
+        claimed, outcomes = rows.to_dicts(), list[dict]()
         blocked: dict[str, str] = {}
         born = run.monotonic()
+        self.unrecorded.clear()
         for index, row in enumerate(claimed):
             if is_checkpoint(index, self.check_every) and (
                     stop := self._check(claimed[index:], blocked, born)) is not None:
@@ -211,12 +215,19 @@ class _Sender:
             elif (opening := run.closed_until(row["phone_e164"], run.clock())) is not None:
                 report.stopped_because, report.next_opening = Stop.QUIET_HOURS, opening
                 return frame(outcomes + released(claimed[index:], None))
-            elif (outcome := self._send_one(row, outcomes, claimed[index + 1:])) is None:
+            elif (answered := self._send_one(row, outcomes, claimed[index + 1:])) is None:
                 return frame(outcomes)  # the provider is down: the rest is in ``outcomes``
+            else:
+                outcome = answered
             outcomes.append(outcome)
             self.journal.outcome(outcome)
+            self.unrecorded[outcome["state"]] += 1
+            if outcome["suppress_reason"] is not None:
+                self.opted_out.append(outcome)
             if is_checkpoint(len(outcomes), self.progress_every) and index + 1 < len(claimed):
-                run.store.progress(run.name, frame(outcomes), now=run.clock())
+                run.store.progress(run.name, self.unrecorded, frame(self.opted_out),
+                                   now=run.clock())
+                self.opted_out.clear()
         return frame(outcomes)
 
     def _check(self, rest: list[dict], blocked: dict[str, str], born: float) -> str | None:

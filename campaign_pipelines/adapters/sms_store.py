@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -266,19 +266,21 @@ class SmsStore:
                 self._stamp_suppressions()
         return Step(status, end_at, rows, suppressed)
 
-    def progress(self, name: str, unrecorded: pl.DataFrame, *, now: datetime) -> Counters:
-        """The counters while a runner holds outcomes it has not recorded (``unrecorded``,
-        RESULT_SCHEMA: rows it claimed, ``sending`` in the ledger): the ledger's states with
-        those rows in their outcome's state (core ledger.with_unrecorded). The numbers the
-        provider said opted out (21610) are suppressed now, not at the record, so no other
-        campaign texts them meanwhile. No checkpoint (sms_store_engine)."""
-        outcomes = dict(unrecorded.get_column("state").value_counts().iter_rows())
+    def progress(self, name: str, unrecorded: Mapping[str, int], opted_out: pl.DataFrame, *,
+                 now: datetime) -> Counters:
+        """The counters while a runner holds outcomes it has not recorded (``unrecorded``:
+        rows per outcome state, each row claimed by it and ``sending`` in the ledger): the
+        ledger's states with those rows in their outcome's state (core
+        ledger.with_unrecorded). ``opted_out`` (RESULT_SCHEMA rows the provider refused with
+        21610) are suppressed now, not at the record, so no other campaign texts them
+        meanwhile. No checkpoint (sms_store_engine), and no transaction around the statements:
+        while the unit holds the file no other writer can change what they read, and each
+        write is a fact of its own."""
         with self._connect(checkpoint=False) as connection:
-            with transaction(connection):
-                states = with_unrecorded(sql.ledger_states(connection, name), outcomes)
-                opted_out = sql.suppress_opted_out(connection, unrecorded, now)
-                written = sql.write_counters(connection, name, None, states)
-            if opted_out:
+            states = with_unrecorded(sql.ledger_states(connection, name), unrecorded)
+            suppressed = sql.suppress_opted_out(connection, opted_out, now)
+            written = sql.write_counters(connection, name, None, states)
+            if suppressed:
                 self._stamp_suppressions()
         return written
 

