@@ -1,7 +1,8 @@
 """A sender killed for real: `campaigns sequences send-due` in a child process, SIGKILLed by
 the loopback Resend fake after it stored an e-mail and before it answered, so before the
 ledger could record it. The rerun after SENDING_LEASE sends that e-mail again with the same
-Idempotency-Key and the fake, as Resend does, answers it without a second delivery.
+Idempotency-Key and the fake, as Resend does, answers it without a second delivery. The rerun
+is the same command run in the test process: it only has to find what the killed one left.
 
 The lease itself (no rerun within it) is test_sending.py's in-process test."""
 
@@ -18,11 +19,13 @@ import polars as pl
 import pytest
 
 from campaign_pipelines.adapters.sequence_store import LEDGER
+from campaign_pipelines.cli import main
 from campaign_pipelines.core.sequences.plan import SENDING_LEASE
 from campaign_pipelines.defs.resources import build_resources, sequence_store
 from campaign_pipelines_tests.fakes.email_api import FakeEmailApi
 from campaign_pipelines_tests.sequences.test_core import T0, record
 from campaign_pipelines_tests.sequences.test_store import admit
+from campaign_pipelines_tests.templates import forget_rebuilt_jobs
 
 ADDRESSES = {"crit@x.org": {"red": 2}, "urg@x.org": {"red": 1}, "opt@x.org": {"orange": 1}}
 KILL_AT = 10  # of the 21 deliveries: the sender has recorded nothing (one batch of 250)
@@ -69,8 +72,20 @@ def enrolled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return store
 
 
-@pytest.mark.long_pole(seconds=8)
-def test_a_sender_killed_after_acceptance_resends_with_the_same_key_delivered_once(enrolled):
+def send_due_here(now, api: FakeEmailApi, monkeypatch, capsys):
+    """``campaigns sequences send-due`` in this process: its exit code, stdout and stderr."""
+    monkeypatch.setenv("CAMPAIGN_RESEND_BASE_URL", api.url)
+    forget_rebuilt_jobs()
+    capsys.readouterr()
+    code = main(["sequences", "send-due", "--now", now.isoformat()])
+    said = capsys.readouterr()
+    return code, said.out, said.err
+
+
+@pytest.mark.long_pole(seconds=6)
+def test_a_sender_killed_after_acceptance_resends_with_the_same_key_delivered_once(
+    enrolled, monkeypatch, capsys
+):
     with FakeEmailApi(api_key="re_killed_key") as api:
         killer = KillOnDelivery(KILL_AT)
         api.when_delivered(killer)
@@ -85,7 +100,7 @@ def test_a_sender_killed_after_acceptance_resends_with_the_same_key_delivered_on
         assert set(ledger["state"]) == {"sending"}  # claimed, none recorded
 
         api.when_delivered(None)
-        code, out, err = send_due(AT_7 + SENDING_LEASE, api)
+        code, out, err = send_due_here(AT_7 + SENDING_LEASE, api, monkeypatch, capsys)
         assert code == 0, err
         assert json.loads(out[out.index("{"):])["sent"] == 21
         assert "killed or crashed" in err  # the dead run was marked failed by the rerun
