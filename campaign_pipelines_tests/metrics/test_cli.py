@@ -9,36 +9,25 @@ from pathlib import Path
 
 import pytest
 
-from campaign_pipelines.adapters.admission import RequestStore
 from campaign_pipelines.cli import main
 from campaign_pipelines_tests.metrics.ledgers import (
     CODE,
     FIRST,
     KEY,
     NO_CONTROL_CODE,
-    build_ledgers,
-    deploy_campaign,
-    iins,
-    outcome_world,
-    request,
     warehouse,
 )
+from campaign_pipelines_tests.templates import copy_into
 
 OUTCOME_FIELDS = {"target_rate", "control_rate", "uplift_abs", "uplift_abs_ci", "p_value",
                   "srm_p_value", "reason"}
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metrics_template: Path) -> Path:
+    """The ledgers, the outcome world and campaign legacy_text (conftest.py), copied."""
     directory = tmp_path / "data"
-    directory.mkdir()
-    store = warehouse(directory)
-    build_ledgers(store)
-    requests = RequestStore(directory / "requests")
-    outcome_world(store, requests)
-    deploy_campaign(store, requests, "legacy_text", "C000000103",
-                    request(0.2, target_action="Оформить кредит"), iins(40_000, 40),
-                    iins(50_000, 10))
+    copy_into(metrics_template, directory)
     monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(directory))
     monkeypatch.delenv("CAMPAIGN_WAREHOUSE", raising=False)
     return directory

@@ -10,7 +10,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from campaign_pipelines.adapters.admission import RequestStore
 from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBDeployment
 from campaign_pipelines.defs.metrics import checks
@@ -31,10 +30,9 @@ from campaign_pipelines_tests.metrics.ledgers import (
     FIRST,
     KEY,
     NO_CONTROL_KEY,
-    build_ledgers,
-    outcome_world,
     warehouse,
 )
+from campaign_pipelines_tests.templates import copy_into
 
 CHECKS = [checks.counts_not_negative, checks.delivered_and_failed_within_sent,
           checks.sent_within_queued, checks.one_row_per_day_campaign_channel]
@@ -51,8 +49,9 @@ def _resources(directory: Path) -> dict:
 
 
 @pytest.fixture
-def world(tmp_path):
-    build_ledgers(warehouse(tmp_path))
+def world(tmp_path, ledgers_template):
+    """build_ledgers' warehouse in tmp_path (a copy of the session's, conftest.py)."""
+    copy_into(ledgers_template, tmp_path)
     return tmp_path
 
 
@@ -156,9 +155,9 @@ def test_the_freshness_policy_expects_yesterday_by_nine_in_almaty():
 
 
 @pytest.fixture
-def outcomes(tmp_path):
-    store = warehouse(tmp_path)
-    outcome_world(store, RequestStore(tmp_path / "requests"))
+def outcomes(tmp_path, outcomes_template):
+    """outcome_world's warehouse and requests in tmp_path (a copy, conftest.py)."""
+    copy_into(outcomes_template, tmp_path)
     return tmp_path
 
 

@@ -20,10 +20,10 @@ from campaign_pipelines.core.requests import target_event
 from campaign_pipelines_tests.metrics.ledgers import (
     DAYS,
     FIRST,
-    build_ledgers,
     request,
     warehouse,
 )
+from campaign_pipelines_tests.templates import copy_into
 
 DAY = FIRST + timedelta(days=1)
 DEPLOYED = "campaign_ops.campaign_deployments"
@@ -63,10 +63,10 @@ def expected_sql(table: str, stamp: str, counted: str, condition: str) -> str:
 
 
 @pytest.fixture
-def store(tmp_path):
-    built = warehouse(tmp_path)
-    build_ledgers(built)
-    return built
+def store(tmp_path, ledgers_template):
+    """build_ledgers' warehouse in tmp_path (a copy of the session's, conftest.py)."""
+    copy_into(ledgers_template, tmp_path)
+    return warehouse(tmp_path)
 
 
 def test_a_fresh_warehouse_has_no_domain_yet(tmp_path):
