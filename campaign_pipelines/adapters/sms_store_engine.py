@@ -36,6 +36,7 @@ from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 ALIAS = "sms_wh"
 _LOCK = threading.RLock()
 _ENGINE: dict[int, duckdb.DuckDBPyConnection] = {}  # pid → engine
+_ATTACHED: list[str] = []  # the alias while a unit holds the file (under _LOCK)
 
 
 def _engine() -> duckdb.DuckDBPyConnection:
@@ -45,6 +46,7 @@ def _engine() -> duckdb.DuckDBPyConnection:
         engine = duckdb.connect(":memory:")
         engine.execute("SET GLOBAL checkpoint_on_detach = 'DISABLED'")
         engine.execute("SET GLOBAL TimeZone = 'UTC'")
+        engine.execute("SET enable_progress_bar = false")
         _ENGINE[os.getpid()] = engine
     return engine
 
@@ -56,8 +58,9 @@ def _drop_engine() -> None:
 
 
 class Attached:
-    """``with Attached(warehouse, ddl) as connection:`` a cursor whose default database is
-    the warehouse file, the session in UTC, ``ddl`` run when the SMS tables are missing."""
+    """``with Attached(warehouse, ddl, tables) as connection:`` the engine's session with the
+    warehouse file as its default database, in UTC, ``ddl`` run when one of ``tables`` is
+    missing."""
 
     def __init__(self, warehouse: DuckDBWarehouse, ddl: str, tables: tuple[str, ...], *,
                  checkpoint: bool = True):
@@ -78,17 +81,15 @@ class Attached:
         if not self.warehouse.read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         mode = " (READ_ONLY)" if self.warehouse.read_only else ""
-        cursor = _engine().cursor()
+        if _ATTACHED:
+            raise RuntimeError("an SMS store unit of work inside another one")
+        cursor = _engine()  # units are one at a time: the engine's own session serves them
         quoted = str(path).replace("'", "''")
-        try:
-            self.warehouse.lock_wait().open(
-                lambda: cursor.execute(f"ATTACH '{quoted}' AS {ALIAS}{mode}"))
-        except BaseException:
-            cursor.close()
-            raise
+        self.warehouse.lock_wait().open(
+            lambda: cursor.execute(f"ATTACH '{quoted}' AS {ALIAS}{mode}"))
         self.cursor = cursor
+        _ATTACHED.append(ALIAS)
         cursor.execute(f"USE {ALIAS}")
-        cursor.execute("SET enable_progress_bar = false")
         try:  # binds, reads nothing: 0.25 ms where duckdb_tables() took 0.55
             cursor.execute(f"SELECT NULL FROM {', '.join(self.tables)} LIMIT 0").fetchall()  # noqa: S608
         except duckdb.CatalogException:
@@ -108,10 +109,10 @@ class Attached:
         cursor, self.cursor = self.cursor, None
         try:
             if cursor is not None:
+                _ATTACHED.clear()
                 try:
                     cursor.execute("USE memory")
                     cursor.execute(f"DETACH {ALIAS}")
-                    cursor.close()
                 except BaseException:
                     _drop_engine()
                     raise

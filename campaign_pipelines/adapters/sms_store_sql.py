@@ -262,6 +262,8 @@ def record_results(connection: duckdb.DuckDBPyConnection, results: pl.DataFrame,
 def suppress_opted_out(connection: duckdb.DuckDBPyConnection, results: pl.DataFrame,
                        now: datetime) -> bool:
     """The numbers of ``results`` the provider said opted out (21610) suppressed, once."""
+    if results.height == 0:  # the usual case, and polars' empty filter costs 0.5 ms
+        return False
     opted_out = results.filter(pl.col("suppress_reason").is_not_null()).select(
         "phone_e164", reason=pl.col("suppress_reason"),
         source=pl.lit("provider refusal of ") + pl.col("idempotency_key"))
