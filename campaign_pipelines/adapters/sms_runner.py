@@ -121,13 +121,16 @@ def run_campaign(store: SmsStore, provider: SmsProvider, campaign_name: str, *,
     try:
         results = _send_batches(run, sender, limit, max(1, batch))
     finally:
-        finished = store.finish(campaign_name, results, claimer=run.claimer, now=run.clock())
-        recorded = True
+        try:
+            finished = store.finish(campaign_name, results, claimer=run.claimer,
+                                    now=run.clock())
+            recorded = True
+        finally:  # kept while a row of this run may be with the provider, unrecorded
+            sender.journal.close(keep=sender.in_doubt or not recorded)
         run.report.status = finished.status
         run.report.left_queued = finished.states.get("queued", 0)
         if run.report.stopped_because is None:  # an error went up
             run.report.stopped_because = Stop.PROVIDER_DOWN
-    sender.journal.close(keep=sender.in_doubt or not recorded)
     if finished.status == Status.COMPLETED and run.report.stopped_because in (
             Stop.OTHERS_SENDING, Stop.LIMIT):
         run.report.stopped_because = Stop.COMPLETED

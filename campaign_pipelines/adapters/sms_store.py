@@ -9,13 +9,16 @@
 - ``sms_events``: append-only receipts and inbound messages, each with its outcome
   (``applied``, ``unchanged``, ``unknown_message``, ``reply``, ``opt_out``, ``opt_in``).
 
-Each method is one unit of work on a connection of its own, and every change is one
-transaction of set operations over Arrow batches: nothing here holds a connection across a
-send (DESIGN §3). ``step`` is the runner's one call per group of messages: it records the
-last group's outcomes, reads the campaign's status and, only while it is Active, claims the
-next group (``queued`` → ``sending``) in the same transaction, so a pause or cancel committed
-before it is seen before anything more is claimed, and two runners never claim one row.
-Numbers suppressed by then become ``suppressed`` at the claim: the send-time check.
+Each method is one unit of work with the file opened for it alone (ATTACHed to the
+process's DuckDB engine and DETACHed at the end: sms_store_engine.py says why and when it
+checkpoints), and every change is one transaction of set operations over Arrow batches:
+nothing here holds the file across a send (DESIGN §3). ``step`` is the runner's one call per
+batch of messages: it records the last batch's outcomes, reads the campaign's status and,
+only while it is Active, claims the next batch (``queued`` → ``sending``) in the same
+transaction, so a pause or cancel committed before it is seen before anything more is
+claimed, and two runners never claim one row. Numbers suppressed by then become
+``suppressed`` at the claim: the send-time check. Between two steps, ``progress`` writes the
+counters every 25 messages with the outcomes the runner has not recorded yet counted in.
 
 A receipt for a message id the ledger does not know is kept (``unknown_message``) and
 reported; if the runner records that id later (the receipt overtook the record), the

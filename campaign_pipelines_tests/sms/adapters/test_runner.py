@@ -273,9 +273,16 @@ def test_a_message_the_provider_may_have_taken_is_left_to_reconciliation(tmp_pat
         if count == 8:
             raise SmsProviderDown("timed out after it was sent", maybe_taken=True)
 
-    report = _run(store, MemoryProvider(hook=lost_answer))
+    provider = MemoryProvider(hook=lost_answer)
+    report = _run(store, provider)
     assert report.stopped_because == Stop.PROVIDER_DOWN
     ledger = store.ledger(NAME)
     assert ledger.filter(ledger["state"] == "sent").height == 7
     assert ledger.filter(ledger["state"] == "sending").height == 1  # asked about, never resent
     assert ledger.filter(ledger["state"] == "queued").height == 22
+    assert len(list((store.journal_folder / NAME).glob("*.jsonl"))) == 1  # kept for it
+    provider.hook = None
+    later = _run(store, provider, now=T0 + timedelta(minutes=11))  # past the claims' lease
+    assert (later.reconciled_asked, later.reconciled_sent, later.sent) == (1, 1, 22)
+    _once_each(provider, 30)
+    assert not list((store.journal_folder / NAME).glob("*.jsonl"))
