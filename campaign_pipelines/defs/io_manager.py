@@ -29,9 +29,23 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     base_dir: str
 
     def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
-        key_path = storage_path(self.base_dir).joinpath(*context.asset_key.path)
-        name = context.asset_partition_key if context.has_asset_partitions else "__all__"
-        return key_path / f"{name}{suffix}"
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        return self.path_of(context.asset_key, partition, suffix)
+
+    def path_of(self, key: dg.AssetKey, partition: str | None = None,
+                suffix: str = ".parquet") -> Path:
+        """Where ``key`` (its ``partition``) is stored, whether or not it is there yet."""
+        name = partition if partition is not None else "__all__"
+        return storage_path(self.base_dir).joinpath(*key.path) / f"{name}{suffix}"
+
+    def stored_frame(self, key: dg.AssetKey) -> pl.DataFrame | None:
+        """An unpartitioned asset's stored frame, read outside a run (a sensor, a command);
+        None when it was never stored. No Dagster context is built: ``build_input_context``
+        without an instance makes a temporary instance on every call."""
+        path = self.path_of(key)
+        if not path.exists():
+            return None
+        return pl.read_parquet(path if is_local(path) else io.BytesIO(path.read_bytes()))
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if isinstance(obj, pl.LazyFrame):

@@ -6,17 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 from campaign_pipelines.adapters.admission import Admitted
 from campaign_pipelines.core.profile import Vocabulary
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
+from campaign_pipelines.defs.io_manager import ParquetIOManager
 
 REQUEST_OP = "campaign_request"
 VOCABULARY = dg.AssetKey(["reference", "vocabulary"])
 
 
-def stored_vocabulary(io_manager: dg.IOManager) -> Vocabulary | None:
+def stored_vocabulary(io_manager: ParquetIOManager) -> Vocabulary | None:
     """The device, push stream and product names campaigns may filter by, as the
     reference/vocabulary asset last stored them: admission refuses a request naming any other
     (``admit_file``) before its campaign partition exists.
@@ -28,14 +28,8 @@ def stored_vocabulary(io_manager: dg.IOManager) -> Vocabulary | None:
     filtered_audience refuses an unknown name. That check stays in any case, as the second
     line: the vocabulary may change between admission and run.
     """
-    stored = dg.PythonObjectDagsterType(pl.DataFrame)
-    try:
-        frame = io_manager.load_input(
-            dg.build_input_context(asset_key=VOCABULARY, dagster_type=stored)
-        )
-    except dg.Failure:  # the IO manager's "has not been materialized yet"
-        return None
-    return Vocabulary(frame)
+    frame = io_manager.stored_frame(VOCABULARY)
+    return None if frame is None else Vocabulary(frame)
 
 
 class CampaignRequestConfig(dg.Config):

@@ -15,6 +15,7 @@ from campaign_pipelines.defs.audiences.admission import (
     stored_vocabulary,
 )
 from campaign_pipelines.defs.deployment.jobs import campaign_job
+from campaign_pipelines.defs.io_manager import ParquetIOManager
 from campaign_pipelines.defs.partitions import campaigns_partitions
 from campaign_pipelines.defs.resources import CampaignDataResource, WarehouseResource
 
@@ -35,7 +36,7 @@ def campaign_requests_sensor(
     context: dg.SensorEvaluationContext,
     campaign_data: CampaignDataResource,
     warehouse: WarehouseResource,
-    io_manager: dg.ResourceParam[dg.IOManager],
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ) -> dg.SensorResult:
     store = campaign_data.requests()
     blacklists = warehouse.reference_config().blacklist_sources
