@@ -181,16 +181,15 @@ def report_figures(location, measured) -> dict:
     """What the report shows besides the outcome (adapters/metrics_report.py's ``figures``):
     the campaign, its audience funnel (the latest filtered_audience run of its key), what the
     deployment ledger holds of it, and its e-mail and SMS sends in kpi_daily over the period."""
+    from campaign_pipelines.core.metrics.rollup import send_totals
+
     campaign, outcome = measured.campaign, measured.outcome
     ledger = location.deployment().deployments()
     held = ledger.filter(ledger["campaign_code"] == campaign["campaign_code"])
     kpis = location.deployment().kpi_rows(outcome.start,
                                           outcome.end + timedelta(days=outcome.window_days),
                                           campaign["campaign_code"])
-    sends = {channel: {count: int(kpis.filter(kpis["channel"] == channel)[count].sum())
-                       for count in ("queued", "sent", "delivered", "failed", "replies",
-                                     "opt_outs", "unsubscribes")}
-             for channel in ("email", "sms") if (kpis["channel"] == channel).any()}
+    sends = send_totals(kpis)
     return {
         "campaign": {"code": campaign["campaign_code"], "name": campaign["campaign_name"],
                      "key": campaign["campaign_key"], "type": campaign["campaign_type"],

@@ -123,8 +123,8 @@ def shared(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], P
     a lock in the run's common temporary directory, the others waiting and then reading what it
     wrote (templates are never written once built). Without xdist, in this process's own
     temporary directory."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return build(factory.mktemp(name))
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # a path not yet made, as under xdist
+        return build(factory.mktemp(name) / "template")
     common = factory.getbasetemp().parent  # popen-gw<N>'s parent: this run's, every worker's
     directory, built = common / f"template-{name}", common / f"template-{name}.built"
     with open(common / f"template-{name}.lock", "w") as lock:

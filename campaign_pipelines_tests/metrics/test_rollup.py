@@ -8,6 +8,7 @@ from campaign_pipelines.core.metrics.rollup import (
     KPI_SCHEMA,
     Activity,
     daily_kpis,
+    send_totals,
     utc_bounds,
     violations,
 )
@@ -152,3 +153,17 @@ def test_utc_bounds_cover_the_almaty_day():
 def test_the_warehouse_table_has_the_schema_columns_in_order():
     assert KPI_DAILY.column_names == KPI_SCHEMA.names()
     assert KPI_DAILY.qualified == "campaign_ops.kpi_daily"
+
+
+def test_send_totals_sum_each_send_channel_over_the_days_and_leave_the_others_out():
+    days = pl.concat([daily_kpis(EVERYTHING, DAY, DAY),
+                      daily_kpis(Activity(sms_ledger=SMS_LEDGER.with_columns(
+                          queued_at=pl.col("queued_at").dt.offset_by("1d"))), DAY,
+                          date(2026, 12, 1))])
+    totals = send_totals(days)
+    assert set(totals) == {"email", "sms"}  # no deploy or streak counts
+    sms = [row(days.filter(day=d), "promo", "sms") for d in (DAY, date(2026, 12, 1))]
+    assert totals["sms"] == {c: sum(r[c] or 0 for r in sms) for c in totals["sms"]}
+    assert totals["sms"]["queued"] == 2 * sms[0]["queued"] > 0
+    assert totals["email"]["sent"] == row(days, "drip", "email")["sent"]
+    assert send_totals(days.filter(pl.col("channel") == "deploy")) == {}

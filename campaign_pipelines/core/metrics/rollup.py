@@ -130,6 +130,14 @@ def rates() -> dict[str, pl.Expr]:
     }
 
 
+def send_totals(kpis: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Each send channel's counts summed over the rows (one campaign's period, say), for the
+    channels that have a row: ``{"sms": {"queued": 1210, "sent": 1204, ...}}``."""
+    sends = kpis.filter(pl.col("channel").is_in([EMAIL, SMS]))
+    totals = sends.group_by("channel").agg(pl.col(c).sum() for c in SEND_COUNTS).sort("channel")
+    return {row.pop("channel"): row for row in totals.iter_rows(named=True)}
+
+
 def violations(kpis: pl.DataFrame) -> pl.DataFrame:
     """One row (day, campaign, channel, rule) per broken invariant: no count negative,
     delivered + failed ≤ sent, sent ≤ queued, one row per day × campaign × channel."""
