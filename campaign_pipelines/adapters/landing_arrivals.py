@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from campaign_pipelines.adapters.storage import Entry, storage_for
+from campaign_pipelines.adapters.storage import storage_for
+from campaign_pipelines.adapters.storage_entry import Entry
 
 QUIET_SECONDS = 5
 ABANDONED_TEMP_SECONDS = 24 * 60 * 60

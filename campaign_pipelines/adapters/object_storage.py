@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from campaign_pipelines.adapters.atomic_write import PRIVATE_MODE
-from campaign_pipelines.adapters.storage import Entry
+from campaign_pipelines.adapters.storage_entry import Entry
 
 # A lock object older than this belongs to a process that died holding it (a holder keeps a
 # lock for one admission: well under a second).

@@ -37,13 +37,13 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from upath import UPath
 
 from campaign_pipelines.adapters.atomic_write import PRIVATE_MODE, fsync_folder, write_atomic_with
+from campaign_pipelines.adapters.storage_entry import Entry
 
 if TYPE_CHECKING:
     from campaign_pipelines.adapters.object_storage import ObjectStorage
@@ -81,23 +81,6 @@ def same_place(one: Path, other: Path) -> bool:
     if is_local(one) and is_local(other):
         return Path(one).resolve() == Path(other).resolve()
     return str(one).rstrip("/") == str(other).rstrip("/")
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One entry as listed: its ``lstat`` mode (a store has regular files, and folders where
-    keys share a prefix), modification time, size, and ``version``, what tells it from another
-    file put under the same name since (inode locally, ETag on a store)."""
-
-    path: Path
-    mode: int
-    mtime_ns: int
-    size: int
-    version: tuple = ()
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
 
 class LocalStorage:
