@@ -94,13 +94,16 @@ class MemoryProvider:
 class FileProvider:
     """Accepts by appending a line to ``path``; ``kill_at``: SIGKILLs its own process right
     after the Nth line is written and fsynced, before ``send`` returns; ``delay_s``: waits
-    that long before each acceptance."""
+    that long before each acceptance; ``watch``: a file whose presence at each send the
+    line records (``watched``: a pause request marker, say)."""
 
     name = "file"
 
-    def __init__(self, path: Path, kill_at: int | None = None, delay_s: float = 0.0):
+    def __init__(self, path: Path, kill_at: int | None = None, delay_s: float = 0.0,
+                 watch: Path | None = None):
         self.path, self.kill_at, self.accepted_here = Path(path), kill_at, 0
         self.delay_s = delay_s  # a provider's round trip
+        self.watch = watch
 
     def lines(self) -> list[dict]:
         if not self.path.exists():
@@ -117,7 +120,9 @@ class FileProvider:
             file.write(json.dumps({"to": message.to, "body": message.body,
                                    "sender": message.sender, "campaign": message.campaign,
                                    "idempotency_key": message.idempotency_key,
-                                   "provider_message_id": provider_id}) + "\n")
+                                   "provider_message_id": provider_id,
+                                   "watched": self.watch is not None and self.watch.exists(),
+                                   }) + "\n")
             file.flush()
             os.fsync(file.fileno())
         self.accepted_here += 1
