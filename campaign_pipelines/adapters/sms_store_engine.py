@@ -37,18 +37,31 @@ ALIAS = "sms_wh"
 _LOCK = threading.RLock()
 _ENGINE: dict[int, duckdb.DuckDBPyConnection] = {}  # pid → engine
 _ATTACHED: list[str] = []  # the alias while a unit holds the file (under _LOCK)
+_INHERITED: list[duckdb.DuckDBPyConnection] = []  # a parent's engine, kept from the collector
 
 
 def _engine() -> duckdb.DuckDBPyConnection:
     engine = _ENGINE.get(os.getpid())
     if engine is None:
-        _ENGINE.clear()  # an engine inherited through a fork is never used
         engine = duckdb.connect(":memory:")
         engine.execute("SET GLOBAL checkpoint_on_detach = 'DISABLED'")
         engine.execute("SET GLOBAL TimeZone = 'UTC'")
         engine.execute("SET enable_progress_bar = false")
         _ENGINE[os.getpid()] = engine
     return engine
+
+
+def _after_fork() -> None:
+    """A child of a fork starts with no engine and a free lock (a thread of the parent may
+    have held it at the fork)."""
+    global _LOCK
+    _LOCK = threading.RLock()
+    _INHERITED.extend(_ENGINE.values())  # never closed here: its threads stayed in the parent
+    _ENGINE.clear()
+    _ATTACHED.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _drop_engine() -> None:

@@ -4,6 +4,7 @@ leaves it."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,19 @@ def test_a_killed_runs_journal_reads_back_without_its_torn_last_line(tmp_path: P
     assert not read_journal(tmp_path, NAME, "host/999/other").exists
     journal.close(keep=False)
     assert not path.exists()
+
+
+def test_a_forked_child_builds_an_engine_of_its_own(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "w.duckdb")
+    create(store, NAME)
+    start(store, NAME, 5)
+    assert store.states(NAME) == {"queued": 5}  # this process's engine exists
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's exit code says it all
+        try:
+            os._exit(0 if store.states(NAME) == {"queued": 5} else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.states(NAME) == {"queued": 5}
