@@ -1,4 +1,6 @@
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -6,6 +8,14 @@ import pytest
 
 from campaign_pipelines_tests import templates
 from campaign_pipelines_tests.volumes import small_volume  # noqa: F401 - a fixture
+
+# Python's default, restored where the host turned it off (PYTHONDONTWRITEBYTECODE=1): without
+# it each xdist worker rewrote the asserts of every test module at collection (3.3 of its 9 s
+# of collection CPU) and every child a test starts (`campaigns`, `dg dev`, code servers, run
+# workers) compiled the project's modules again. Set here, before the workers are started and
+# the test modules imported; the caches are __pycache__ folders, ignored by git.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
