@@ -21,7 +21,7 @@ import polars as pl
 
 from campaign_pipelines.adapters.sms_journal import Recovered, forget, read_journal
 from campaign_pipelines.adapters.sms_run import Run, claimer_is_dead, frame, released, short
-from campaign_pipelines.adapters.sms_store import LEASE
+from campaign_pipelines.adapters.sms_store_sending import LEASE
 from campaign_pipelines.core.sms.template import MessageError
 
 

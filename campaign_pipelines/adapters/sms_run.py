@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from campaign_pipelines.adapters.sms.protocol import SmsMessage, SmsProvider
-from campaign_pipelines.adapters.sms_store import RESULT_SCHEMA, SmsStore
+from campaign_pipelines.adapters.sms_store import SmsStore
+from campaign_pipelines.adapters.sms_store_sql import RESULT_SCHEMA
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.sms.lifecycle import Status
 from campaign_pipelines.core.sms.phones import recipient_time_zone

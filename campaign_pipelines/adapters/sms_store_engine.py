@@ -19,8 +19,12 @@ speed of 256 KiB).
 One unit at a time per process (``_LOCK``): DuckDB refuses a second attach of one file in a
 process ("Unique file handle conflict") instead of waiting for it. Another process's lock is
 waited for as ``DuckDBWarehouse.connect`` waits (its ``LockWait``). The engine is built
-lazily in the process that uses it (never at import, never across a fork) and rebuilt when a
-DETACH fails, so a failed unit never keeps the file locked.
+lazily in the process that uses it (never at import), rebuilt when a DETACH fails, so a
+failed unit never keeps the file locked, and built anew in the child of a fork (which leaves
+the parent's unclosed: closing it there crashes, its threads stayed in the parent).
+
+This belongs in ``DuckDBWarehouse`` (adapters/warehouse/duckdb.py) for every heavy writer;
+it lives here until that file's owners take it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ import polars as pl
 import pytest
 
 from campaign_pipelines.adapters.sms_journal import Journal, journal_path, read_journal
-from campaign_pipelines.adapters.sms_store import RESULT_SCHEMA, SmsStore
+from campaign_pipelines.adapters.sms_store import SmsStore
+from campaign_pipelines.adapters.sms_store_sql import RESULT_SCHEMA
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, WarehouseLockedError
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines_tests.sms.adapters.fakes import T0, create, phone, start, store_at
