@@ -82,7 +82,8 @@ class SendingUnits:
         21610) are suppressed now, not at the record, so no other campaign texts them
         meanwhile. No checkpoint (sms_store_engine), and no transaction around the statements:
         while the unit holds the file no other writer can change what they read, and each
-        write is a fact of its own."""
+        write is a fact of its own. With two runners on one campaign each counts its own
+        unrecorded outcomes only: the other's (at most a batch) show at its next record."""
         with self._connect(checkpoint=False) as connection:
             states = with_unrecorded(sql.ledger_states(connection, name), unrecorded)
             suppressed = sql.suppress_opted_out(connection, opted_out, now)
