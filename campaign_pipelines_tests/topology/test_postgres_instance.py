@@ -36,6 +36,7 @@ from dagster._core.events import DagsterEventType
 
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines_tests.bank import request_text
+from campaign_pipelines_tests.schedule_state import stop_sms_runner
 from campaign_pipelines_tests.templates import DATA, ROOT, copy_into
 
 DEPLOY_INSTANCE = ROOT / "deploy" / "dagster.yaml"
@@ -211,6 +212,7 @@ def test_a_campaign_runs_through_the_sensor_and_the_queue_on_postgres(
         for name, value in postgres.environment().items():
             patch.setenv(name, value)
         with dg.DagsterInstance.from_config(str(home)) as instance:
+            stop_sms_runner(instance, "campaign_pipelines.definitions")  # the daemon's -m
             daemon = Daemon(env, tmp_path / "daemon.log")
             try:
                 run = _finished_run(instance, daemon)

@@ -26,6 +26,7 @@ import pytest
 
 from campaign_pipelines.defs.audiences.metadata import FUNNEL
 from campaign_pipelines_tests.bank import request_text
+from campaign_pipelines_tests.schedule_state import stop_sms_runner
 from campaign_pipelines_tests.templates import ROOT, use_cli_template
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -138,6 +139,7 @@ def ui(data_dir, cli_template, tmp_path, monkeypatch) -> Iterator[UI]:
     request.write_text(request_text(), encoding="utf-8")
     location = open_location()
     assert register(location, request).admitted.key == PARTITION
+    stop_sms_runner(location.instance, "campaign_pipelines")  # workspace.yaml's location name
     location.instance.dispose()
     started = UI(home, tmp_path / "ui.log")
     try:
