@@ -16,8 +16,8 @@ the counters only. Measured on the 2-core build machine, 100,000 queued rows:
   functions is built at each open) and, when it changed the ledger, a checkpoint at close
   (10-30 ms: DuckDB rewrites every changed column of the row group), so one unit per 25
   messages capped the engine near 900 messages/s before any work; the store now ATTACHes the
-  file to an engine built once per process (~0.6 ms, adapters/sms_store_engine.py), and only
-  the units that change the ledger checkpoint;
+  file to an engine built once per process (~0.6 ms, warehouse/duckdb_attached.py), and
+  only the units that change the ledger checkpoint;
 - updating 25 ledger rows (a join over the campaign's rows) cost as much as updating 500, and
   leaving those updates in the WAL made every later ATTACH replay them (a 1 MiB WAL ran at 40%
   of the speed of 256 KiB): so the outcomes wait in memory and in the run's journal

@@ -10,8 +10,8 @@
   (``applied``, ``unchanged``, ``unknown_message``, ``reply``, ``opt_out``, ``opt_in``).
 
 Each method is one unit of work with the file opened for it alone (ATTACHed to the
-process's DuckDB engine and DETACHed at the end: sms_store_engine.py says why and when it
-checkpoints), and every change is one transaction of set operations over Arrow batches:
+process's DuckDB engine and DETACHed at the end: warehouse/duckdb_attached.py says why
+and when it checkpoints), and every change is one transaction of set operations over Arrow batches:
 nothing here holds the file across a send (DESIGN §3). ``step`` is the runner's one call per
 batch of messages: it records the last batch's outcomes, reads the campaign's status and,
 only while it is Active, claims the next batch (``queued`` → ``sending``) in the same
@@ -48,10 +48,10 @@ import polars as pl
 
 from campaign_pipelines.adapters import sms_store_sql as sql
 from campaign_pipelines.adapters.atomic_write import write_bytes_atomic
-from campaign_pipelines.adapters.sms_store_engine import Attached
 from campaign_pipelines.adapters.sms_store_sending import SendingUnits
 from campaign_pipelines.adapters.sms_store_sql import EVENT_SCHEMA, Queued
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, transaction
+from campaign_pipelines.adapters.warehouse.duckdb_attached import Attached
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms import lifecycle
 from campaign_pipelines.core.sms.campaign import CampaignFile

@@ -20,7 +20,7 @@ from campaign_pipelines.core.sms.ledger import Counters, with_unrecorded
 from campaign_pipelines.core.sms.lifecycle import Command, Status
 
 if TYPE_CHECKING:
-    from campaign_pipelines.adapters.sms_store_engine import Attached
+    from campaign_pipelines.adapters.warehouse.duckdb_attached import Attached
 
 LEASE = timedelta(minutes=10)  # a claim older than this is another runner's to adopt
 
@@ -80,9 +80,9 @@ class SendingUnits:
         ledger's states with those rows in their outcome's state (core
         ledger.with_unrecorded). ``opted_out`` (RESULT_SCHEMA rows the provider refused with
         21610) are suppressed now, not at the record, so no other campaign texts them
-        meanwhile. No checkpoint (sms_store_engine), and no transaction around the statements:
-        while the unit holds the file no other writer can change what they read, and each
-        write is a fact of its own. With two runners on one campaign each counts its own
+        meanwhile. No checkpoint (warehouse/duckdb_attached.py), and no transaction around the
+        statements: while the unit holds the file no other writer can change what they read,
+        and each write is a fact of its own. With two runners on one campaign each counts its own
         unrecorded outcomes only: the other's (at most a batch) show at its next record."""
         with self._connect(checkpoint=False) as connection:
             states = with_unrecorded(sql.ledger_states(connection, name), unrecorded)

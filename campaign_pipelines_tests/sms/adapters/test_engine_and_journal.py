@@ -1,4 +1,4 @@
-"""The store's attached units of work (adapters/sms_store_engine.py) against real DuckDB
+"""The store's attached units of work (adapters/warehouse/duckdb_attached.py) against real DuckDB
 files and real processes, and the run journal (adapters/sms_journal.py) as a killed run
 leaves it."""
 

@@ -1,12 +1,15 @@
-"""The SMS store's units of work on the warehouse file: the file ATTACHed, for one unit, to an
-in-memory DuckDB engine built once per process, and DETACHed when the unit ends.
+"""Units of work on the DuckDB warehouse file for a writer that makes many of them a second: the
+file ATTACHed, for one unit, to an in-memory DuckDB engine built once per process, and
+DETACHed when the unit ends. The SMS store uses it (its runner makes about forty units a
+second); the other stores open the file per unit with ``DuckDBWarehouse.connect``, whose 12 ms
+they do not feel.
 
 Why not ``duckdb.connect`` per unit: building a database instance fills its catalog with
-every built-in function, ~11-14 ms on the 2-core build machine whatever the file (":memory:"
-too; perf shows ``CatalogEntryMap::AddEntry``), and the SMS runner makes about forty units a
-second. ATTACH of the same file to an engine that is already built costs ~0.6 ms and takes
-the same file lock; DETACH releases it, so another process opens the file as soon as the unit
-ends, as DESIGN §3 asks (a unit never spans a send, a sleep or a network call).
+every built-in function, ~11-14 ms on a 2-core host whatever the file (":memory:" too; perf
+shows ``CatalogEntryMap::AddEntry``). ATTACH of the same file to an engine already built costs
+~0.6 ms and takes the same file lock; DETACH releases it, so another process opens the file as
+soon as the unit ends, as DESIGN §3 asks (a unit never spans a send, a sleep or a network
+call).
 
 Checkpoints: DETACH does not checkpoint (``checkpoint_on_detach`` disabled); a unit ends with
 an explicit CHECKPOINT unless it asks not to (``checkpoint=False``: the runner's progress
@@ -22,9 +25,6 @@ waited for as ``DuckDBWarehouse.connect`` waits (its ``LockWait``). The engine i
 lazily in the process that uses it (never at import), rebuilt when a DETACH fails, so a
 failed unit never keeps the file locked, and built anew in the child of a fork (which leaves
 the parent's unclosed: closing it there crashes, its threads stayed in the parent).
-
-This belongs in ``DuckDBWarehouse`` (adapters/warehouse/duckdb.py) for every heavy writer;
-it lives here until that file's owners take it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import duckdb
 
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 
-ALIAS = "sms_wh"
+ALIAS = "warehouse_file"
 _LOCK = threading.RLock()
 _ENGINE: dict[int, duckdb.DuckDBPyConnection] = {}  # pid → engine
 _ATTACHED: list[str] = []  # the alias while a unit holds the file (under _LOCK)
@@ -99,7 +99,7 @@ class Attached:
             path.parent.mkdir(parents=True, exist_ok=True)
         mode = " (READ_ONLY)" if self.warehouse.read_only else ""
         if _ATTACHED:
-            raise RuntimeError("an SMS store unit of work inside another one")
+            raise RuntimeError("a unit of work on the warehouse file inside another one")
         cursor = _engine()  # units are one at a time: the engine's own session serves them
         quoted = str(path).replace("'", "''")
         self.warehouse.lock_wait().open(
