@@ -191,8 +191,6 @@ def _without_rates(outcome: Outcome, reason: str) -> Outcome:
 
 
 def _fetch(reader: WarehouseReader, sql: str, binds: dict[str, Any]) -> pl.DataFrame:
-    if isinstance(reader, DuckDBWarehouse):
-        sql = as_dollar_binds(sql)
     return _lower(reader.fetch(sql, binds))
 
 

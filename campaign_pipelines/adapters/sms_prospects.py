@@ -44,9 +44,7 @@ from campaign_pipelines.adapters.upload_text import (
     utf8_bytes,
 )
 from campaign_pipelines.adapters.uploads import upload_path
-from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.protocol import WarehouseReader
-from campaign_pipelines.adapters.warehouse.statements import as_dollar_binds
 from campaign_pipelines.core.deployment import MB22_LOCAL_TARGET
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.ledger import with_idempotency_keys
@@ -54,6 +52,7 @@ from campaign_pipelines.core.sms.phones import (
     first_name_column,
     fix_for,
     normalise_phones,
+    one_number_per_customer,
     phone_column,
 )
 
@@ -104,8 +103,6 @@ class ProspectSource:
                 "fix": f"add a 'phones:' SQL returning iin and phone to {self.reference.path}, "
                 "or give the campaign an upload with a phone column"}], where)
         sql = target_phones_sql(self.reference.phones)
-        if isinstance(self.warehouse, DuckDBWarehouse):
-            sql = as_dollar_binds(sql)
         found = self.warehouse.fetch(sql, {"code": code}).rename(str.lower)
         if found.height == 0:
             raise ProblemsError([{
@@ -123,10 +120,8 @@ class ProspectSource:
                 f"number in the reference config's phones SQL ({self.reference.path})",
                 "fix": "check the phones source, or give the campaign an upload"}], where)
         phones = normalise_phones(with_phone.with_row_index("row", 1), "phone")
-        valid = phones.recipients().unique("target_iin", keep="first", maintain_order=True)
-        counts = {**phones.counts, "valid": valid.height,
-                  "duplicate": phones.counts["rows"] - phones.counts["invalid"] - valid.height,
-                  "without_phone": customers - with_phone.get_column("target_iin").n_unique()}
+        valid, counts = one_number_per_customer(
+            phones, customers, with_phone.get_column("target_iin").n_unique())
         return self._resolved(name, valid, counts, _problems(phones.rows, "phone"),
                               f"campaign {code}")
 

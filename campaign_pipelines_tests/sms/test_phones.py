@@ -10,6 +10,7 @@ from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms.phones import (
     normalise_phone,
     normalise_phones,
+    one_number_per_customer,
     phone_column,
     recipient_time_zone,
 )
@@ -55,6 +56,18 @@ def test_a_list_is_normalised_with_outcomes_that_add_up():
         "a fixed-line number, which cannot receive SMS", None]
     assert phones.recipients()["phone_e164"].to_list() == ["+77012345678", "+77771234567"]
     assert phones.recipients()["iin"].to_list() == ["1", "9"]  # the first row of each number
+
+
+def test_a_campaign_customer_with_two_valid_numbers_gets_one_message_at_the_first():
+    frame = pl.DataFrame({"target_iin": ["a", "a", "b", "c", "b"],
+                          "phone": ["+7 701 234 5678", "+7 777 123 45 67", "87051112233",
+                                    "n/a", "+77051112233"]})
+    phones = normalise_phones(frame)
+    valid, counts = one_number_per_customer(phones, customers=4, customers_with_a_number=3)
+    assert valid.select("target_iin", "phone_e164").rows() == [
+        ("a", "+77012345678"), ("b", "+77051112233")]
+    # a's second number and b's repeat are duplicates; c's is invalid; one customer has none
+    assert counts == {"rows": 5, "valid": 2, "invalid": 1, "duplicate": 2, "without_phone": 1}
 
 
 def test_problems_name_the_row_and_never_repeat_the_value():

@@ -106,8 +106,10 @@ class DuckDBWarehouse:
             connection.close()
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """Named binds as the interface takes them (``:name``; ``$name`` is left as it is)."""
         with self.connect() as connection:
-            return _frame(connection.sql(sql, params=params or None).to_arrow_table())
+            relation = connection.sql(statements.as_dollar_binds(sql), params=params or None)
+            return _frame(relation.to_arrow_table())
 
     def extract(
         self,
@@ -119,7 +121,8 @@ class DuckDBWarehouse:
         """The query's rows streamed into the Parquet file ``path`` (``extract``) through an
         Arrow reader of ``EXTRACT_BATCH_ROWS``-row batches, one row group each."""
         with self.connect() as connection:
-            reader = connection.sql(sql, params=params or None).to_arrow_reader(
+            reader = connection.sql(statements.as_dollar_binds(sql),
+                                    params=params or None).to_arrow_reader(
                 EXTRACT_BATCH_ROWS
             )
             return write_batches(reader, path, schema=reader.schema, transform=transform)

@@ -186,3 +186,16 @@ def normalise_phones(frame: pl.DataFrame, column: str = "phone", *,
     tally = dict(rows.get_column("phone_outcome").value_counts().iter_rows())
     counts = {"rows": rows.height, **{outcome: tally.get(outcome, 0) for outcome in OUTCOMES}}
     return Phones(rows=rows, counts=counts)
+
+
+def one_number_per_customer(phones: Phones, customers: int, customers_with_a_number: int
+                            ) -> tuple[pl.DataFrame, dict[str, int]]:
+    """A campaign's customers (``target_iin``) by their normalised numbers: one message per
+    customer, to the first valid number the phones source gave; another valid number of the
+    same customer counts as a duplicate. The counts add ``valid``, ``duplicate`` and
+    ``without_phone`` (customers the source has no number for) to the normalisation's."""
+    valid = phones.recipients().unique("target_iin", keep="first", maintain_order=True)
+    counts = {**phones.counts, "valid": valid.height,
+              "duplicate": phones.counts["rows"] - phones.counts["invalid"] - valid.height,
+              "without_phone": customers - customers_with_a_number}
+    return valid, counts
