@@ -83,10 +83,16 @@ def _no_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     `make test` exports with DAGSTER_HOME): tests run side by side in workers, so each gets a
     data directory of its own, not yet created, and no DAGSTER_HOME (a command then keeps its
     instance in the data directory); data_dir, instance and bare_home replace them. Set first,
-    then deleted, so that a DAGSTER_HOME a command sets in this process is undone after it."""
+    then deleted, so that a DAGSTER_HOME a command sets in this process is undone after it.
+
+    No job rebuilt for an earlier test is reused: Dagster keeps the last one a run rebuilt,
+    with the resources of the settings it was built under (templates.forget_rebuilt_jobs), so
+    a command run in this process would otherwise write into the earlier test's folders."""
     monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(tmp_path / "unset_data_dir"))
     monkeypatch.setenv("DAGSTER_HOME", "")
     monkeypatch.delenv("DAGSTER_HOME")
+    if "campaign_pipelines.service" in sys.modules:  # nothing was rebuilt before it loads
+        templates.forget_rebuilt_jobs()
 
 
 @pytest.fixture(scope="session")

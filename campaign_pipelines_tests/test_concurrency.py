@@ -33,7 +33,7 @@ def test_creates_at_the_same_moment_get_distinct_codes_and_all_deploy(env, data_
     """RACERS real `campaigns create` processes of tiny campaigns started together, each
     allocating a code in the registry. Three, not eight: what the race needs is several runs
     allocating while the others are under way, and the test asserts that this overlap happened
-    (every run started before the first one ended); more only made the same overlap wider
+    (the last run started while another was still going); more only made the same overlap wider
     at their cost on a 2-core host. The instance is copied with the reference refresh
     already recorded, so no racer rebuilds reference data first (that would serialize them on
     the pool and race nothing but the refresh)."""
@@ -58,8 +58,12 @@ def test_creates_at_the_same_moment_get_distinct_codes_and_all_deploy(env, data_
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         records = instance.get_run_records(dg.RunsFilter(job_name="campaign_job"))
     assert len(records) == RACERS
-    first_end = min(r.end_time for r in records)
-    assert all(r.start_time < first_end for r in records), "the runs did not overlap"
+    # The race needs runs allocating while others are under way: the last to start began
+    # before at least one other had ended. (All three at once is usual, not always: on two
+    # busy cores one process may still be importing when the first run is done.)
+    last_start = max(r.start_time for r in records)
+    assert any(r.end_time > last_start for r in records if r.start_time < last_start), \
+        "no run was going while another started: nothing raced"
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
         for body in bodies:  # no deploy lost: each campaign holds its own target rows
