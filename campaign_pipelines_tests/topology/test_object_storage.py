@@ -23,7 +23,6 @@ from campaign_pipelines.adapters.landing import LandingZone
 from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.adapters.storage import storage_for
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
-from campaign_pipelines.defs.audiences.sensors import campaign_requests_sensor
 from campaign_pipelines.defs.commands.jobs import apply_commands_job
 from campaign_pipelines.defs.commands.sensors import command_arrivals_sensor
 from campaign_pipelines.defs.io_manager import ParquetIOManager
@@ -31,7 +30,6 @@ from campaign_pipelines.defs.resources import (
     CampaignDataResource,
     DuckDBWarehouseResource,
     SequencesResource,
-    build_resources,
 )
 from campaign_pipelines.defs.sequences import assets as sequence_assets
 from campaign_pipelines.defs.sequences.sensors import sequence_sensors
@@ -41,7 +39,7 @@ from campaign_pipelines.ingress.settings import read_ingress_settings
 from campaign_pipelines.responses import materialization_metadata
 from campaign_pipelines.service import InFlight, register
 from campaign_pipelines_tests.bank import CUSTOMERS, SEED_REQUEST, request_text
-from campaign_pipelines_tests.defs.test_sensor import _dequeue_and_run, _queue
+from campaign_pipelines_tests.defs.test_sensor import _dequeue_and_run, _queue, _tick
 from campaign_pipelines_tests.topology.object_store import TOKEN, Bucket, new_bucket
 
 
@@ -73,19 +71,6 @@ def bucket(data_dir: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) ->
         new.put(f"assets/{path.relative_to(assets).as_posix()}", path.read_bytes())
         path.unlink()
     return new
-
-
-def _tick(data_dir: Path, instance: dg.DagsterInstance) -> dg.SensorResult:
-    """One evaluation of the campaign sensor over the bucket (no quiet period: a PUT is whole)."""
-    resources = build_resources(data_dir)
-    context = dg.build_sensor_context(
-        instance=instance,
-        resources={k: resources[k] for k in ("campaign_data", "warehouse", "io_manager")},
-    )
-    result = campaign_requests_sensor(context)
-    for request in result.dynamic_partitions_requests:  # what the daemon applies
-        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-    return result
 
 
 def _bucket_resources(local: Path) -> dict:
