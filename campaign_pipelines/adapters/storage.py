@@ -191,6 +191,29 @@ class LocalStorage:
         yield Path(path)
 
 
+def unreachable(root: Path) -> str | None:
+    """Why files cannot be landed under ``root`` now, or None: locally the nearest folder that
+    exists must be a writable folder (the rest is made on the first write); on a store its
+    bucket must answer and exist. Never raises: a readiness probe asks it."""
+    try:
+        if is_local(root):
+            here = Path(root)
+            while not here.exists() and here != here.parent:
+                here = here.parent
+            if not here.is_dir():
+                return f"{here} is not a folder: CAMPAIGN_DATA_URL (or CAMPAIGN_DATA_DIR) " \
+                       "must name a folder"
+            if not os.access(here, os.W_OK | os.X_OK):
+                return f"{here} is not writable by this process"
+            return None
+        bucket = str(root.path).split("/", 1)[0]  # type: ignore[attr-defined]  # UPath
+        if not root.fs.exists(bucket):  # type: ignore[attr-defined]
+            return f"the bucket {bucket} does not exist or these credentials cannot see it"
+        return None
+    except Exception as error:  # noqa: BLE001 - a probe answers, it does not fail
+        return f"{root} cannot be reached: {type(error).__name__}"
+
+
 Storage = Union[LocalStorage, "ObjectStorage"]
 LOCAL = LocalStorage()
 

@@ -16,6 +16,7 @@ and the signup id; never a body, a query string, an address or a header.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import FastAPI, Request, Response
 
+from campaign_pipelines.adapters.storage import unreachable
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.sequences.signups import Signup, SignupRecord
 from campaign_pipelines.ingress.answers import (
@@ -91,6 +93,7 @@ def create_app(settings: IngressSettings | None = None) -> FastAPI:
     app.add_api_route("/webhook/christmas-signup", post_signup, methods=["POST"], status_code=202,
                       include_in_schema=False)
     app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/ready", ready, methods=["GET"])
     app.include_router(unsubscribe_router)
     app.include_router(campaigns_router)
     app.include_router(sms_router)
@@ -135,6 +138,17 @@ async def health(request: Request) -> Response:
         "unsubscribe": settings.unsubscribe_secret is not None,
     }
     return json_response(body, 200)
+
+
+async def ready(request: Request) -> Response:
+    """Whether requests can be landed now (the landing zone's folder or bucket answers): the
+    readiness probe. 503 with the reason otherwise, so a load balancer sends them elsewhere;
+    /health stays the liveness probe, which a store's outage must not restart."""
+    settings: IngressSettings = request.app.state.ingress.settings
+    problem = await asyncio.to_thread(unreachable, settings.landing)
+    if problem is None:
+        return json_response({"status": "ready"}, 200)
+    return json_response({"status": "not ready", "problem": problem}, 503, {"Retry-After": "5"})
 
 
 class AccessLog:

@@ -101,7 +101,8 @@ def test_the_ingress_objects_refer_to_each_other():
     port = container["command"][container["command"].index("--port") + 1]
     assert container["ports"] == [{"name": "http", "containerPort": int(port)}]
     assert service["spec"]["ports"][0]["targetPort"] == "http"
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    for probe in ("livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
     assert container["resources"]["requests"]["cpu"]  # the HPA's utilization needs a request
     helm = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text(encoding="utf-8"))

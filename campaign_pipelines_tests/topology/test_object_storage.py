@@ -310,3 +310,13 @@ def test_a_delete_command_from_the_ingress_is_applied_from_the_bucket_and_answer
                                               f"rejected/{landed}.error.json"]
     report = json.loads(store.get(f"landing/commands/rejected/{landed}.error.json"))
     assert "C999999999" in json.dumps(report["problems"])
+
+
+def test_the_ingress_is_ready_while_its_bucket_answers_and_not_once_it_is_gone(store: Bucket):
+    with TestClient(create_app(read_ingress_settings())) as ingress:
+        assert ingress.get("/ready").json() == {"status": "ready"}
+        store.client.delete_bucket(Bucket=store.name)  # nothing landed yet: it is empty
+        answer = ingress.get("/ready")
+        assert answer.status_code == 503
+        assert answer.json()["problem"] == (f"the bucket {store.name} does not exist or these "
+                                            "credentials cannot see it")
