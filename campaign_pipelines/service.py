@@ -183,8 +183,7 @@ def _refuse_if_in_flight(location: Location, path: Path, arrival_id: str) -> Non
     if going:
         raise InFlight(path.name, going[0].run_id)
     # On an object store a sensor elsewhere may be requesting its run right now (landing.py).
-    claim = {"sensor": "campaigns create", "file": path.name}
-    if not location.campaign_data.landing().claim("campaigns", arrival_id, claim):
+    if not location.campaign_data.landing().claim("campaigns", arrival_id, "campaigns create"):
         raise InFlight(path.name, "")
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -131,14 +132,16 @@ class LandingZone:
             return target  # a retried request
         raise FileExistsError(f"{target} already exists with different content")
 
-    def claim(self, kind: str, arrival_id: str, body: dict) -> bool:
+    def claim(self, kind: str, arrival_id: str, by: str) -> bool:
         """Whether this evaluation may request the run for ``arrival_id``: on an object store
         the first of two sensor evaluations (two pods, two ticks at once) to create the
         arrival's claim object wins and the other waits for its run; a claim whose run never
-        came is taken over after ``CLAIM_LEASE_S``. Locally always True (storage.py)."""
+        came is taken over after ``CLAIM_LEASE_S``. Locally always True (storage.py). The claim
+        object says who took it (``by``, host, process) for whoever looks in the bucket."""
         name = hashlib.sha256(arrival_id.encode("utf-8")).hexdigest()[:32]
         folder = self.root.parent / "landing_claims" / kind
-        text = json.dumps({**body, "arrival": arrival_id}, ensure_ascii=False).encode("utf-8")
+        body = {"arrival": arrival_id, "by": by, "host": os.uname().nodename, "pid": os.getpid()}
+        text = json.dumps(body, ensure_ascii=False).encode("utf-8")
         with landing_errors(f"claim {arrival_id} in {folder}", (folder,), "Nothing was moved."):
             return self.storage.claim(folder, name, text, CLAIM_LEASE_S, time.time())
 

@@ -234,8 +234,7 @@ def _answer(context, landing: LandingZone, arrival, admit: Admit, answers: TickA
     if run is not None:
         _reject(context, landing, arrival.path, [gave_up(run)], answers)
         return
-    claim = {"sensor": getattr(context, "_sensor_name", None) or "", "file": arrival.name}
-    if not landing.claim(arrival.path.parent.name, arrival_id, claim):
+    if not landing.claim(arrival.path.parent.name, arrival_id, "sensor"):
         answers.in_flight += 1  # another evaluation (object store) is requesting its run
         return
     try:
