@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -155,7 +156,7 @@ def violations(kpis: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(found)
 
 
-def _present(frame: pl.DataFrame | None) -> bool:
+def _present(frame: pl.DataFrame | None) -> TypeGuard[pl.DataFrame]:
     return frame is not None and not frame.is_empty()
 
 
@@ -195,7 +196,7 @@ def _channel(channel: str, parts: list[pl.LazyFrame]) -> pl.LazyFrame | None:
 
 def _deploy(activity: Activity) -> pl.LazyFrame | None:
     frame = activity.deployments
-    if frame is None or not _present(frame):
+    if not _present(frame):
         return None
     table = pl.col("table_name")
     return _channel(DEPLOY, [_counted(frame, "loaded_at", pl.col("campaign_code"), DEPLOY, {
@@ -206,7 +207,7 @@ def _deploy(activity: Activity) -> pl.LazyFrame | None:
 
 def _streaks(activity: Activity) -> pl.LazyFrame | None:
     frame = activity.streak_audit
-    if frame is None or not _present(frame):
+    if not _present(frame):
         return None
     action, source = pl.col("action"), pl.col("source")
     streak = pl.when(action == "released").then("from_streak").otherwise("to_streak")
@@ -220,12 +221,12 @@ def _email(activity: Activity) -> pl.LazyFrame | None:
     ledger, unsubscribes = activity.email_ledger, activity.email_unsubscribes
     state = pl.col("state")
     parts = []
-    if ledger is not None and _present(ledger):
+    if _present(ledger):
         _check_states(ledger, EMAIL_STATES, "e-mail ledger")
         parts.append(_counted(ledger, "due_at", pl.col("sequence"), EMAIL, {
             "queued": pl.lit(1), "sent": state.is_in(EMAIL_SENT),
             "failed": state.is_in(EMAIL_FAILED)}))
-    if unsubscribes is not None and _present(unsubscribes):
+    if _present(unsubscribes):
         parts.append(_counted(unsubscribes, "received_at", pl.col("campaign"), EMAIL,
                               {"unsubscribes": pl.lit(1)}))
     return _channel(EMAIL, parts)
@@ -235,12 +236,12 @@ def _sms(activity: Activity) -> pl.LazyFrame | None:
     ledger, events = activity.sms_ledger, activity.sms_events
     state, outcome = pl.col("state"), pl.col("outcome")
     parts = []
-    if ledger is not None and _present(ledger):
+    if _present(ledger):
         _check_states(ledger, tuple(LedgerState), "SMS ledger")
         parts.append(_counted(ledger, "queued_at", pl.col("campaign"), SMS, {
             "queued": pl.lit(1), "sent": state.is_in(SMS_SENT),
             "delivered": state == "delivered", "failed": state.is_in(SMS_FAILED)}))
-    if events is not None and _present(events):
+    if _present(events):
         inbound = events.filter(pl.col("kind") == "inbound")
         if not inbound.is_empty():
             parts.append(_counted(inbound, "received_at", pl.col("campaign"), SMS, {
