@@ -65,6 +65,15 @@ def storage_path(location: str | os.PathLike) -> Path:
     return Path(text.removeprefix("file://"))
 
 
+def shared_root(data_url: str | None, data_dir: Path) -> Path:
+    """The root of the files every process shares (``CAMPAIGN_DATA_URL``): an object-store
+    URL as it is, a folder made absolute, or, unset, this machine's ``data_dir``. Both
+    settings objects (the code location's and the ingress's) ask this."""
+    if not data_url:
+        return data_dir
+    return storage_path(data_url if _URL.match(data_url) else str(Path(data_url).resolve()))
+
+
 def as_path(location: str | os.PathLike) -> Path:
     """A path as it is, or text (a run's config) through ``storage_path``."""
     if isinstance(location, Path | UPath):

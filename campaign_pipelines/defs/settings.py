@@ -47,7 +47,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from campaign_pipelines.adapters.storage import DATA_URL_PATTERN, storage_path
+from campaign_pipelines.adapters.storage import DATA_URL_PATTERN, shared_root
 from campaign_pipelines.adapters.warehouse.duckdb_lock import DEFAULT_LOCK_TIMEOUT_S
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.setting_values import (
@@ -128,10 +128,7 @@ class Settings(BaseSettings):
     def shared_root(self) -> Path:
         """Where the landing zone, the stored requests and the asset files live: a local
         folder (a ``Path``) or an object store (a ``UPath``, adapters/storage.py)."""
-        if self.data_url is None:
-            return self.data_dir
-        return storage_path(self.data_url if "://" in self.data_url
-                            else str(Path(self.data_url).resolve()))
+        return shared_root(self.data_url, self.data_dir)
 
     @property
     def database(self) -> Path:

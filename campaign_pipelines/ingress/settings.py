@@ -32,7 +32,7 @@ from typing import get_args
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from campaign_pipelines.adapters.storage import DATA_URL_PATTERN, storage_path
+from campaign_pipelines.adapters.storage import DATA_URL_PATTERN, shared_root
 from campaign_pipelines.core.setting_values import (
     EMAIL_PROVIDER,
     SEQUENCE_TIMING,
@@ -83,7 +83,7 @@ class IngressSettings(BaseSettings):
     @property
     def landing(self) -> Path:
         """``$CAMPAIGN_DATA_URL/landing`` (a folder or an object store), else the data dir's."""
-        return (storage_path(self.data_url) if self.data_url else self.data_dir) / "landing"
+        return shared_root(self.data_url, self.data_dir) / "landing"
 
 
 def read_ingress_settings() -> IngressSettings:
