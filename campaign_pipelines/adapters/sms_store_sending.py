@@ -1,7 +1,7 @@
 """The SMS runner's units of work on the ledger (mixed into adapters/sms_store.SmsStore,
 whose docstring states the contract): claim and record a batch (``step``), write the
 counters between two records (``progress``), record the run's last batch and take its
-lifecycle step (``finish``), and the claims of dead runners (``claims``, ``adopt``)."""
+lifecycle step (``finish``), and the claims of dead runners (``adopt``)."""
 
 from __future__ import annotations
 
@@ -117,12 +117,6 @@ class SendingUnits:
             if opted_out:
                 self._stamp_suppressions()
         return Finish(status, states, written)
-
-    def claims(self, name: str) -> pl.DataFrame:
-        """The campaign's ``sending`` rows: idempotency_key, phone_e164, first_name,
-        claimed_at, claimed_by."""
-        with self._connect() as connection:
-            return sql.frame(connection.sql(sql.SENDING, params={"name": name}))
 
     def adopt(self, name: str, stale: Callable[[pl.DataFrame], pl.DataFrame], *,
               claimer: str, now: datetime) -> pl.DataFrame:
