@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from campaign_pipelines.adapters.atomic_write import PRIVATE_MODE, fsync_folder
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 OUTCOME_FIELDS = {"k": "idempotency_key", "phone": "phone_e164", "state": "state",
                   "id": "provider_message_id", "error": "last_error", "at": "sent_at",
@@ -51,14 +53,10 @@ class Journal:
         self.path = journal_path(folder, campaign, claimer)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                           0o600)
+                           PRIVATE_MODE)
         self._write({"claimer": claimer, "campaign": campaign})
         os.fsync(self._fd)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_folder(self.path.parent)
 
     def trying(self, keys: list[str]) -> None:
         """Durable before the first of ``keys`` is sent."""
