@@ -20,7 +20,6 @@ Decisions:
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -33,7 +32,7 @@ from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
 from campaign_pipelines.adapters.warehouse.protocol import Deployment, WarehouseReader
 from campaign_pipelines.adapters.warehouse.statements import as_dollar_binds
 from campaign_pipelines.core.deployment import MB21_LOCAL_CONTROL, MB22_LOCAL_TARGET
-from campaign_pipelines.core.metrics.outcomes import Outcome, Period, measure
+from campaign_pipelines.core.metrics.outcomes import Outcome, Period, measure, without_rates
 from campaign_pipelines.core.metrics.rollup import Activity, utc_bounds
 from campaign_pipelines.core.registry import registry_code
 from campaign_pipelines.core.requests import CampaignRequest, target_event
@@ -158,7 +157,7 @@ def measure_campaign(reader: WarehouseReader, deployment: Deployment, requests: 
         empty = pl.DataFrame(schema={"iin": pl.String, "event": pl.String,
                                      "event_date": pl.Date})
         found = repr(meta.target_action) if meta and meta.target_action else "not set"
-        outcome = _without_rates(measure(target, control, empty, "", period, share),
+        outcome = without_rates(measure(target, control, empty, "", period, share),
                                  NO_ACTION.format(found=found))
         return CampaignOutcome(campaign, request, outcome)
     events = read_events(reader, events_sql, code, action, period)
@@ -180,14 +179,6 @@ def read_events(reader: WarehouseReader, events_sql: str, code: str, action: str
                 "(`campaigns demo-data` makes one) or point `events:` in the reference "
                 "config at the table that holds iin, event, event_date") from error
         raise
-
-
-def _without_rates(outcome: Outcome, reason: str) -> Outcome:
-    nothing = dict.fromkeys(("target_rate", "control_rate", "target_rate_ci", "control_rate_ci",
-                             "uplift_abs", "uplift_abs_ci", "uplift_rel", "uplift_rel_ci",
-                             "p_value"))
-    by_day = outcome.by_day.clear()
-    return dataclasses.replace(outcome, **nothing, action="", reason=reason, by_day=by_day)
 
 
 def _fetch(reader: WarehouseReader, sql: str, binds: dict[str, Any]) -> pl.DataFrame:

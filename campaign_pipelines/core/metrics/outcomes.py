@@ -36,7 +36,7 @@ Decisions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -142,6 +142,16 @@ def measure(target: pl.DataFrame, control: pl.DataFrame, events: pl.DataFrame | 
         **uplift(x_t, n_t, x_c, n_c), **sample_ratio(n_t, n_c, control_share),
         by_day=cumulative_by_day(daily, period, {TARGET: n_t, CONTROL: n_c}),
     )
+
+
+def without_rates(outcome: Outcome, reason: str) -> Outcome:
+    """``outcome`` with its sizes and sample-ratio test only: no action, rate nor uplift, and
+    ``reason`` saying why."""
+    nothing = dict.fromkeys(("target_rate", "control_rate", "target_rate_ci", "control_rate_ci",
+                             "uplift_abs", "uplift_abs_ci", "uplift_rel", "uplift_rel_ci",
+                             "p_value"))
+    by_day = outcome.by_day.clear()
+    return replace(outcome, **nothing, action="", reason=reason, by_day=by_day)
 
 
 def _rate(converted: int, users: int) -> float | None:
