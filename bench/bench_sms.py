@@ -28,6 +28,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +110,8 @@ def _store(folder: Path, messages: int) -> SmsStore:
     return store
 
 
-def _provider(kind: str, folder: Path, stack: ExitStack) -> tuple[SmsProvider, callable]:
+def _provider(kind: str, folder: Path, stack: ExitStack
+              ) -> tuple[SmsProvider, Callable[[], int | None]]:
     """The provider, and how many messages it holds at the end."""
     if kind == "outbox":
         outbox = SmsOutbox(folder / "outbox")
