@@ -11,6 +11,8 @@ The staging file lives in a temporary folder (``TMPDIR``) for the step and is re
 """
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -42,7 +44,8 @@ def reference_blacklist(warehouse: WarehouseResource) -> dg.Output[pl.DataFrame]
     frame, per_source, dropped = warehouse_work(
         "reference/blacklist",
         lambda: extract_blacklists(
-            warehouse.adapter().fetch, warehouse.reference_config().blacklists
+            lambda sql: _streamed_frame(warehouse.adapter(), sql),
+            warehouse.reference_config().blacklists,
         ),
     )
     return dg.Output(
@@ -82,6 +85,12 @@ def _reference_asset(dataset: str, description: str) -> dg.AssetsDefinition:
     return _extract
 
 
+@contextmanager
+def _staging(name: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="campaign-reference-") as folder:
+        yield Path(folder) / f"{name}.parquet"
+
+
 def _streamed_reference(reader: WarehouseReader, sql: str, dataset: str) -> tuple[
         pl.DataFrame, int]:
     """``keyed_reference`` of the query's rows, applied batch by batch as they stream in;
@@ -94,10 +103,18 @@ def _streamed_reference(reader: WarehouseReader, sql: str, dataset: str) -> tupl
         dropped += unusable
         return stored
 
-    with tempfile.TemporaryDirectory(prefix="campaign-reference-") as folder:
-        staged = Path(folder) / f"{dataset}.parquet"
+    with _staging(dataset) as staged:
         reader.extract(sql, staged, transform=keyed)
         return distinct_rows(staged), dropped
+
+
+def _streamed_frame(reader: WarehouseReader, sql: str) -> pl.DataFrame:
+    """One blacklist source's rows, fetched in batches (few round trips) and read back whole:
+    ``extract_blacklists`` takes each source as a frame, as the live blacklist of a campaign
+    does, and blacklists are a few hundred thousand rows, not the 10M of the datasets."""
+    with _staging("blacklist-source") as staged:
+        reader.extract(sql, staged)
+        return pl.read_parquet(staged)
 
 
 reference_devices = _reference_asset("devices", "Client devices (``iin_key``, ``device``).")
