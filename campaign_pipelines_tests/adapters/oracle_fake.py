@@ -427,9 +427,7 @@ class FakeConnection:
         self._check_open()
         return FakeCursor(self)
 
-    def fetch_df_all(
-        self, statement: str, parameters: dict | None = None, arraysize: int | None = None
-    ) -> Any:
+    def fetch_df_all(self, statement: str, parameters: dict | None = None) -> Any:
         self._check_open()
         _check_binds(statement, parameters or {})
         self.database.log.append(("execute", statement, dict(parameters or {})))

@@ -121,12 +121,9 @@ class OracleWarehouse:
             connection.close()
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        """Column names as Oracle reports them (upper case unless quoted); fetched
-        ``extract_batch_rows`` rows a round trip, not the driver's default of 100."""
+        """Column names as Oracle reports them (upper case unless quoted)."""
         with self.connect() as connection:
-            frame = connection.fetch_df_all(
-                statement=sql, parameters=params or {}, arraysize=self.extract_batch_rows
-            )
+            frame = connection.fetch_df_all(statement=sql, parameters=params or {})
             return cast(pl.DataFrame, pl.from_arrow(pa.table(frame)))
 
     def extract(
