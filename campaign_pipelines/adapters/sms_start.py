@@ -15,6 +15,7 @@ from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.core.masking import masked
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines.core.sms import lifecycle
+from campaign_pipelines.core.sms.ledger import all_final
 from campaign_pipelines.core.sms.lifecycle import Command, Status
 
 
@@ -55,7 +56,7 @@ def start_due_campaigns(store: SmsStore, now: datetime,
         states = store.states(name) if campaign["status"] == Status.ACTIVE else {}
         command = lifecycle.runner_command(
             campaign["status"], campaign["start_at"], campaign["end_at"], now,
-            all_rows_final=not (states.get("queued", 0) or states.get("sending", 0)))
+            all_rows_final=all_final(states))
         if command is None:
             continue
         if command == Command.START:

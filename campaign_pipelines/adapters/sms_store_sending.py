@@ -16,7 +16,7 @@ from campaign_pipelines.adapters import sms_store_sql as sql
 from campaign_pipelines.adapters.sms_store_sql import RESULT_SCHEMA
 from campaign_pipelines.adapters.warehouse.duckdb import transaction
 from campaign_pipelines.core.sms import lifecycle
-from campaign_pipelines.core.sms.ledger import Counters, with_unrecorded
+from campaign_pipelines.core.sms.ledger import Counters, all_final, with_unrecorded
 from campaign_pipelines.core.sms.lifecycle import Command, Status
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class SendingUnits:
                 states = sql.ledger_states(connection, name)
                 command = lifecycle.runner_command(
                     status, start_at, end_at, now,
-                    all_rows_final=not (states.get("queued", 0) or states.get("sending", 0)))
+                    all_rows_final=all_final(states))
                 if command in (Command.END, Command.COMPLETE):
                     status = lifecycle.transition(status, command, name)
                     connection.execute(sql.SET_STATUS, {"status": status.value, "now": now,

@@ -10,6 +10,7 @@ from campaign_pipelines.core.sms.ledger import (
     OPEN_STATES,
     LedgerState,
     after_receipt,
+    all_final,
     counters,
     idempotency_key,
     is_checkpoint,
@@ -98,3 +99,10 @@ def test_unrecorded_outcomes_move_their_rows_out_of_sending():
         "sending": 15, "sent": 124, "failed": 1, "queued": 60}
     assert with_unrecorded(states, {"queued": 40}) == {"sent": 100, "queued": 100}
     assert with_unrecorded({"sending": 3}, {"sent": 5}) == {"sent": 5}  # never below zero
+
+
+def test_a_ledger_is_all_final_only_with_nothing_queued_or_being_sent():
+    assert all_final({"sent": 3, "failed": 1, "suppressed": 2})
+    assert all_final({})
+    assert not all_final({"sent": 3, "queued": 1})
+    assert not all_final({"delivered": 3, "sending": 1})

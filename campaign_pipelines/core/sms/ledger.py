@@ -57,6 +57,12 @@ RECEIPT_STATES = {"sent": L.SENT, "delivered": L.DELIVERED, "read": L.DELIVERED,
                   "undelivered": L.UNDELIVERED, "failed": L.UNDELIVERED}
 
 
+def all_final(states: Mapping[str, int]) -> bool:
+    """Whether a campaign's ledger (rows per state) holds no open row: nothing queued or
+    being sent, so the campaign may complete."""
+    return not any(states.get(state, 0) for state in OPEN_STATES)
+
+
 def idempotency_key(campaign: str, e164: str) -> str:
     digest = hashlib.sha256(f"{campaign}|{e164}".encode()).hexdigest()
     return f"sms-{digest[:32]}"
