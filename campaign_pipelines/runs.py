@@ -21,9 +21,10 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import dagster as dg
+
+from campaign_pipelines.adapters import processes
 
 HOST_TAG, PID_TAG, PID_START_TAG = "campaigns/host", "campaigns/pid", "campaigns/pid_start"
 INVOCATION_TAG = "campaigns/invocation"
@@ -46,33 +47,14 @@ def say_on_stderr(text: str) -> None:
 def process_tags(invocation: str) -> dict[str, str]:
     """Where this process runs, and which of its executions the run is."""
     tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), INVOCATION_TAG: invocation}
-    if started := _process_start(os.getpid()):
+    if started := processes.process_start(os.getpid()):
         tags[PID_START_TAG] = started
     return tags
 
 
-def _process_start(pid: int) -> str | None:
-    """The kernel's start time of the process (Linux), which tells a reused pid apart."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else fields[19]  # a zombie has finished already
-
-
 def process_gone(tags: dict[str, str]) -> bool:
     """Whether the process that executed a run tagged by ``process_tags`` no longer exists."""
-    pid = int(tags[PID_TAG])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # it exists, under another user
-    recorded = tags.get(PID_START_TAG)
-    if recorded is None or not Path("/proc").is_dir():
-        return False  # nothing tells a reused pid apart: take it as alive
-    return _process_start(pid) != recorded  # None: a zombie, finished already
+    return processes.process_gone(int(tags[PID_TAG]), tags.get(PID_START_TAG))
 
 
 def reap_dead_runs(instance: dg.DagsterInstance, say: Say) -> list[str]:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from campaign_pipelines.adapters.processes import process_gone
 from campaign_pipelines.adapters.sms.protocol import SmsMessage, SmsProvider
 from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.adapters.sms_store_sql import RESULT_SCHEMA
@@ -84,13 +85,7 @@ def claimer_is_dead(claimer: str | None) -> bool:
     pid = rest.partition("/")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_gone(int(pid))
 
 
 @dataclass
