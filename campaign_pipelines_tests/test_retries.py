@@ -6,7 +6,8 @@ exactly the attempts the README's table "Retries: who retries what, and the wors
 Faults are injected where they happen for real: a recording fake Oracle connection raising
 python-oracledb's own DPY-4011, a loopback HTTP server answering 503. Attempts are counted from
 Dagster's event log (STEP_RESTARTED) and from what the fake database or the server saw, never
-from a counter inside the code under test.
+from a counter inside the code under test; the waits between them from the same log
+(STEP_UP_FOR_RETRY, the seconds Dagster set for each), and not spent (``retry_clock``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -93,6 +95,39 @@ def oracle(request) -> tuple[FakeOracle, FakeOracleWarehouseResource]:
     del _FAKES[request.node.name]
 
 
+class JumpingClock:
+    """Time for Dagster's plan execution that jumps over a sleep instead of spending it."""
+
+    def __init__(self) -> None:
+        self.skipped_s = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.skipped_s
+
+    def sleep(self, seconds: float) -> None:
+        self.skipped_s += seconds
+
+
+@pytest.fixture
+def retry_clock(monkeypatch) -> JumpingClock:
+    """Dagster 1.13 waits out a step's retry delay in ``ActiveExecution.sleep_til_ready``, with
+    the ``time`` module of ``dagster._core.execution.plan.active``: that module gets a clock that
+    jumps, so a test of the policy's 1 + 3 + 7 s reads those waits from the event log
+    (``retry_waits_s``) without spending 11 s on them. (Should Dagster move that wait, the
+    patch fails here, loudly, rather than the waits going unnoticed.)"""
+    from dagster._core.execution.plan import active
+
+    clock = JumpingClock()
+    monkeypatch.setattr(active, "time", clock)
+    return clock
+
+
+def retry_waits_s(result: dg.ExecuteInProcessResult, step: str) -> list[float]:
+    """The wait Dagster set before each retry of ``step``, from the run's event log."""
+    return [float(e.event_specific_data.seconds_to_wait) for e in result.all_events
+            if e.step_key == step and e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+
+
 def step_attempts(result: dg.ExecuteInProcessResult, step: str) -> int:
     """How many times ``step`` ran, from the run's event log."""
     restarted = [e for e in result.all_events
@@ -109,7 +144,7 @@ def _extract_devices(resource, instance) -> dg.ExecuteInProcessResult:
                           raise_on_error=False)
 
 
-def test_reference_extraction_retries_one_dropped_connection(oracle):
+def test_reference_extraction_retries_one_dropped_connection(oracle, retry_clock):
     db, resource = oracle
     db.returns("client_devices", pa.table({"IIN": ["900101300123"], "DEVICE": ["ios"]}))
     db.fails("client_devices", connection_closed(), times=1)
@@ -117,17 +152,19 @@ def test_reference_extraction_retries_one_dropped_connection(oracle):
         result = _extract_devices(resource, instance)
     assert result.success
     assert step_attempts(result, "reference__devices") == 2
+    assert retry_waits_s(result, "reference__devices") == [1]
     assert len(db.executed("client_devices")) == 2
 
 
-@pytest.mark.long_pole(seconds=11)  # the policy's real waits: 1 + 3 + 7 s
-def test_reference_extraction_gives_up_after_4_attempts(oracle):
+def test_reference_extraction_gives_up_after_4_attempts(oracle, retry_clock):
     db, resource = oracle
     db.fails("client_devices", connection_closed(), times=100)
     with dg.DagsterInstance.ephemeral() as instance:
         result = _extract_devices(resource, instance)
     assert not result.success
     assert step_attempts(result, "reference__devices") == 4 == attempts(WAREHOUSE_RETRY)
+    assert retry_waits_s(result, "reference__devices") == [1, 3, 7] == waits_s(WAREHOUSE_RETRY)
+    assert retry_clock.skipped_s >= 11 - 0.5  # waited for, on the jumping clock
     assert len(db.executed("client_devices")) == 4  # one query per attempt, no inner loop
 
 
@@ -163,24 +200,26 @@ def _deploy_dictionary(resource, instance) -> dg.ExecuteInProcessResult:
                    "io_manager": dg.IOManagerDefinition.hardcoded_io_manager(upstream)})
 
 
-def test_deployment_step_retries_one_dropped_connection(oracle):
+def test_deployment_step_retries_one_dropped_connection(oracle, retry_clock):
     db, resource = oracle
     db.fails("DELETE FROM dssb_ocds.mb01_camp_dict", connection_closed(), times=1)
     with dg.DagsterInstance.ephemeral() as instance:
         result = _deploy_dictionary(resource, instance)
     assert result.success, result.all_events
     assert step_attempts(result, "dssb_ocds__mb01_camp_dict") == 2
+    assert retry_waits_s(result, "dssb_ocds__mb01_camp_dict") == [1]
     assert db.events().count("commit") == 1 and db.events().count("rollback") == 1
 
 
-@pytest.mark.long_pole(seconds=11)  # the policy's real waits: 1 + 3 + 7 s
-def test_deployment_step_gives_up_after_4_attempts(oracle):
+def test_deployment_step_gives_up_after_4_attempts(oracle, retry_clock):
     db, resource = oracle
     db.fails("DELETE FROM dssb_ocds.mb01_camp_dict", connection_closed(), times=100)
     with dg.DagsterInstance.ephemeral() as instance:
         result = _deploy_dictionary(resource, instance)
     assert not result.success
     assert step_attempts(result, "dssb_ocds__mb01_camp_dict") == 4
+    assert retry_waits_s(result, "dssb_ocds__mb01_camp_dict") == [1, 3, 7]
+    assert retry_clock.skipped_s >= 11 - 0.5
     assert len(db.executed("DELETE FROM dssb_ocds.mb01_camp_dict")) == 4
     assert "commit" not in db.events()
 
@@ -222,7 +261,8 @@ def streak_resources(tmp_path: Path, service) -> dict:
     }
 
 
-def test_streak_step_retries_one_503_from_the_config_service(streak_resources, service):
+def test_streak_step_retries_one_503_from_the_config_service(streak_resources, service,
+                                                            retry_clock):
     service.get_failures = 1
     daily = [streak_assets.user_activity, streak_assets.batch_eligibility,
              streak_assets.assignments, streak_assets.user_state]
@@ -230,6 +270,7 @@ def test_streak_step_retries_one_503_from_the_config_service(streak_resources, s
         result = dg.materialize(daily, resources=streak_resources, instance=instance)
     assert result.success
     assert step_attempts(result, "streaks__assignments") == 2
+    assert retry_waits_s(result, "streaks__assignments") == [1]
     assert service.gets == 2
 
 
@@ -276,9 +317,8 @@ def _failure_sensor_sees(result_or_run_id, instance, streak_resources, event=Non
     streak_assignment_failures_sensor(context)
 
 
-@pytest.mark.long_pole(seconds=11)  # the policy's real waits: 1 + 3 + 7 s
 def test_a_streak_file_whose_step_keeps_failing_is_rejected_after_one_run(
-    streak_resources, service
+    streak_resources, service, retry_clock
 ):
     """The config service stays down: the step makes its 4 attempts; the run failed in a step,
     so Dagster will not run it again (the step's policy was that layer) and the failure sensor
@@ -294,6 +334,7 @@ def test_a_streak_file_whose_step_keeps_failing_is_rejected_after_one_run(
             tags={**request.tags, "dagster/run_key": request.run_key})
         assert not result.success
         assert step_attempts(result, "streaks__manual_assignments") == attempts(WAREHOUSE_RETRY)
+        assert retry_waits_s(result, "streaks__manual_assignments") == waits_s(WAREHOUSE_RETRY)
         assert instance.get_run_by_id(result.run_id).tags["dagster/will_retry"] == "false"
         _failure_sensor_sees(result.run_id, instance, streak_resources,
                              result.get_run_failure_event())
