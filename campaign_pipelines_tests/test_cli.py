@@ -1,11 +1,15 @@
 """`campaigns` end to end through a real Dagster instance in DAGSTER_HOME."""
 
 import json
+import os
+import time
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 import sqlglot
 
+from campaign_pipelines import service
 from campaign_pipelines.adapters.warehouse.ddl import INDEXES, WAREHOUSE_TABLES, index_ddl
 from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import request_text
@@ -39,15 +43,35 @@ def test_create_dry_run_prints_the_legacy_response_and_records_the_run(home, tmp
         assert instance.get_run_by_id(body["run_id"]).job_name == "audience_job"
 
 
-@pytest.mark.long_pole(seconds=15)
-def test_dry_run_leaves_landing_requests_pending_for_the_real_run(home, data_dir, capsys):
+def _quiet_period_passes_at_once(landing, monkeypatch) -> list[float]:
+    """The command's wait for a fresh landing file (service.wait_for_fresh) as the file sees
+    it, without the seconds: each sleep moves the folder's modification times that far into
+    the past, as that much time passing would. The sleeps asked for are returned."""
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        for path in landing.iterdir():
+            if path.is_file():
+                stamp = path.stat()
+                back = int(seconds * 1e9)
+                os.utime(path, ns=(stamp.st_atime_ns - back, stamp.st_mtime_ns - back))
+
+    monkeypatch.setattr(service, "time", SimpleNamespace(time=time.time, sleep=sleep))
+    return slept
+
+
+def test_dry_run_leaves_landing_requests_pending_for_the_real_run(home, data_dir, capsys,
+                                                                  monkeypatch):
     landing = data_dir / "landing" / "campaigns"
     landing.mkdir(parents=True, exist_ok=True)
+    slept = _quiet_period_passes_at_once(landing, monkeypatch)
     (landing / "preview.json").write_text(request_text(), encoding="utf-8")
     assert main(["run-pending", "--dry-run"]) == 0
     said = capsys.readouterr()
     assert "for preview.json: modified in the last 5 s, maybe still being written" in said.err
     assert "== preview.json: ok" in said.out  # waited for, then previewed
+    assert len(slept) == 1 and 0 < slept[0] <= 5.05  # once, at most the quiet period
     assert (landing / "preview.json").exists()
     assert not (landing / "archive" / "preview.json").exists()
     assert main(["run-pending"]) == 0
