@@ -96,12 +96,14 @@ def _deploy(path: Path, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def reads(tmp_path_factory: pytest.TempPathFactory):
-    """An ingress over a warehouse with three campaigns, one of them deleted."""
+    """An ingress over a warehouse with three campaigns, one of them deleted. Its reads wait
+    at most 0.2 s for a writer's lock (CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S, below the ingress's
+    own 1 s bound), so a read of a locked file answers 503 without a second's wait."""
     data_dir = tmp_path_factory.mktemp("reads") / "data"
     database = data_dir / "warehouse.duckdb"
     codes = [_deploy(database, name) for name in ("Spring Push", "Summer Push", "Autumn Push")]
     DuckDBDeployment(DuckDBWarehouse(database)).delete_campaign(codes[1])
-    server = Ingress(data_dir)
+    server = Ingress(data_dir, CAMPAIGN_DUCKDB_LOCK_TIMEOUT_S="0.2")
     server.codes = codes
     yield server
     server.stop()
