@@ -131,8 +131,9 @@ def test_provider_faults_lose_nothing_and_duplicate_nothing(tmp_path):
         api.drop_next(1, after_delivery=True)
         api.reject("b@x.org", "recipient refused")
         # The first message meets all six faults; the waits outlast the hung request (until it
-        # ends, its key is "in progress").
-        patient = SendRetry(attempts=8, wait_initial_s=0.2, wait_max_s=0.4, retry_after_cap_s=1)
+        # ends, its key is "in progress"): it is delivered 0.3 s after the client gave up, and
+        # the key is next looked at two 0.3 s waits later (the drop in between looks at none).
+        patient = SendRetry(attempts=8, wait_initial_s=0.05, wait_max_s=0.3, retry_after_cap_s=1)
         report = send_due(s, resend, DEFINITIONS, SENDER, AT_7, patient, log=quiet)
         assert (report.sent, report.failed) == (7, 7)
         failed = s.table(LEDGER, "b@x.org")
