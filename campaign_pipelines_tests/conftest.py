@@ -9,6 +9,9 @@ import pytest
 from campaign_pipelines_tests import templates
 from campaign_pipelines_tests.volumes import small_volume  # noqa: F401 - a fixture
 
+# The session's one `dg dev` (shared_ui, ui) for the tests marked xdist_group("dagster_ui").
+pytest_plugins = ["campaign_pipelines_tests.dagster_ui"]
+
 # Python's default, restored where the host turned it off (PYTHONDONTWRITEBYTECODE=1): without
 # it each xdist worker rewrote the asserts of every test module at collection (3.3 of its 9 s
 # of collection CPU) and every child a test starts (`campaigns`, `dg dev`, code servers, run
