@@ -180,28 +180,6 @@ def _last_test_using_ui(session: pytest.Session) -> pytest.Item | None:
     return users[-1] if users else None
 
 
-def _xdist_groups(item: pytest.Item) -> str:
-    """The suffix pytest-xdist gives the node id of a test marked ``xdist_group``."""
-    names = {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-             for mark in item.iter_markers("xdist_group")}
-    return "_".join(sorted(names))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup`` a worker names each marked test's group at the end of its
-    node id (``…@dagster_ui``), and the controller sends the tests of one group to one worker.
-    pytest-xdist 3.8 writes that name into ``Item._nodeid``, which pytest 9.2 no longer reads
-    (its node ids are structured: pytest-xdist issue #1386), so every test would go its own
-    way; the name is written into the structured id instead, where xdist's did not take."""
-    if not config.getoption("loadgroup", False):
-        return
-    for item in items:
-        groups = _xdist_groups(item)
-        if groups and not item.nodeid.endswith(f"@{groups}"):
-            item._id = type(item._id).parse(f"{item.nodeid}@{groups}")
-
-
 @pytest.fixture(scope="session")
 def shared_ui(tmp_path_factory: pytest.TempPathFactory, cli_template: Path) -> Iterator[UI]:
     """`dg dev` over a copy of cli_template, its code location loaded, the SMS runner stopped."""
