@@ -1,11 +1,15 @@
 """How much memory an Oracle reference extract takes, measured in a process of its own.
 
-    python -m campaign_pipelines_tests.adapters.extract_memory ROWS
+    python -m campaign_pipelines_tests.adapters.extract_memory ROWS [ROWS ...]
 
-prints JSON: the peak resident set's growth (MB) while ``OracleWarehouse.extract`` streams
-ROWS generated device rows from the recording fake into Parquet, keyed per batch as the
-reference assets key them, the rows written and the most fetched rows alive at once. A small
-extract runs first so that every module and thread pool is loaded before the measurement.
+prints a JSON list, one entry per ROWS in the order given: the peak resident set's growth (MB)
+while ``OracleWarehouse.extract`` streams ROWS generated device rows from the recording fake
+into Parquet, keyed per batch as the reference assets key them, the rows written and the most
+fetched rows alive at once. A small extract runs first so that every module and thread pool is
+loaded before the measurement. The extracts run one after the other in this process and each
+growth is measured from the same point (after that first extract): the peak only ever rises, so
+an entry is the peak of its extract and of those before it, and what a bigger extract adds over
+a smaller one given before it is the difference of their entries.
 """
 
 from __future__ import annotations
@@ -55,16 +59,21 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def main(rows: int) -> dict:
+def main(sizes: list[int]) -> list[dict]:
+    measured = []
     with tempfile.TemporaryDirectory() as folder:
         _extract(60_000, Path(folder) / "warm.parquet")
         before = _peak_mb()
-        db = _extract(rows, Path(folder) / "devices.parquet")
-        growth = _peak_mb() - before
-        written = pq.ParquetFile(Path(folder) / "devices.parquet").metadata.num_rows
-    return {"rows": rows, "growth_mb": round(growth, 1), "rows_written": written,
-            "max_rows_alive": db.max_rows_alive}
+        for number, rows in enumerate(sizes):
+            path = Path(folder) / f"devices_{number}.parquet"
+            db = _extract(rows, path)
+            growth = _peak_mb() - before
+            written = pq.ParquetFile(path).metadata.num_rows
+            path.unlink()
+            measured.append({"rows": rows, "growth_mb": round(growth, 1),
+                             "rows_written": written, "max_rows_alive": db.max_rows_alive})
+    return measured
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]))))
+    print(json.dumps(main([int(rows) for rows in sys.argv[1:]])))
