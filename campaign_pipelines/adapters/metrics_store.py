@@ -66,7 +66,8 @@ WHERE kind = 'inbound' AND campaign IS NOT NULL
   AND received_at >= :start AND received_at < :end"""),
 )
 CAMPAIGN_OPS_TABLES = """
-SELECT table_name FROM information_schema.tables WHERE table_schema = 'campaign_ops'
+SELECT table_name FROM information_schema.tables
+WHERE table_catalog = current_database() AND table_schema = 'campaign_ops'
 """
 GROUP = "SELECT DISTINCT IIN AS iin FROM {table} WHERE CAMPAIGNCODE = :code"
 EVENTS = """

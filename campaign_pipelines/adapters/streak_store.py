@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
 """
 _ACTIVITY_EXISTS = (
     "SELECT count(*) FROM information_schema.tables "
-    "WHERE table_schema = 'sources' AND table_name = 'user_activity'"
+    "WHERE table_catalog = current_database() AND table_schema = 'sources' "
+    "AND table_name = 'user_activity'"
 )
 _LATEST_ACTIVITY = (
     f"SELECT * FROM {ACTIVITY_TABLE} QUALIFY row_number() "  # noqa: S608

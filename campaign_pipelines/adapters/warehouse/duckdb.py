@@ -1,10 +1,11 @@
 """The embedded warehouse: one DuckDB file.
 
 DuckDB lets one process write a file at a time, and Dagster runs each run, the daemon and the
-webserver in their own processes. So a connection lives for one unit of work: ``connect()``
-opens it (waiting, within one bounded budget per operation, while another process holds the
-lock: see ``duckdb_lock``), the caller does its work, and it is closed. Nothing here keeps a
-connection between calls.
+webserver in their own processes. So the file is held for one unit of work: ``connect()``
+attaches it (waiting, within one bounded budget per operation, while another process holds the
+lock: see ``duckdb_lock``) to the process's engine, the caller does its work on a cursor of its
+own, and the file is detached (``duckdb_engine`` says why an engine and not a connection per
+unit, and what units of one process share). Nothing here keeps the file between calls.
 
 A reader that must never write (the ingress) opens the file with ``read_only=True``: DuckDB
 gives it a shared lock, so readers run side by side, but a writer and a reader still exclude
@@ -32,7 +33,7 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 
-from campaign_pipelines.adapters.warehouse import statements
+from campaign_pipelines.adapters.warehouse import duckdb_engine, statements
 from campaign_pipelines.adapters.warehouse.ddl import column_type, ddl
 from campaign_pipelines.adapters.warehouse.duckdb_lock import (
     DEFAULT_LOCK_TIMEOUT_S,
@@ -96,14 +97,8 @@ class DuckDBWarehouse:
             raise WarehouseMissingError(self.path)
         if not self.read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = (wait or self.lock_wait()).open(
-            lambda: duckdb.connect(str(self.path), read_only=self.read_only)
-        )
-        try:
-            connection.execute("SET enable_progress_bar = false")
+        with duckdb_engine.unit(self.path, self.read_only, wait or self.lock_wait()) as connection:
             yield connection
-        finally:
-            connection.close()
 
     def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """Named binds as the interface takes them (``:name``; ``$name`` is left as it is)."""
@@ -119,13 +114,15 @@ class DuckDBWarehouse:
         transform: Transform | None = None,
     ) -> Extracted:
         """The query's rows streamed into the Parquet file ``path`` (``extract``) through an
-        Arrow reader of ``EXTRACT_BATCH_ROWS``-row batches, one row group each."""
+        Arrow reader of ``EXTRACT_BATCH_ROWS``-row batches, one row group each. The reader is
+        closed before the file is detached, also on failure: a reader left open (in the
+        traceback of a failed step, say) keeps the file attached, and locked, until collected."""
         with self.connect() as connection:
-            reader = connection.sql(statements.as_dollar_binds(sql),
-                                    params=params or None).to_arrow_reader(
+            with connection.sql(statements.as_dollar_binds(sql),
+                                params=params or None).to_arrow_reader(
                 EXTRACT_BATCH_ROWS
-            )
-            return write_batches(reader, path, schema=reader.schema, transform=transform)
+            ) as reader:
+                return write_batches(reader, path, schema=reader.schema, transform=transform)
 
     def init_sources(self) -> None:
         """Creates the schemas and the empty reference-source tables (idempotent)."""
@@ -250,8 +247,8 @@ class DuckDBDeployment:
         """No kpi_daily table yet reads as no rows."""
         with self._connect() as connection:
             present = connection.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = $schema AND table_name = $name",
+                "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
+                "current_database() AND table_schema = $schema AND table_name = $name",
                 {"schema": KPI_DAILY.schema, "name": KPI_DAILY.name},
             ).fetchall()[0][0]
             if not present:

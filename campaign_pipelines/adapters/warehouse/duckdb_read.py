@@ -39,7 +39,8 @@ def project_tables_absent(connection: duckdb.DuckDBPyConnection, path: Path) -> 
     present = {
         f"{schema}.{name}"
         for schema, name in connection.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables()"
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database()"
         ).fetchall()
     }
     missing = [table.qualified for table in PROJECT_TABLES if table.qualified not in present]

@@ -42,7 +42,8 @@ TABLE_COLUMNS = (
 )
 DUCKDB_COLUMNS = (
     "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
-    " WHERE table_schema = $schema AND table_name = $table_name ORDER BY ordinal_position"
+    " WHERE table_catalog = current_database() AND table_schema = $schema"
+    " AND table_name = $table_name ORDER BY ordinal_position"
 )
 _PRIMARY_KEY = re.compile(r"PRIMARY KEY \(([^)]*)\)", re.IGNORECASE)
 # ALL_TAB_COLUMNS names TIMESTAMP with its default fractional precision.
