@@ -1,8 +1,10 @@
 """Units of work on the DuckDB warehouse file for a writer that makes many of them a second: the
 file ATTACHed, for one unit, to an in-memory DuckDB engine built once per process, and
 DETACHed when the unit ends. The SMS store uses it (its runner makes about forty units a
-second); the other stores open the file per unit with ``DuckDBWarehouse.connect``, whose 12 ms
-they do not feel.
+second). The other stores' units (``DuckDBWarehouse.connect``) attach the file to the engine of
+``duckdb_engine`` instead, whose DETACH checkpoints as closing a connection did; this engine
+turns that off for all its units (below), so the two are kept apart: DuckDB refuses to attach
+one file to both engines of a process at once, so they never hold it side by side.
 
 Why not ``duckdb.connect`` per unit: building a database instance fills its catalog with
 every built-in function, ~11-14 ms on a 2-core host whatever the file (":memory:" too; perf
