@@ -38,42 +38,29 @@ from typing import Any
 import duckdb
 
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines.adapters.warehouse.duckdb_engine import drop_process_engine, process_engine
 
 ALIAS = "warehouse_file"
+ENGINE = "sms_units"
+_SETTINGS = ("SET GLOBAL checkpoint_on_detach = 'DISABLED'", "SET GLOBAL TimeZone = 'UTC'",
+             "SET enable_progress_bar = false")
 _LOCK = threading.RLock()
-_ENGINE: dict[int, duckdb.DuckDBPyConnection] = {}  # pid → engine
 _ATTACHED: list[str] = []  # the alias while a unit holds the file (under _LOCK)
-_INHERITED: list[duckdb.DuckDBPyConnection] = []  # a parent's engine, kept from the collector
 
 
 def _engine() -> duckdb.DuckDBPyConnection:
-    engine = _ENGINE.get(os.getpid())
-    if engine is None:
-        engine = duckdb.connect(":memory:")
-        engine.execute("SET GLOBAL checkpoint_on_detach = 'DISABLED'")
-        engine.execute("SET GLOBAL TimeZone = 'UTC'")
-        engine.execute("SET enable_progress_bar = false")
-        _ENGINE[os.getpid()] = engine
-    return engine
+    return process_engine(ENGINE, _SETTINGS)
 
 
 def _after_fork() -> None:
-    """A child of a fork starts with no engine and a free lock (a thread of the parent may
-    have held it at the fork)."""
+    """A child of a fork starts with a free lock (a thread of the parent may have held it at
+    the fork) and nothing attached; duckdb_engine gives it a new engine."""
     global _LOCK
     _LOCK = threading.RLock()
-    _INHERITED.extend(_ENGINE.values())  # never closed here: its threads stayed in the parent
-    _ENGINE.clear()
     _ATTACHED.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork)
-
-
-def _drop_engine() -> None:
-    engine = _ENGINE.pop(os.getpid(), None)
-    if engine is not None:
-        engine.close()  # detaches whatever is attached: the file lock goes with it
 
 
 class Attached:
@@ -133,7 +120,7 @@ class Attached:
                     cursor.execute("USE memory")
                     cursor.execute(f"DETACH {ALIAS}")
                 except BaseException:
-                    _drop_engine()
+                    drop_process_engine(ENGINE)
                     raise
         finally:
             _LOCK.release()

@@ -19,9 +19,10 @@ configuration. ``duckdb_attached`` (the SMS runner's units, whose checkpoints it
 an engine of its own; DuckDB refuses to attach one file to two engines of a process at once
 ("Unique file handle conflict"), so the two never write the file side by side.
 
-The engine is built lazily in the process that uses it (never at import), dropped when a DETACH
-fails (closing it releases whatever it held), and built anew in the child of a fork, which
-leaves the parent's unclosed (its threads stayed in the parent).
+Engines (``process_engine``: this one, and duckdb_attached's) are built lazily in the process
+that uses them (never at import), dropped when a DETACH fails (closing one releases whatever it
+held), and built anew in the child of a fork, which leaves the parent's unclosed (their threads
+stayed in the parent).
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ import duckdb
 
 from campaign_pipelines.adapters.warehouse.duckdb_lock import LockWait
 
-_GUARD = threading.Lock()  # guards the two tables below, never held across a wait
-_ENGINES: dict[int, duckdb.DuckDBPyConnection] = {}  # pid → engine
-_FILES: dict[str, _Attachment] = {}  # file path → its attachment in this process's engine
-_INHERITED: list[duckdb.DuckDBPyConnection] = []  # a parent's engine, kept from the collector
+UNITS = "units"  # the engine of ``unit``; duckdb_attached has one of its own
+_GUARD = threading.Lock()  # guards the tables below, never held across a wait
+_ENGINES: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}  # (pid, name) → engine
+_FILES: dict[str, _Attachment] = {}  # file path → its attachment in the UNITS engine
+_INHERITED: list[duckdb.DuckDBPyConnection] = []  # a parent's engines, kept from the collector
 
 
 class AttachedInAnotherModeError(RuntimeError):
@@ -61,7 +63,7 @@ def unit(path: Path, read_only: bool, wait: LockWait) -> Iterator[duckdb.DuckDBP
     """A cursor of the engine with ``path`` as its default database, for one unit of work."""
     attachment = _join(path, read_only, wait)
     try:
-        cursor = _engine().cursor()
+        cursor = process_engine(UNITS).cursor()
         try:
             cursor.execute(f"USE {attachment.alias}")
             cursor.execute("SET enable_progress_bar = false")
@@ -98,13 +100,13 @@ def _leave(attachment: _Attachment) -> None:
             try:
                 _run(f"DETACH {attachment.alias}")
             except BaseException:
-                _drop_engine()
+                drop_process_engine(UNITS)
                 raise
 
 
 def _run(sql: str) -> None:
     """One statement on a cursor of its own: the engine's connection is shared by threads."""
-    cursor = _engine().cursor()
+    cursor = process_engine(UNITS).cursor()
     try:
         cursor.execute(sql)
     finally:
@@ -115,21 +117,30 @@ def _alias(key: str) -> str:
     return "warehouse_" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
-def _engine() -> duckdb.DuckDBPyConnection:
+def process_engine(name: str, settings: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """This process's in-memory engine ``name``, built on first use with ``settings`` run on
+    it once."""
+    key = (os.getpid(), name)
     with _GUARD:
-        engine = _ENGINES.get(os.getpid())
+        engine = _ENGINES.get(key)
         if engine is None:
-            engine = _ENGINES[os.getpid()] = duckdb.connect(":memory:")
+            engine = duckdb.connect(":memory:")
+            for statement in settings:
+                engine.execute(statement)
+            _ENGINES[key] = engine
         return engine
 
 
-def _drop_engine() -> None:
+def drop_process_engine(name: str) -> None:
+    """Closes this process's engine ``name``, which detaches whatever it held: the file locks go
+    with it."""
     with _GUARD:
-        engine = _ENGINES.pop(os.getpid(), None)
-        for attachment in _FILES.values():
-            attachment.units = 0
+        engine = _ENGINES.pop((os.getpid(), name), None)
+        if name == UNITS:
+            for attachment in _FILES.values():
+                attachment.units = 0
     if engine is not None:
-        engine.close()  # detaches whatever is attached: the file locks go with it
+        engine.close()
 
 
 def _after_fork() -> None:
@@ -137,7 +148,7 @@ def _after_fork() -> None:
     have held a lock at the fork)."""
     global _GUARD
     _GUARD = threading.Lock()
-    _INHERITED.extend(_ENGINES.values())  # never closed here: its threads stayed in the parent
+    _INHERITED.extend(_ENGINES.values())  # never closed here: their threads stayed in the parent
     _ENGINES.clear()
     _FILES.clear()
 
