@@ -14,6 +14,7 @@ run is a local process, as Dagster's default launcher makes it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -29,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import psycopg2
 import pytest
 import yaml
@@ -157,7 +159,8 @@ def _production_home(home: Path) -> Path:
 
 
 class Daemon:
-    """`dagster-daemon run` over the code location, in its own process group."""
+    """`dagster-daemon run` over the code location, in its own process group (its code server,
+    the run worker that server spawns and their helpers join that group)."""
 
     def __init__(self, env: dict[str, str], log: Path):
         self.log = log
@@ -166,19 +169,69 @@ class Daemon:
             self.process = subprocess.Popen(
                 [daemon, "run", "-m", "campaign_pipelines.definitions"], cwd=ROOT, env=env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.root = psutil.Process(self.process.pid)  # not yet reaped, so surely the daemon
+        self.started: dict[int, psutil.Process] = {self.root.pid: self.root}  # all seen, by pid
 
     def tail(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
-    def stop(self) -> None:
-        """SIGTERM to the group (the daemon, its code server, any run worker), then SIGKILL."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+    def _look(self) -> None:
+        """Adds to ``started`` the daemon's descendants and every member of its process group:
+        a process whose parent has died is re-parented to init (no longer a descendant) but stays
+        in the group. The group's id is the daemon's pid, which the kernel does not hand out
+        again while the group has a member."""
+        try:
+            found = self.root.children(recursive=True)
+        except psutil.NoSuchProcess:  # psutil also refuses a pid handed to another process
+            found = []
+        for process in psutil.process_iter():
             try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                if os.getpgid(process.pid) == self.process.pid != process.pid:
+                    found.append(process)
+            except (ProcessLookupError, psutil.Error):
+                pass
+        for process in found:
+            self.started.setdefault(process.pid, process)
+
+    def left(self) -> list[str]:
+        """What the daemon started that is still alive (not a zombie), as ``pid command``."""
+        self._look()
+        alive = []
+        for process in self.started.values():
+            try:
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(f"{process.pid} {' '.join(process.cmdline())[:200]}")
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
+    def _wait_gone(self, timeout: float) -> None:
+        """Until nothing the daemon started is alive; a zombie counts as gone (whoever it was
+        re-parented to reaps it, this process cannot)."""
+        deadline = time.monotonic() + timeout
+        while self.left() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+        for process in self.started.values():  # any that left the group
+            with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
+                if os.getpgid(process.pid) != self.process.pid:
+                    process.send_signal(signum)
+
+    def stop(self) -> None:
+        """SIGTERM to the group and to every process of the daemon's seen (the daemon, its code
+        server, any run worker), then SIGKILL to what is still alive after 30 s."""
+        self._look()
+        self._signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=30)
+        self._wait_gone(timeout=30)  # left() also finds one started during the shutdown
+        if self.process.poll() is None or self.left():
+            self._signal(signal.SIGKILL)
+            self.process.wait()
+            self._wait_gone(timeout=10)
 
 
 def _finished_run(instance: dg.DagsterInstance, daemon: Daemon) -> dg.DagsterRun:
@@ -218,6 +271,7 @@ def test_a_campaign_runs_through_the_sensor_and_the_queue_on_postgres(
                 run = _finished_run(instance, daemon)
             finally:
                 daemon.stop()
+            assert not daemon.left(), daemon.left()  # no code server or run worker outlives it
             assert run.status == dg.DagsterRunStatus.SUCCESS, daemon.tail()
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             # The project's rules, from deploy/dagster.yaml, held in PostgreSQL: the deployment
