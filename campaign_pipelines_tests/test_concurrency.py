@@ -79,7 +79,10 @@ def test_creates_at_the_same_moment_get_distinct_codes_and_all_deploy(env, data_
             assert registered == 1, code
 
 
-ROWS = 2_000_000  # many row groups: DuckDB writes them to the file before the commit
+# Many row groups (DuckDB's are 122,880 rows): DuckDB writes each full one to the database file
+# before the commit (DuckDB 2.0: the file grows by ~1 MB at 122,880 rows, not at all at 50,000),
+# so the kill leaves uncommitted blocks in the file, not only in memory. The test checks it.
+ROWS = 500_000
 # Replaces campaign C000000777's rows with ROWS new ones. Given a marker path, the load stops
 # inside its transaction, after its DELETE and INSERT and before its COMMIT, and says so by
 # writing the marker: that is where the test kills it.
@@ -127,16 +130,19 @@ def test_a_load_killed_midway_leaves_the_previous_rows_and_the_rerun_one_copy(
     deployment.replace_campaign_rows(tables.MB22_LOCAL_TARGET, "C000000777", before)
 
     marker = tmp_path / "loading"
+    committed = db.stat().st_size
     child = subprocess.Popen([sys.executable, "-c", _LOAD, str(db), str(marker)])
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():  # the load's rows are inserted, not committed
             assert child.poll() is None and time.monotonic() < deadline, "never reached it"
             time.sleep(0.05)
+        loading = db.stat().st_size
     finally:
         child.kill()  # SIGKILL
         child.wait()
     assert child.returncode == -signal.SIGKILL
+    assert loading > committed  # the uncommitted row groups are in the file
     assert _count(db) == (1, 1)  # the uncommitted load vanished; the previous rows stand
 
     rerun = subprocess.run(
