@@ -111,7 +111,7 @@ def _measure(*sizes: int) -> list[dict]:
     return json.loads(done.stdout)
 
 
-@pytest.mark.long_pole(seconds=8)
+@pytest.mark.long_pole(seconds=3)
 def test_resident_memory_does_not_grow_with_the_size_of_the_extract():
     """The measured half: the peak resident set grows by about the same few tens of MB for an
     extract of 6 batches and one of 30, run in that order in one process (so the second adds to
