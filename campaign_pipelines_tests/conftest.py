@@ -21,17 +21,21 @@ sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
+CORE_TESTS = Path(__file__).parent / "core"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long_pole(seconds=...)`` (real processes for many seconds) go first,
-    longest first: the workers (pyproject.toml: ``-n``, one test at a time) take them at the
-    start, side by side, and the short tests fill in around them instead of one long test
-    ending the run alone."""
+    longest first: the workers (pyproject.toml: ``-n``) take them at the start, side by side,
+    and the short tests fill in around them instead of one long test ending the run alone. The
+    tests of pure logic (``core/``, milliseconds each) go last, so that the workers' last tests
+    end together instead of one worker finishing a run of Dagster jobs while the others idle."""
 
-    def expected_seconds(item: pytest.Item) -> float:
+    def order(item: pytest.Item) -> tuple[float, bool]:
         mark = item.get_closest_marker("long_pole")
-        return mark.kwargs["seconds"] if mark else 0
+        return -(mark.kwargs["seconds"] if mark else 0), item.path.is_relative_to(CORE_TESTS)
 
-    items.sort(key=expected_seconds, reverse=True)  # stable: the rest keep their order
+    items.sort(key=order)  # stable: the rest keep their order
 
 
 @pytest.fixture(autouse=True, scope="session")
