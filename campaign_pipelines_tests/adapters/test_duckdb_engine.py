@@ -110,3 +110,23 @@ def test_each_unit_has_its_own_transaction(warehouse):
         first.execute("ROLLBACK")
     with warehouse.connect() as connection:
         assert connection.execute("SELECT count(*) FROM numbers").fetchone() == (10,)
+
+
+def test_a_forked_child_builds_its_own_engine_and_the_parent_keeps_working(warehouse):
+    """The parent's engine (with its threads) stays the parent's; the child's units attach the
+    file to an engine of the child's."""
+    import multiprocessing
+
+    with warehouse.connect() as connection:  # the parent's engine exists before the fork
+        assert connection.execute("SELECT count(*) FROM numbers").fetchone() == (10,)
+
+    def insert_in_child() -> None:
+        with warehouse.connect() as child:
+            child.execute("INSERT INTO numbers VALUES (10)")
+
+    child = multiprocessing.get_context("fork").Process(target=insert_in_child)
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    with warehouse.connect() as connection:
+        assert connection.execute("SELECT count(*) FROM numbers").fetchone() == (11,)

@@ -55,6 +55,7 @@ class _Attachment:
     alias: str
     read_only: bool = False
     units: int = 0
+    engine: duckdb.DuckDBPyConnection | None = None  # the engine it is attached to
     lock: threading.Lock = field(default_factory=threading.Lock)  # held while it (de)attaches
 
 
@@ -83,7 +84,7 @@ def _join(path: Path, read_only: bool, wait: LockWait) -> _Attachment:
             mode = " (READ_ONLY)" if read_only else ""
             quoted = key.replace("'", "''")
             wait.open(lambda: _run(f"ATTACH '{quoted}' AS {attachment.alias}{mode}"))
-            attachment.read_only = read_only
+            attachment.read_only, attachment.engine = read_only, process_engine(UNITS)
         elif attachment.read_only != read_only:
             held = "read-only" if attachment.read_only else "read-write"
             raise AttachedInAnotherModeError(
@@ -96,8 +97,8 @@ def _join(path: Path, read_only: bool, wait: LockWait) -> _Attachment:
 def _leave(attachment: _Attachment) -> None:
     with attachment.lock:
         attachment.units -= 1
-        if attachment.units == 0:
-            try:
+        if attachment.units == 0 and attachment.engine is _ENGINES.get((os.getpid(), UNITS)):
+            try:  # (an engine dropped meanwhile took the attachment with it)
                 _run(f"DETACH {attachment.alias}")
             except BaseException:
                 drop_process_engine(UNITS)
@@ -137,8 +138,7 @@ def drop_process_engine(name: str) -> None:
     with _GUARD:
         engine = _ENGINES.pop((os.getpid(), name), None)
         if name == UNITS:
-            for attachment in _FILES.values():
-                attachment.units = 0
+            _FILES.clear()  # units still open leave their attachments, gone with the engine
     if engine is not None:
         engine.close()
 
