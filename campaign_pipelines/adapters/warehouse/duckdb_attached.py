@@ -38,7 +38,11 @@ from typing import Any
 import duckdb
 
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
-from campaign_pipelines.adapters.warehouse.duckdb_engine import drop_process_engine, process_engine
+from campaign_pipelines.adapters.warehouse.duckdb_engine import (
+    attach_sql,
+    drop_process_engine,
+    process_engine,
+)
 
 ALIAS = "warehouse_file"
 ENGINE = "sms_units"
@@ -86,13 +90,11 @@ class Attached:
         path = self.warehouse.path
         if not self.warehouse.read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        mode = " (READ_ONLY)" if self.warehouse.read_only else ""
         if _ATTACHED:
             raise RuntimeError("a unit of work on the warehouse file inside another one")
         cursor = _engine()  # units are one at a time: the engine's own session serves them
-        quoted = str(path).replace("'", "''")
         self.warehouse.lock_wait().open(
-            lambda: cursor.execute(f"ATTACH '{quoted}' AS {ALIAS}{mode}"))
+            lambda: cursor.execute(attach_sql(path, ALIAS, self.warehouse.read_only)))
         self.cursor = cursor
         _ATTACHED.append(ALIAS)
         cursor.execute(f"USE {ALIAS}")

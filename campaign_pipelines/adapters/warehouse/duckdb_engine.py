@@ -81,9 +81,7 @@ def _join(path: Path, read_only: bool, wait: LockWait) -> _Attachment:
         attachment = _FILES.setdefault(key, _Attachment(alias=_alias(key)))
     with attachment.lock:
         if attachment.units == 0:
-            mode = " (READ_ONLY)" if read_only else ""
-            quoted = key.replace("'", "''")
-            wait.open(lambda: _run(f"ATTACH '{quoted}' AS {attachment.alias}{mode}"))
+            wait.open(lambda: _run(attach_sql(path, attachment.alias, read_only)))
             attachment.read_only, attachment.engine = read_only, process_engine(UNITS)
         elif attachment.read_only != read_only:
             held = "read-only" if attachment.read_only else "read-write"
@@ -112,6 +110,12 @@ def _run(sql: str) -> None:
         cursor.execute(sql)
     finally:
         cursor.close()
+
+
+def attach_sql(path: Path, alias: str, read_only: bool) -> str:
+    """The ATTACH of ``path`` as ``alias`` (a path is a literal there: DuckDB binds none)."""
+    quoted = str(path).replace("'", "''")
+    return f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}"
 
 
 def _alias(key: str) -> str:
