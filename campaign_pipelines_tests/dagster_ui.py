@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from campaign_pipelines_tests.ingress.server import free_port
 from campaign_pipelines_tests.schedule_state import REPOSITORY, stop_sms_runner
 from campaign_pipelines_tests.templates import (
     CLI_HOME,
@@ -55,12 +55,6 @@ START_SCHEDULE = """mutation ($selector: ScheduleSelector!) {
         ... on PythonError { message } } }"""
 STOP_SCHEDULE = """mutation ($id: String!) { stopRunningSchedule(id: $id) { __typename
     ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def graphql(base: str, query: str, variables: dict | None = None) -> dict:
