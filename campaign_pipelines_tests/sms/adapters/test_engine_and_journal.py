@@ -14,8 +14,9 @@ import pytest
 
 from campaign_pipelines.adapters.sms_journal import Journal, journal_path, read_journal
 from campaign_pipelines.adapters.sms_store import SmsStore
-from campaign_pipelines.adapters.sms_store_sql import RESULT_SCHEMA
+from campaign_pipelines.adapters.sms_store_sql import DDL, RESULT_SCHEMA, TABLES
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, WarehouseLockedError
+from campaign_pipelines.adapters.warehouse.duckdb_attached import Attached
 from campaign_pipelines.core.problems import ProblemsError
 from campaign_pipelines_tests.sms.adapters.fakes import T0, create, phone, start, store_at
 
@@ -31,7 +32,8 @@ def test_the_file_is_free_for_another_process_between_units(tmp_path: Path) -> N
     start(store, NAME, 30)
     with pytest.raises(ProblemsError, match="no SMS campaign 'nope'"):
         store.status("nope")  # a unit that fails lets go of the file too
-    with pytest.raises(RuntimeError, match="inside another one"), store._connect():
+    with pytest.raises(RuntimeError, match="inside another one"), \
+            Attached(store.warehouse, DDL, TABLES):
         store.states(NAME)
     opened = subprocess.run([sys.executable, "-c", _OPEN, str(tmp_path / "w.duckdb")],
                             capture_output=True, text=True, timeout=60)
