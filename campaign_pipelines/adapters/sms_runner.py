@@ -203,15 +203,12 @@ class _Sender:
         self.run, self.journal = run, journal
         self.check_every, self.progress_every = check_every, progress_every
         self.in_doubt = False  # a message may be with the provider and is left ``sending``
-        self.unrecorded: Counter[str] = Counter()  # the batch's outcomes per state
-        self.opted_out: list[dict] = []  # 21610 refusals since the last progress unit
 
     def send(self, rows: pl.DataFrame) -> pl.DataFrame:
         run, report = self.run, self.run.report
         claimed, outcomes = rows.to_dicts(), list[dict]()
         blocked: dict[str, str] = {}
         born = run.monotonic()
-        self.unrecorded.clear()
         for index, row in enumerate(claimed):
             if is_checkpoint(index, self.check_every) and (
                     stop := self._check(claimed[index:], blocked, born)) is not None:
@@ -234,14 +231,18 @@ class _Sender:
                 outcome = answered
             outcomes.append(outcome)
             self.journal.outcome(outcome)
-            self.unrecorded[outcome["state"]] += 1
-            if outcome["suppress_reason"] is not None:
-                self.opted_out.append(outcome)
             if is_checkpoint(len(outcomes), self.progress_every) and index + 1 < len(claimed):
-                run.store.progress(run.name, self.unrecorded, frame(self.opted_out),
-                                   now=run.clock())
-                self.opted_out.clear()
+                self._progress(outcomes)
         return frame(outcomes)
+
+    def _progress(self, outcomes: list[dict]) -> None:
+        """The counters with the batch's outcomes so far counted in, and the 21610 refusals
+        since the last progress unit (the last ``progress_every`` outcomes) suppressed."""
+        run = self.run
+        opted_out = [outcome for outcome in outcomes[-self.progress_every:]
+                     if outcome["suppress_reason"] is not None]
+        run.store.progress(run.name, Counter(outcome["state"] for outcome in outcomes),
+                           frame(opted_out), now=run.clock())
 
     def _check(self, rest: list[dict], blocked: dict[str, str], born: float) -> str | None:
         """A pause or cancel under way, the status marker, the suppressions when their
