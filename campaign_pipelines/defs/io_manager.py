@@ -43,9 +43,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         None when it was never stored. No Dagster context is built: ``build_input_context``
         without an instance makes a temporary instance on every call."""
         path = self.path_of(key)
-        if not path.exists():
-            return None
-        return pl.read_parquet(path if is_local(path) else io.BytesIO(path.read_bytes()))
+        return _read_frame(path) if path.exists() else None
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if isinstance(obj, pl.LazyFrame):
@@ -67,10 +65,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             path = self._existing(context, ".json")
             return wanted.model_validate_json(path.read_text(encoding="utf-8"))
         path = self._existing(context, ".parquet")
-        if not is_local(path):
-            frame = pl.read_parquet(io.BytesIO(path.read_bytes()))
-            return frame.lazy() if wanted is pl.LazyFrame else frame
-        return pl.scan_parquet(path) if wanted is pl.LazyFrame else pl.read_parquet(path)
+        if wanted is pl.LazyFrame:
+            return pl.scan_parquet(path) if is_local(path) else _read_frame(path).lazy()
+        return _read_frame(path)
 
     def _existing(self, context: dg.InputContext, suffix: str) -> Path:
         path = self._path(context, suffix)
@@ -82,6 +79,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 + (" (reference_refresh_job)" if key.startswith("reference/") else ""),
             )
         return path
+
+
+def _read_frame(path: Path) -> pl.DataFrame:
+    """A local file read, or a stored object's bytes."""
+    return pl.read_parquet(path if is_local(path) else io.BytesIO(path.read_bytes()))
 
 
 def _write(path: Path, write) -> None:
