@@ -29,6 +29,7 @@ import polars as pl
 
 from campaign_pipelines.adapters.admission import RequestStore
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse
+from campaign_pipelines.adapters.warehouse.duckdb_read import present_tables
 from campaign_pipelines.adapters.warehouse.protocol import Deployment, WarehouseReader
 from campaign_pipelines.adapters.warehouse.statements import as_dollar_binds
 from campaign_pipelines.core.deployment import MB21_LOCAL_CONTROL, MB22_LOCAL_TARGET
@@ -65,10 +66,6 @@ SELECT campaign, kind, outcome, received_at FROM campaign_ops.sms_events
 WHERE kind = 'inbound' AND campaign IS NOT NULL
   AND received_at >= :start AND received_at < :end"""),
 )
-CAMPAIGN_OPS_TABLES = """
-SELECT table_name FROM information_schema.tables
-WHERE table_catalog = current_database() AND table_schema = 'campaign_ops'
-"""
 GROUP = "SELECT DISTINCT IIN AS iin FROM {table} WHERE CAMPAIGNCODE = :code"
 EVENTS = """
 SELECT e.iin AS iin, MIN(e.event) AS event, MIN(e.event_date) AS event_date
@@ -101,7 +98,8 @@ def read_activity(reader: WarehouseReader, first: date, last: date) -> Activity:
     found: dict[str, pl.DataFrame | None] = {}
     with reader.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        present = {row[0] for row in connection.execute(CAMPAIGN_OPS_TABLES).fetchall()}
+        present = {table.removeprefix("campaign_ops.") for table in present_tables(connection)
+                   if table.startswith("campaign_ops.")}
 
         def read(sql: str) -> pl.DataFrame:
             relation = connection.sql(as_dollar_binds(sql), params=_needed(sql, binds))

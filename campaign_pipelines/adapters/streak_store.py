@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from campaign_pipelines.adapters.warehouse.duckdb import DuckDBWarehouse, transaction
+from campaign_pipelines.adapters.warehouse.duckdb_read import present_tables
 from campaign_pipelines.core.streaks.eligibility import ACTIVITY_SCHEMA, missing_columns
 from campaign_pipelines.core.streaks.engine import AUDIT_SCHEMA, STATE_SCHEMA
 
@@ -40,11 +41,6 @@ CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
     action VARCHAR NOT NULL, rule VARCHAR, reason VARCHAR, source VARCHAR NOT NULL,
     run_id VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL);
 """
-_ACTIVITY_EXISTS = (
-    "SELECT count(*) FROM information_schema.tables "
-    "WHERE table_catalog = current_database() AND table_schema = 'sources' "
-    "AND table_name = 'user_activity'"
-)
 _LATEST_ACTIVITY = (
     f"SELECT * FROM {ACTIVITY_TABLE} QUALIFY row_number() "  # noqa: S608
     "OVER (PARTITION BY user_id ORDER BY activity_date DESC) = 1"
@@ -93,7 +89,7 @@ class StreakStore:
         """Each user's latest snapshot; StreakStoreError names what is missing."""
         with self.warehouse.connect() as connection:
             _prepare(connection)
-            if not connection.execute(_ACTIVITY_EXISTS).fetchall()[0][0]:
+            if ACTIVITY_TABLE not in present_tables(connection):
                 raise StreakStoreError(
                     f"{ACTIVITY_TABLE} does not exist in {self.warehouse.path}: "
                     "run `campaigns demo-data` or load the activity table")

@@ -33,16 +33,22 @@ class IncompleteWarehouseError(RuntimeError):
         )
 
 
+def present_tables(connection: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables and views (``schema.name``) of the connection's current database: an engine
+    the file is ATTACHed to lists the other attached databases' too."""
+    return {
+        f"{schema}.{name}"
+        for schema, name in connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database()"
+        ).fetchall()
+    }
+
+
 def project_tables_absent(connection: duckdb.DuckDBPyConnection, path: Path) -> bool:
     """Whether the file holds none of the project's tables; IncompleteWarehouseError when it
     holds only some."""
-    present = {
-        f"{schema}.{name}"
-        for schema, name in connection.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() "
-            "WHERE database_name = current_database()"
-        ).fetchall()
-    }
+    present = present_tables(connection)
     missing = [table.qualified for table in PROJECT_TABLES if table.qualified not in present]
     if missing and len(missing) < len(PROJECT_TABLES):
         raise IncompleteWarehouseError(path, missing)
