@@ -43,6 +43,7 @@ from campaign_pipelines.adapters.warehouse.duckdb_lock import (
 from campaign_pipelines.adapters.warehouse.duckdb_read import (
     IncompleteWarehouseError,
     WarehouseMissingError,
+    present_tables,
     project_tables_absent,
 )
 from campaign_pipelines.adapters.warehouse.extract import (
@@ -246,12 +247,7 @@ class DuckDBDeployment:
     def kpi_rows(self, first: date, last: date, campaign: str | None = None) -> pl.DataFrame:
         """No kpi_daily table yet reads as no rows."""
         with self._connect() as connection:
-            present = connection.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_catalog = "
-                "current_database() AND table_schema = $schema AND table_name = $name",
-                {"schema": KPI_DAILY.schema, "name": KPI_DAILY.name},
-            ).fetchall()[0][0]
-            if not present:
+            if KPI_DAILY.qualified not in present_tables(connection):
                 return KPI_SCHEMA.to_frame()
             relation = connection.sql(
                 statements.as_dollar_binds(statements.kpi_select(KPI_SCHEMA.names())),
