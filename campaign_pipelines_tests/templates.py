@@ -155,6 +155,19 @@ def forget_rebuilt_jobs() -> None:
     service._definitions.cache_clear()
 
 
+def campaigns_here(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``campaigns ARGS`` run in this process under this test's environment, its jobs rebuilt
+    under it (``forget_rebuilt_jobs``): exit code, stdout and stderr. For a command that only
+    has to find what another process left, where a child would spend seconds starting."""
+    from campaign_pipelines.cli import main
+
+    forget_rebuilt_jobs()
+    capsys.readouterr()
+    code = main(list(args))
+    said = capsys.readouterr()
+    return code, said.out, said.err
+
+
 def copy_into(source: Path, target: Path) -> None:
     """``source`` copied over ``target`` (which may exist already, as data_dir does)."""
     shutil.copytree(source, target, dirs_exist_ok=True, copy_function=shutil.copy2)

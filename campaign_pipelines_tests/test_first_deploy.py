@@ -14,9 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import ACRM, CUSTOMERS, request_text
-from campaign_pipelines_tests.templates import forget_rebuilt_jobs
+from campaign_pipelines_tests.templates import campaigns_here
 
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
 LATE = CUSTOMERS["seed_3"].iin  # in the seed request, on no blacklist at the refresh
@@ -53,10 +52,7 @@ def test_create_on_a_fresh_warehouse_deploys_and_a_later_blacklisting_is_honoure
     # without waiting for a positive maximum to pass.
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("CAMPAIGN_BLACKLIST_MAX_AGE_S", "0")
-    forget_rebuilt_jobs()
-    capsys.readouterr()
-    code = main(["create", str(second)])
-    out = capsys.readouterr().out
+    code, out, _ = campaigns_here(capsys, "create", str(second))
     body = json.loads(out[out.index("{"):])
 
     assert code == 0, body["message"]

@@ -19,9 +19,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from campaign_pipelines.cli import main
 from campaign_pipelines_tests.bank import request_text
-from campaign_pipelines_tests.templates import forget_rebuilt_jobs, use_cli_template
+from campaign_pipelines_tests.templates import campaigns_here, use_cli_template
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
@@ -209,12 +208,11 @@ def test_a_create_killed_while_holding_the_slot_blocks_nothing(env, instance, tm
     assert _holders(instance) == [dead_id]  # killed mid-step: the slot stays claimed
     assert instance.get_run_by_id(dead_id).status == dg.DagsterRunStatus.STARTED
 
-    forget_rebuilt_jobs()
-    capsys.readouterr()
     started = time.monotonic()
-    assert main(["create", str(small_request)]) == 0
+    code, out, err = campaigns_here(capsys, "create", str(small_request))
     seconds = time.monotonic() - started
-    body = json.loads(capsys.readouterr().out)
+    assert code == 0, err
+    body = json.loads(out)
     assert body["success"], body["message"]
     assert seconds < 120
 

@@ -19,13 +19,12 @@ import polars as pl
 import pytest
 
 from campaign_pipelines.adapters.sequence_store import LEDGER
-from campaign_pipelines.cli import main
 from campaign_pipelines.core.sequences.plan import SENDING_LEASE
 from campaign_pipelines.defs.resources import build_resources, sequence_store
 from campaign_pipelines_tests.fakes.email_api import FakeEmailApi
 from campaign_pipelines_tests.sequences.test_core import T0, record
 from campaign_pipelines_tests.sequences.test_store import admit
-from campaign_pipelines_tests.templates import forget_rebuilt_jobs
+from campaign_pipelines_tests.templates import campaigns_here
 
 ADDRESSES = {"crit@x.org": {"red": 2}, "urg@x.org": {"red": 1}, "opt@x.org": {"orange": 1}}
 KILL_AT = 10  # of the 21 deliveries: the sender has recorded nothing (one batch of 250)
@@ -75,11 +74,7 @@ def enrolled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def send_due_here(now, api: FakeEmailApi, monkeypatch, capsys):
     """``campaigns sequences send-due`` in this process: its exit code, stdout and stderr."""
     monkeypatch.setenv("CAMPAIGN_RESEND_BASE_URL", api.url)
-    forget_rebuilt_jobs()
-    capsys.readouterr()
-    code = main(["sequences", "send-due", "--now", now.isoformat()])
-    said = capsys.readouterr()
-    return code, said.out, said.err
+    return campaigns_here(capsys, "sequences", "send-due", "--now", now.isoformat())
 
 
 @pytest.mark.long_pole(seconds=6)
