@@ -20,16 +20,13 @@ from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
 from campaign_pipelines.adapters.landing import LandingZone
-from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.adapters.storage import storage_for
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines.defs.commands.jobs import apply_commands_job
 from campaign_pipelines.defs.commands.sensors import command_arrivals_sensor
-from campaign_pipelines.defs.io_manager import ParquetIOManager
 from campaign_pipelines.defs.resources import (
-    CampaignDataResource,
-    DuckDBWarehouseResource,
     SequencesResource,
+    build_resources,
 )
 from campaign_pipelines.defs.sequences import assets as sequence_assets
 from campaign_pipelines.defs.sequences.sensors import sequence_sensors
@@ -74,13 +71,10 @@ def bucket(data_dir: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _bucket_resources(local: Path) -> dict:
-    """A new DuckDB warehouse in ``local``; landing zone and assets in the bucket."""
-    url = str(read_settings().shared_root)
-    database = str(local / "warehouse.duckdb")
-    return {"warehouse": DuckDBWarehouseResource(
-                database=database, reference_config_path=str(default_config_path("duckdb"))),
-            "campaign_data": CampaignDataResource(data_dir=str(local), data_url=url),
-            "io_manager": ParquetIOManager(base_dir=f"{url}/assets")}
+    """The project's resources (``build_resources``) with ``local`` as the data directory: a
+    new DuckDB warehouse there; landing zone and assets in the bucket (CAMPAIGN_DATA_URL)."""
+    built = build_resources(local)
+    return {name: built[name] for name in ("warehouse", "campaign_data", "io_manager")}
 
 
 def _deployed(data_dir: Path, code: str) -> tuple[int, int]:
