@@ -139,13 +139,14 @@ def test_without_a_twilio_token_the_project_s_token_or_hmac_authenticates(ingres
     sent, failed = events_after(folder, before, 2)
     assert (sent.provider, sent.status, failed.status, failed.error_code) == (
         "project", "sent", "failed", "21610")
+    written = settled_bytes(folder)
     unsigned = ingress.client.post(STATUS, content=body, headers=FORM)
     assert unsigned.status_code == 401
     twilio_signed = ingress.client.post(STATUS, content=body, headers={
         **FORM, "X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, PUBLIC_URL + STATUS,
                                                        receipt("failed"))})
     assert twilio_signed.status_code == 401  # no Twilio token here: its signature proves nothing
-    settled_bytes(folder)
+    assert settled_bytes(folder) == written  # the two refusals wrote nothing, even unfinished
     assert len(complete_lines(folder)) == before + 2
 
 
