@@ -1,3 +1,4 @@
+import gc
 import os
 import shutil
 import sys
@@ -36,6 +37,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return -(mark.kwargs["seconds"] if mark else 0), item.path.is_relative_to(CORE_TESTS)
 
     items.sort(key=order)  # stable: the rest keep their order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The test process's collector of reference cycles, set for a process that runs Dagster
+    jobs one after another: what the imports and the collection made is frozen (never scanned
+    again), and the youngest generation is collected after 50,000 allocations instead of 700.
+    Dagster's runs allocate millions of short-lived objects, and the default collector scanned
+    them again and again: 7-9% of the CPU of the tests that run jobs in this process. Cycles are
+    still collected, later; the children the tests start (`campaigns`, `dg dev`) keep Python's
+    defaults, as in production."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 @pytest.fixture(autouse=True, scope="session")

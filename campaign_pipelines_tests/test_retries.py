@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 import pytest
+import stamina
 
 from campaign_pipelines.adapters.journey_config import (
     DEFAULT_CONFIG,
@@ -276,10 +277,14 @@ def test_streak_step_retries_one_503_from_the_config_service(streak_resources, s
 
 @pytest.fixture
 def http_cli(bare_home, monkeypatch, service):
+    """The command over the HTTP config service, with stamina's waits off and its attempts
+    left as the code sets them (``cap``: at most 100, so 3 stays 3). The waits themselves are
+    asserted once, in test_journey_config_service."""
     monkeypatch.setenv("CAMPAIGN_JOURNEY_CONFIG", "http")
     monkeypatch.setenv("JOURNEY_CONFIG_URL", service.url)
     monkeypatch.setenv("JOURNEY_CONFIG_TOKEN", TOKEN)
-    return service
+    with stamina.set_testing(True, attempts=100, cap=True):
+        yield service
 
 
 REGISTER = ["streaks", "register", "--name", "fresh_streak", "--id", "900", "--type", "streak",

@@ -22,9 +22,6 @@ from dagster._config import process_config
 from dagster._core.errors import DagsterInvalidConfigError
 from dagster._core.instance.config import dagster_instance_config
 from dagster._serdes.config_class import ConfigurableClassData
-from dagster_k8s import K8sRunLauncher
-from dagster_k8s.models import k8s_model_from_dict, k8s_snake_case_dict
-from kubernetes.client import V1ResourceRequirements, V1SecurityContext
 
 from campaign_pipelines_tests.templates import ROOT
 
@@ -60,6 +57,8 @@ def pod_env(monkeypatch):
 
 
 def test_the_whole_deploy_instance_validates_against_dagsters_schema(tmp_path, pod_env):
+    from dagster_k8s import K8sRunLauncher  # here: the Kubernetes client is 0.7 s of import
+
     shutil.copy(DEPLOY / "dagster.yaml", tmp_path / "dagster.yaml")
     config = dict(dagster_instance_config(str(tmp_path))[0])
 
@@ -81,6 +80,8 @@ def test_the_whole_deploy_instance_validates_against_dagsters_schema(tmp_path, p
 
 def test_a_misspelt_or_misplaced_key_is_refused(tmp_path):
     """The validation above can fail: Dagster refuses what a typo would make."""
+    from dagster_k8s import K8sRunLauncher
+
     config = _deployed()
     config["run_monitoring"]["max_runtime_second"] = 7200
     with pytest.raises(DagsterInvalidConfigError, match="max_runtime_second"):
@@ -96,6 +97,9 @@ def test_a_misspelt_or_misplaced_key_is_refused(tmp_path):
 
 def test_the_run_pods_resources_and_security_are_valid_kubernetes_objects():
     """Dagster passes these through as free-form maps; the Kubernetes models are strict."""
+    from dagster_k8s.models import k8s_model_from_dict, k8s_snake_case_dict
+    from kubernetes.client import V1ResourceRequirements, V1SecurityContext
+
     launcher = _deployed()["run_launcher"]["config"]
     for model, value in ((V1ResourceRequirements, launcher["resources"]),
                          (V1SecurityContext, launcher["security_context"])):
