@@ -1,14 +1,19 @@
+from __future__ import annotations
+
 import gc
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dagster as dg
 import pytest
 
-from campaign_pipelines_tests import templates
+from campaign_pipelines_tests import templates  # light: it imports Dagster where it is used
 from campaign_pipelines_tests.volumes import small_volume  # noqa: F401 - a fixture
+
+if TYPE_CHECKING:  # pytest-xdist's controller loads this file too: it needs none of Dagster
+    import dagster as dg
 
 # The session's one `dg dev` (shared_ui, ui) for the tests marked xdist_group("dagster_ui").
 pytest_plugins = ["campaign_pipelines_tests.dagster_ui"]
@@ -83,6 +88,7 @@ def _component_library_listed_once():
     them for nearly every test (each test's settings are others). The installed plugins cannot
     change during the session, so the list is made once; the definitions themselves are still
     built from the defs folder every time."""
+    import dagster as dg
     from dagster.components.core import load_defs
 
     list_library = load_defs.get_library_json_enriched_defs

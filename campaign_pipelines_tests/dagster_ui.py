@@ -25,11 +25,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from campaign_pipelines_tests.ingress.server import free_port
-from campaign_pipelines_tests.schedule_state import REPOSITORY, stop_sms_runner
+# Dagster, schedule_state (Dagster) and ingress.server (httpx) are imported where they are used:
+# conftest.py loads this plugin in pytest-xdist's controller too, which uses none of them.
 from campaign_pipelines_tests.templates import (
     CLI_HOME,
     DATA,
@@ -72,6 +71,8 @@ class UI:
     (CAMPAIGN_DATA_DIR), its output in ``log``."""
 
     def __init__(self, home: Path, data_dir: Path, log: Path):
+        from campaign_pipelines_tests.ingress.server import free_port
+
         self.home, self.data_dir, self.log = home, data_dir, log
         self.base = f"http://127.0.0.1:{free_port()}"
         self.stopped = False
@@ -124,6 +125,8 @@ class UI:
     def schedule_running(self, name: str) -> Iterator[None]:
         """Schedule ``name`` of the code location turned on, and off again afterwards, as the
         UI's toggle does."""
+        from campaign_pipelines_tests.schedule_state import REPOSITORY
+
         selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY,
                     "scheduleName": name}
         started = graphql(self.base, START_SCHEDULE, {"selector": selector})["startSchedule"]
@@ -165,6 +168,10 @@ def _copy_of_cli_template(template: Path, directory: Path) -> tuple[Path, Path]:
 
 
 def _sms_runner_stopped(home: Path) -> None:
+    import dagster as dg
+
+    from campaign_pipelines_tests.schedule_state import stop_sms_runner
+
     with dg.DagsterInstance.from_config(str(home)) as instance:
         stop_sms_runner(instance, LOCATION)
 

@@ -18,39 +18,47 @@ The snapshot ages with the session: tests that want it younger than the default 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import dagster as dg
 import pytest
 import yaml
 
-from campaign_pipelines.service import INSTANCE_SETTINGS
-from campaign_pipelines_tests.bank import write_bank
+# Dagster, the project's service and the bank's DuckDB and polars are imported where they are
+# used: conftest.py and dagster_ui.py import this module, and so does pytest-xdist's controller,
+# which starts the workers only once it has (1.5 s of imports it never uses).
 
 ROOT = Path(__file__).parent.parent
 DATA = "data"
 INSTANCE_HOME = "instance_home"  # the `instance` fixture's home
 CLI_HOME = "dagster_home"  # a DAGSTER_HOME with the project's dagster.yaml
 
-# The project's run and event storage (campaign_pipelines/instance_storage.py), for the test
-# instances that otherwise keep Dagster's defaults.
-PROJECT_STORAGE = {
-    key: value for key, value in yaml.safe_load(INSTANCE_SETTINGS.read_text()).items()
-    if key in ("run_storage", "event_log_storage")
-}
+
+@functools.cache
+def project_storage() -> dict:
+    """The project's run and event storage (campaign_pipelines/instance_storage.py), for the
+    test instances that otherwise keep Dagster's defaults."""
+    from campaign_pipelines.service import INSTANCE_SETTINGS
+
+    return {key: value for key, value in yaml.safe_load(INSTANCE_SETTINGS.read_text()).items()
+            if key in ("run_storage", "event_log_storage")}
 
 
 def project_instance(home: Path):
     """A test instance in ``home`` (DAGSTER_HOME, set by the caller) on the project's storage."""
+    import dagster as dg
+
     return dg.instance_for_test(set_dagster_home=False, temp_dir=str(home),
-                                overrides=PROJECT_STORAGE)
+                                overrides=project_storage())
 
 
 def build_bank(directory: Path) -> Path:
     """The known bank in ``directory/warehouse.duckdb``."""
+    from campaign_pipelines_tests.bank import write_bank
+
     directory.mkdir(parents=True, exist_ok=True)
     write_bank(directory / "warehouse.duckdb")
     return directory / "warehouse.duckdb"
@@ -67,6 +75,8 @@ def build_empty_homes(template: Path) -> Path:
     """Both kinds of Dagster home with their storage created and nothing in it: opening an
     instance over a new home creates its SQLite files and runs their migrations (0.2 s of CPU),
     copying made ones takes milliseconds."""
+    import dagster as dg
+
     (template / INSTANCE_HOME).mkdir(parents=True)
     with project_instance(template / INSTANCE_HOME):
         pass

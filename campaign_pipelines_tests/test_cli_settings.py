@@ -5,7 +5,6 @@ Oracle fails with the driver's own message, and the journey config works over HT
 import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 import yaml
@@ -76,15 +75,11 @@ def test_oracle_setting_missing_names_the_variable(oracle, monkeypatch, argv, mi
 
 @pytest.fixture
 def config_service(home, monkeypatch):
-    server = ConfigService(load_config_file(DEFAULT_CONFIG).to_document())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("CAMPAIGN_JOURNEY_CONFIG", "http")
-    monkeypatch.setenv("JOURNEY_CONFIG_URL", server.url)
-    monkeypatch.setenv("JOURNEY_CONFIG_TOKEN", TOKEN)
-    yield server
-    server.shutdown()
-    server.server_close()
+    with ConfigService(load_config_file(DEFAULT_CONFIG).to_document()).running() as server:
+        monkeypatch.setenv("CAMPAIGN_JOURNEY_CONFIG", "http")
+        monkeypatch.setenv("JOURNEY_CONFIG_URL", server.url)
+        monkeypatch.setenv("JOURNEY_CONFIG_TOKEN", TOKEN)
+        yield server
 
 
 REGISTER = ["streaks", "register", "--name", "fresh_streak", "--id", "900", "--type", "streak",

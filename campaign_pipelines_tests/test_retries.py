@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -241,12 +240,8 @@ def test_a_permanent_deployment_error_is_not_retried(oracle):
 
 @pytest.fixture
 def service():
-    server = ConfigService(load_config_file(DEFAULT_CONFIG).to_document())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with ConfigService(load_config_file(DEFAULT_CONFIG).to_document()).running() as server:
+        yield server
 
 
 @pytest.fixture

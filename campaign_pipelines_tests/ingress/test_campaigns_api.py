@@ -30,6 +30,10 @@ from campaign_pipelines.ingress.settings import IngressSettings
 from campaign_pipelines_tests.bank import SEED_REQUEST, request_text
 from campaign_pipelines_tests.ingress.server import TOKEN, Ingress
 
+# On one xdist worker, one after another, with the other modules that use the package's
+# `ingress` (ingress/conftest.py): each shared server then starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("ingress")
+
 
 def test_create_lands_the_request_under_its_campaign_key_once(ingress):
     request = {**SEED_EXAMPLE_RB1, "metadata": {**SEED_EXAMPLE_RB1["metadata"],

@@ -6,10 +6,15 @@ import shutil
 import time
 
 import dagster as dg
+import pytest
 
 from campaign_pipelines.adapters.reference_config import default_config_path
 from campaign_pipelines.defs.resources import CampaignDataResource, DuckDBWarehouseResource
 from campaign_pipelines_tests.defs.test_commands import apply, deploy, target_rows, tick
+
+# On one xdist worker, one after another, with the other modules that use the package's
+# `ingress` (ingress/conftest.py): each shared server then starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("ingress")
 
 
 def test_the_endpoint_s_delete_file_is_admitted_and_applied(ingress, tmp_path):

@@ -3,10 +3,15 @@ landing zone cannot be written; /health (liveness) stays 200 either way."""
 
 import shutil
 
+import pytest
 from fastapi.testclient import TestClient
 
 from campaign_pipelines.ingress.app import create_app
 from campaign_pipelines.ingress.settings import read_ingress_settings
+
+# On one xdist worker, one after another, with the other modules that use the package's
+# `ingress` (ingress/conftest.py): each shared server then starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("ingress")
 
 
 def test_ready_while_the_landing_folder_can_be_written(ingress):

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from campaign_pipelines.core.sequences.signups import SignupRecord
@@ -20,6 +21,10 @@ from campaign_pipelines_tests.ingress.server import (
     settled_bytes,
     wait_for_lines,
 )
+
+# On one xdist worker, one after another, with the other modules that use the package's
+# `ingress` (ingress/conftest.py): each shared server then starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("ingress")
 
 
 def _records(folder: Path) -> dict[str, SignupRecord]:

@@ -21,6 +21,10 @@ from campaign_pipelines_tests.ingress.server import (
     wait_for_lines,
 )
 
+# On one xdist worker, one after another, with the other modules that use the package's
+# `ingress` (ingress/conftest.py): each shared server then starts once, not once per worker.
+pytestmark = pytest.mark.xdist_group("ingress")
+
 TWILIO_TOKEN = "test-twilio-auth-token-0123"
 PUBLIC_URL = "https://hooks.bank.example/ingress"  # not the loopback URL the server sees
 SID = "SM" + "0123456789abcdef" * 2

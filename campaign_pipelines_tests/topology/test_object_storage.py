@@ -39,6 +39,10 @@ from campaign_pipelines_tests.bank import CUSTOMERS, SEED_REQUEST, request_text
 from campaign_pipelines_tests.defs.test_sensor import _dequeue_and_run, _queue, _tick
 from campaign_pipelines_tests.topology.object_store import TOKEN, Bucket, new_bucket
 
+# On one xdist worker, one after another: the module's S3 server (moto, 0.6 s of import and a
+# start) then runs once, not once on every worker.
+pytestmark = pytest.mark.xdist_group("object_storage")
+
 
 @pytest.fixture(scope="module")
 def s3_endpoint():

@@ -15,9 +15,12 @@ from campaign_pipelines.core.metrics.outcomes import Period, measure
 from campaign_pipelines_tests.metrics.worlds import ACTION, END, START, world
 from campaign_pipelines_tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: Debian's chromium package is not "
-    "installed (.ci/run installs it with apt-get)")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: Debian's chromium "
+                       "package is not installed (.ci/run installs it with apt-get)"),
+    # Both tests on one xdist worker: the module's one browser starts once, not on each.
+    pytest.mark.xdist_group("report_browser"),
+]
 
 FIGURES = {"campaign": {"code": "C000000007", "name": "Loyalty cashback", "type": "RB3"},
            "funnel": {"input": 20_000, "final": 20_000}}
