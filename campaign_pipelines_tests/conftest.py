@@ -33,13 +33,17 @@ CORE_TESTS = Path(__file__).parent / "core"
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``long_pole(seconds=...)`` (real processes for many seconds) go first,
     longest first: the workers (pyproject.toml: ``-n``) take them at the start, side by side,
-    and the short tests fill in around them instead of one long test ending the run alone. The
+    and the short tests fill in around them instead of one long test ending the run alone.
+    Then the tests of an ``xdist_group`` (a module's shared server: one worker runs the whole
+    group, ten seconds or more, which as the run's last piece of work ended it alone). The
     tests of pure logic (``core/``, milliseconds each) go last, so that the workers' last tests
     end together instead of one worker finishing a run of Dagster jobs while the others idle."""
 
-    def order(item: pytest.Item) -> tuple[float, bool]:
+    def order(item: pytest.Item) -> tuple[float, bool, bool]:
         mark = item.get_closest_marker("long_pole")
-        return -(mark.kwargs["seconds"] if mark else 0), item.path.is_relative_to(CORE_TESTS)
+        return (-(mark.kwargs["seconds"] if mark else 0),
+                item.get_closest_marker("xdist_group") is None,
+                item.path.is_relative_to(CORE_TESTS))
 
     items.sort(key=order)  # stable: the rest keep their order
 
