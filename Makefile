@@ -47,8 +47,9 @@ lint: venv
 # The many-processes test (campaign_pipelines_tests/topology/test_many_processes.py) soaks for
 # 6 s inside `make test` (a create or two, a posted request or two: the suite stays short);
 # `make soak` runs it alone for two minutes (.ci/run does both).
-# `dg check defs` (one core for about 3.5 s) runs beside pytest's start, whose first seconds
-# leave a core idle; its output is shown when it fails, and either failing fails `make test`.
+# `dg check defs` (one core for about 3.5 s) runs beside pytest instead of before it, sharing
+# the cores with the workers; its output is shown when it fails, and either failing fails
+# `make test`.
 test: lint dagster-home
 	@mkdir -p $(CAMPAIGN_DATA_DIR)
 	$(BIN)/dg check defs > $(CAMPAIGN_DATA_DIR)/dg-check.log 2>&1 & check=$$!; \
