@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
-# Dagster, schedule_state (Dagster) and ingress.server (httpx) are imported where they are used:
-# conftest.py loads this plugin in pytest-xdist's controller too, which uses none of them.
+# Dagster and schedule_state (Dagster) are imported where they are used: conftest.py loads this
+# plugin in pytest-xdist's controller too, which uses neither.
+from campaign_pipelines_tests.ports import free_port
 from campaign_pipelines_tests.templates import (
     CLI_HOME,
     DATA,
@@ -71,8 +72,6 @@ class UI:
     (CAMPAIGN_DATA_DIR), its output in ``log``."""
 
     def __init__(self, home: Path, data_dir: Path, log: Path):
-        from campaign_pipelines_tests.ingress.server import free_port
-
         self.home, self.data_dir, self.log = home, data_dir, log
         self.base = f"http://127.0.0.1:{free_port()}"
         self.stopped = False

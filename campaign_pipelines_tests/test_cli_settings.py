@@ -2,7 +2,6 @@
 resources as a run does (EnvVar read when used), so a missing variable is named, an unreachable
 Oracle fails with the driver's own message, and the journey config works over HTTP."""
 
-import socket
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import yaml
 from campaign_pipelines.adapters.journey_config import DEFAULT_CONFIG, load_config_file
 from campaign_pipelines.cli import main
 from campaign_pipelines.demo.user_activity import write_user_activity
+from campaign_pipelines_tests.ports import free_port
 from campaign_pipelines_tests.streaks.test_journey_config_service import TOKEN, ConfigService
 
 PASSWORD = "Pw-never-printed-42"
@@ -30,16 +30,10 @@ def home(bare_home):
     return bare_home
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:  # nobody listens on it once closed
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def oracle(home, monkeypatch):
     monkeypatch.setenv("CAMPAIGN_WAREHOUSE", "oracle")
-    monkeypatch.setenv("ORACLE_DSN", f"127.0.0.1:{_free_port()}/FREEPDB1")
+    monkeypatch.setenv("ORACLE_DSN", f"127.0.0.1:{free_port()}/FREEPDB1")
     monkeypatch.setenv("ORACLE_USER", "campaigns")
     monkeypatch.setenv("ORACLE_PASSWORD", PASSWORD)
 

@@ -3,7 +3,6 @@
 import datetime
 import email
 import ipaddress
-import socket
 import ssl
 from collections.abc import Iterator
 from email import policy
@@ -23,6 +22,7 @@ from campaign_pipelines.adapters.email.protocol import (
     ProviderUnavailable,
 )
 from campaign_pipelines.adapters.email.smtp import SmtpProvider
+from campaign_pipelines_tests.ports import free_port
 
 ADDRESS = "alice.smith@example.com"
 REFUSED = "gone.away@example.com"
@@ -46,12 +46,6 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,12 @@ from pathlib import Path
 import httpx
 
 from campaign_pipelines.ingress.journal_files import COMPLETE_SUFFIX, TEMP_PREFIX, TEMP_SUFFIX
+from campaign_pipelines_tests.ports import free_port
 
 TOKEN = "test-ingress-token-0123456789"
 HMAC_SECRET = "test-hmac-secret-abcdef"
 UNSUBSCRIBE_SECRET = "test-unsubscribe-secret"
 SIGNUP = {"email": "Ada.Lovelace@Example.COM", "first_name": "Ada", "red_systems": 2}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Ingress:

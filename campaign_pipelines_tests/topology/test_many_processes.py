@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ import pytest
 from campaign_pipelines.defs.sms.schedules import runner_schedule
 from campaign_pipelines_tests.bank import SEED_REQUEST, request_text
 from campaign_pipelines_tests.dagster_ui import GROUP, UI
+from campaign_pipelines_tests.ports import free_port
 
 SOAK_S = float(os.environ.get("CAMPAIGN_SOAK_SECONDS", "120"))
 POST_EVERY_S = 6.0  # a request through the ingress
@@ -49,12 +49,6 @@ SMS_RUNNER = runner_schedule(running=True).name
 pytestmark = pytest.mark.long_pole(seconds=SOAK_S + 60)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _request(name: str) -> str:
     return request_text(metadata={**SEED_REQUEST["metadata"], "campaign_name": name})
 
@@ -63,7 +57,7 @@ class Ingress:
     """`campaigns serve` (two workers) in its own process, its output in ``log``."""
 
     def __init__(self, env: dict[str, str], log: Path):
-        self.base = f"http://127.0.0.1:{_free_port()}"
+        self.base = f"http://127.0.0.1:{free_port()}"
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(

@@ -24,7 +24,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from dagster._core.events import DagsterEventType
 
 from campaign_pipelines.defs.arrivals import ARRIVAL_TAG
 from campaign_pipelines_tests.bank import request_text
+from campaign_pipelines_tests.ports import free_port
 from campaign_pipelines_tests.schedule_state import stop_sms_runner
 from campaign_pipelines_tests.templates import DATA, ROOT, copy_into
 
@@ -59,12 +59,6 @@ pytestmark = [
                        "Debian's postgresql package is not installed (.ci/run installs it "
                        "with apt-get)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _as_postgres(*command: str) -> list[str]:
@@ -91,7 +85,7 @@ class Server:
     """A PostgreSQL cluster of its own: initdb, start on 127.0.0.1:``port``, stop, delete."""
 
     def __init__(self, bindir: Path):
-        self.bindir, self.port = bindir, _free_port()
+        self.bindir, self.port = bindir, free_port()
         self.root = Path(tempfile.mkdtemp(prefix="campaign-pg-"))  # mode 0700
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
