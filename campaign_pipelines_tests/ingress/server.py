@@ -21,13 +21,16 @@ SIGNUP = {"email": "Ada.Lovelace@Example.COM", "first_name": "Ada", "red_systems
 
 
 class Ingress:
-    """``campaigns serve --workers N`` over ``data_dir``; stderr (the access log) kept."""
+    """``campaigns serve --workers N`` over ``data_dir``, its output (the access log) in ``log``
+    (beside ``data_dir`` unless given). The rest of the environment is this process's, with the
+    test secrets and ``env`` over it; ``start_s`` bounds the wait for /health."""
 
-    def __init__(self, data_dir: Path, workers: int = 1, **env: str):
+    def __init__(self, data_dir: Path, workers: int = 1, log: Path | None = None,
+                 start_s: float = 20, **env: str):
         self.data_dir = data_dir
         self.landing = data_dir / "landing"
         self.base = f"http://127.0.0.1:{free_port()}"
-        self.log = data_dir.parent / f"ingress-{self.base.rsplit(':', 1)[1]}.log"
+        self.log = log or data_dir.parent / f"ingress-{self.base.rsplit(':', 1)[1]}.log"
         settings = {
             "CAMPAIGN_DATA_DIR": str(data_dir),
             "INGRESS_TOKEN": TOKEN,
@@ -42,8 +45,8 @@ class Ingress:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, env={**os.environ, **settings},
                                             stdout=log, stderr=subprocess.STDOUT)
-        self.client = httpx.Client(base_url=self.base, timeout=10)
-        self._wait_until_up()
+        self.client = httpx.Client(base_url=self.base, timeout=30)
+        self._wait_until_up(start_s)
 
     def _wait_until_up(self, limit_s: float = 20) -> None:
         deadline = time.monotonic() + limit_s
@@ -66,11 +69,22 @@ class Ingress:
             return self.client.post(path, headers=headers, **kwargs)
         return self.client.post(path, headers=headers, json=body, **kwargs)
 
+    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """An authorized request with a JSON body (or none): its status and body."""
+        answer = self.client.request(method, path, content=body, headers={
+            **self.post_headers(), "Content-Type": "application/json"})
+        return answer.status_code, answer.content
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        """``sig`` to the server, killed if it has not ended 20 s later."""
         self.client.close()
         if self.process.poll() is None:
             self.process.send_signal(sig)
-            self.process.wait(timeout=20)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def complete_lines(folder: Path) -> list[bytes]:

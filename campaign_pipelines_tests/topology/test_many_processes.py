@@ -24,8 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -35,13 +33,12 @@ import pytest
 from campaign_pipelines.defs.sms.schedules import runner_schedule
 from campaign_pipelines_tests.bank import SEED_REQUEST, request_text
 from campaign_pipelines_tests.dagster_ui import GROUP, UI
-from campaign_pipelines_tests.ports import free_port
+from campaign_pipelines_tests.ingress.server import Ingress
 
 SOAK_S = float(os.environ.get("CAMPAIGN_SOAK_SECONDS", "120"))
 POST_EVERY_S = 6.0  # a request through the ingress
 READ_EVERY_S = 2.0  # a campaign list read through the ingress
 DRAIN_S = 240  # after the soak: the sensor's last ticks and their runs
-TOKEN = "soak-test-token"  # noqa: S105 - a test's own ingress token, on loopback
 LOCK_FAILURES = ("database is locked", "Could not set lock", "Conflicting lock")
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
 SMS_RUNNER = runner_schedule(running=True).name
@@ -51,45 +48,6 @@ pytestmark = pytest.mark.long_pole(seconds=SOAK_S + 60)
 
 def _request(name: str) -> str:
     return request_text(metadata={**SEED_REQUEST["metadata"], "campaign_name": name})
-
-
-class Ingress:
-    """`campaigns serve` (two workers) in its own process, its output in ``log``."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.base = f"http://127.0.0.1:{free_port()}"
-        self.log = log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [CAMPAIGNS, "serve", "--port", self.base.rsplit(":", 1)[1]],
-                env={**env, "INGRESS_TOKEN": TOKEN}, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, log.read_text(errors="replace")
-            try:
-                with urllib.request.urlopen(f"{self.base}/health", timeout=2):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.2)
-        pytest.fail(f"campaigns serve did not answer /health in 60 s:\n{log.read_text()}")
-
-    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            f"{self.base}{path}", data=body, method=method,
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - loopback
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class IngressTraffic(threading.Thread):
@@ -158,7 +116,7 @@ def test_ui_ingress_and_a_create_loop_share_the_embedded_default_without_lock_fa
     created: list[dict] = []
     create_errors: list[str] = []
     try:
-        ingress = Ingress(env, tmp_path / "serve.log")
+        ingress = Ingress(ui.data_dir, workers=2, log=tmp_path / "serve.log", start_s=60)
         traffic = IngressTraffic(ingress)
         with ui.schedule_running(SMS_RUNNER):
             traffic.start()
