@@ -1,7 +1,7 @@
 """One SMS run's outcome journal: what it was about to hand to the provider, and what came of
 each message, in a file beside the warehouse until the ledger has recorded it.
 
-``<folder>/<campaign>/<claimer>.jsonl`` (the claimer's host/pid/run, ``/`` written ``_``),
+``<folder>/<campaign>/<claimer>.jsonl`` (the claimer's host/pid/start/run, ``/`` written ``_``),
 mode 0600 (it holds phone numbers). The first line names the claimer; then two kinds of
 line, JSON objects:
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from campaign_pipelines.adapters.processes import process_gone
+from campaign_pipelines.adapters.processes import process_gone, process_start
 from campaign_pipelines.adapters.sms.protocol import SmsMessage, SmsProvider
 from campaign_pipelines.adapters.sms_store import SmsStore
 from campaign_pipelines.adapters.sms_store_sql import RESULT_SCHEMA
@@ -74,18 +74,21 @@ class RunReport:
 
 
 def claimer_id() -> str:
-    """host/pid/run: who holds a claim, so that a rerun can tell a dead runner's claims."""
-    return f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:12]}"
+    """host/pid/start/run: who holds a claim, so that a rerun can tell a dead runner's claims
+    (``start``, the process's start time, tells a reused pid apart; ``-`` where unknown)."""
+    started = process_start(os.getpid()) or "-"
+    return f"{socket.gethostname()}/{os.getpid()}/{started}/{uuid.uuid4().hex[:12]}"
 
 
 def claimer_is_dead(claimer: str | None) -> bool:
-    """True when ``claimer`` ran on this host and its process is gone; claims from other
-    hosts wait for LEASE."""
-    host, _, rest = (claimer or "").partition("/")
-    pid = rest.partition("/")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    """True when ``claimer`` ran on this host and its process is gone (or its pid now names
+    another process); claims from other hosts wait for LEASE. A claimer written without a
+    start time (host/pid/run) counts as alive while its pid is."""
+    parts = (claimer or "").split("/")
+    if len(parts) not in (3, 4) or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
-    return process_gone(int(pid))
+    started = parts[2] if len(parts) == 4 and parts[2] != "-" else None
+    return process_gone(int(parts[1]), started)
 
 
 @dataclass
