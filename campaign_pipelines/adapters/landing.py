@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ class LandingZone:
         object says who took it (``by``, host, process) for whoever looks in the bucket."""
         name = hashlib.sha256(arrival_id.encode("utf-8")).hexdigest()[:32]
         folder = self.root.parent / "landing_claims" / kind
-        body = {"arrival": arrival_id, "by": by, "host": os.uname().nodename, "pid": os.getpid()}
+        body = {"arrival": arrival_id, "by": by, "host": socket.gethostname(), "pid": os.getpid()}
         text = json.dumps(body, ensure_ascii=False).encode("utf-8")
         with landing_errors(f"claim {arrival_id} in {folder}", (folder,), "Nothing was moved."):
             return self.storage.claim(folder, name, text, CLAIM_LEASE_S, time.time())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import stat
 import tempfile
 import time
@@ -133,7 +134,7 @@ class ObjectStorage:
     def locked(self, path: Path) -> Iterator[None]:
         """A lock object at ``path``, created with ``If-None-Match: *`` (the holder) and
         deleted at the end; a lock older than ``LOCK_LEASE_S`` is a dead holder's and goes."""
-        body = f"{os.uname().nodename} {os.getpid()}".encode()
+        body = f"{socket.gethostname()} {os.getpid()}".encode()
         while not self.create(path, body):
             held = self.lstat(path)
             if held is not None and time.time() - held.mtime_ns / 1e9 > LOCK_LEASE_S:
