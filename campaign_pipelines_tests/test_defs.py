@@ -117,3 +117,20 @@ def test_jobs_schedules_sensors(loaded):
         "streak_assignment_failures_sensor": ("RunStatusSensorDefinition", []),
         "streak_assignments_sensor": ("SensorDefinition", ["streak_manual_assignment_job"]),
     }
+
+
+def test_a_command_loads_the_definitions_without_a_dagster_warning(monkeypatch, tmp_path):
+    """What every `campaigns` command loads (service.loaded_definitions, its jobs bound) says
+    nothing on stderr: Dagster's beta warning about sensors' `owners` is filtered there."""
+    import warnings
+
+    import dagster as dg
+
+    from campaign_pipelines import service
+    from campaign_pipelines.defs.settings import read_settings
+
+    monkeypatch.setenv("CAMPAIGN_DATA_DIR", str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        service.loaded_definitions(read_settings()).resolve_job_def("campaign_job")
+    assert [str(w.message) for w in caught if issubclass(w.category, dg.BetaWarning)] == []
