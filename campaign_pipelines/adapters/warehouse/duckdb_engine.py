@@ -41,7 +41,7 @@ from campaign_pipelines.adapters.warehouse.duckdb_lock import LockWait
 
 UNITS = "units"  # the engine of ``unit``; duckdb_attached has one of its own
 _GUARD = threading.Lock()  # guards the tables below, never held across a wait
-_ENGINES: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}  # (pid, name) → engine
+_ENGINES: dict[str, duckdb.DuckDBPyConnection] = {}  # this process's, by name (_after_fork)
 _FILES: dict[str, _Attachment] = {}  # file path → its attachment in the UNITS engine
 _INHERITED: list[duckdb.DuckDBPyConnection] = []  # a parent's engines, kept from the collector
 
@@ -67,7 +67,7 @@ def unit(path: Path, read_only: bool, wait: LockWait) -> Iterator[duckdb.DuckDBP
         cursor = process_engine(UNITS).cursor()
         try:
             cursor.execute(f"USE {attachment.alias}")
-            cursor.execute("SET enable_progress_bar = false")
+            cursor.execute("SET enable_progress_bar = false")  # a session's own setting
             yield cursor
         finally:
             cursor.close()
@@ -95,7 +95,7 @@ def _join(path: Path, read_only: bool, wait: LockWait) -> _Attachment:
 def _leave(attachment: _Attachment) -> None:
     with attachment.lock:
         attachment.units -= 1
-        if attachment.units == 0 and attachment.engine is _ENGINES.get((os.getpid(), UNITS)):
+        if attachment.units == 0 and attachment.engine is _ENGINES.get(UNITS):
             try:  # (an engine dropped meanwhile took the attachment with it)
                 _run(f"DETACH {attachment.alias}")
             except BaseException:
@@ -125,14 +125,13 @@ def _alias(key: str) -> str:
 def process_engine(name: str, settings: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
     """This process's in-memory engine ``name``, built on first use with ``settings`` run on
     it once."""
-    key = (os.getpid(), name)
     with _GUARD:
-        engine = _ENGINES.get(key)
+        engine = _ENGINES.get(name)
         if engine is None:
             engine = duckdb.connect(":memory:")
             for statement in settings:
                 engine.execute(statement)
-            _ENGINES[key] = engine
+            _ENGINES[name] = engine
         return engine
 
 
@@ -140,7 +139,7 @@ def drop_process_engine(name: str) -> None:
     """Closes this process's engine ``name``, which detaches whatever it held: the file locks go
     with it."""
     with _GUARD:
-        engine = _ENGINES.pop((os.getpid(), name), None)
+        engine = _ENGINES.pop(name, None)
         if name == UNITS:
             _FILES.clear()  # units still open leave their attachments, gone with the engine
     if engine is not None:
