@@ -6,12 +6,10 @@ second). The other stores' units (``DuckDBWarehouse.connect``) attach the file t
 turns that off for all its units (below), so the two are kept apart: DuckDB refuses to attach
 one file to both engines of a process at once, so they never hold it side by side.
 
-Why not ``duckdb.connect`` per unit: building a database instance fills its catalog with
-every built-in function, ~11-14 ms on a 2-core host whatever the file (":memory:" too; perf
-shows ``CatalogEntryMap::AddEntry``). ATTACH of the same file to an engine already built costs
-~0.6 ms and takes the same file lock; DETACH releases it, so another process opens the file as
-soon as the unit ends, as DESIGN §3 asks (a unit never spans a send, a sleep or a network
-call).
+Why an engine and not ``duckdb.connect`` per unit: ``duckdb_engine`` says (a new instance
+costs 12-14 ms of catalog, an ATTACH well under a millisecond here); DETACH releases the file
+lock, so another process opens the file as soon as the unit ends, as DESIGN §3 asks (a unit
+never spans a send, a sleep or a network call).
 
 Checkpoints: DETACH does not checkpoint (``checkpoint_on_detach`` disabled); a unit ends with
 an explicit CHECKPOINT unless it asks not to (``checkpoint=False``: the runner's progress
@@ -23,10 +21,9 @@ speed of 256 KiB).
 
 One unit at a time per process (``_LOCK``): DuckDB refuses a second attach of one file in a
 process ("Unique file handle conflict") instead of waiting for it. Another process's lock is
-waited for as ``DuckDBWarehouse.connect`` waits (its ``LockWait``). The engine is built
-lazily in the process that uses it (never at import), rebuilt when a DETACH fails, so a
-failed unit never keeps the file locked, and built anew in the child of a fork (which leaves
-the parent's unclosed: closing it there crashes, its threads stayed in the parent).
+waited for as ``DuckDBWarehouse.connect`` waits (its ``LockWait``). The engine is
+``duckdb_engine``'s ``process_engine("sms_units")``: built lazily, dropped when a DETACH fails
+(so a failed unit never keeps the file locked), built anew in the child of a fork.
 """
 
 from __future__ import annotations
