@@ -112,11 +112,12 @@ def test_ui_ingress_and_a_create_loop_share_the_embedded_default_without_lock_fa
         ui: UI, tmp_path):
     env = {**os.environ}  # CAMPAIGN_DATA_DIR and DAGSTER_HOME: the UI's (the ui fixture)
     runs_before, campaigns_before = _run_ids(ui.home), set(_deployed(ui.data_dir))
+    serve_log = tmp_path / "serve.log"  # the ingress's output, read for lock failures
     ingress = None
     created: list[dict] = []
     create_errors: list[str] = []
     try:
-        ingress = Ingress(ui.data_dir, workers=2, log=tmp_path / "serve.log", start_s=60)
+        ingress = Ingress(ui.data_dir, workers=2, log=serve_log, start_s=60)
         traffic = IngressTraffic(ingress)
         with ui.schedule_running(SMS_RUNNER):
             traffic.start()
@@ -151,7 +152,7 @@ def test_ui_ingress_and_a_create_loop_share_the_embedded_default_without_lock_fa
             ingress.stop()
 
     outputs = {"ui": ui.log.read_text(errors="replace"),
-               "serve": (tmp_path / "serve.log").read_text(errors="replace")}
+               "serve": serve_log.read_text(errors="replace")}
     for process, text in outputs.items():
         for failure in LOCK_FAILURES:
             assert failure not in text, f"{process}: {failure}\n{text[-3000:]}"
