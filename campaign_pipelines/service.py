@@ -11,7 +11,6 @@ import os
 import re
 import time
 import uuid
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,15 +288,7 @@ def _definitions(settings: Settings) -> dg.Definitions:
     from campaign_pipelines.definitions import defs
 
     try:
-        with warnings.catch_warnings():
-            # Dagster 1.13 hands each sensor's empty owners list on when it binds the sensor to
-            # its job, and so warns on every load that `owners` is in beta: a line of noise on
-            # every command's stderr. The binding is done here, under this one filter.
-            warnings.filterwarnings("ignore", message="Parameter `owners` of initializer",
-                                    category=dg.BetaWarning)
-            loaded = defs()
-            loaded.get_repository_def()
-        return loaded
+        return defs()
     except Exception as error:  # Dagster wraps what defs/resources.py raised: name the setting
         setting = _cause_of_kind(error, SettingError)
         if setting is None:

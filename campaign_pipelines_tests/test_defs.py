@@ -121,7 +121,8 @@ def test_jobs_schedules_sensors(loaded):
 
 def test_a_command_loads_the_definitions_without_a_dagster_warning(monkeypatch, tmp_path):
     """What every `campaigns` command loads (service.loaded_definitions, its jobs bound) says
-    nothing on stderr: Dagster's beta warning about sensors' `owners` is filtered there."""
+    nothing on stderr: Dagster's beta warning about sensors' `owners` is filtered where the
+    code location binds them (definitions.py), for every process that loads it."""
     import warnings
 
     import dagster as dg
